@@ -1,0 +1,131 @@
+"""How events are encoded for the store: value-object transcodings and an orjson transcoder.
+
+The transcoder is the library's `JSONTranscoder` with its two hot calls replaced by orjson
+(about 3x faster on our events, see docs/performance.md). It writes the same JSON shape, with
+the library's ``{"_type_": ..., "_data_": ...}`` wrapper for registered types, so events stored
+by either transcoder are read by both.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from domain.decisions import Actor, Channel, DifferingFile, Evidence, ManifestEntry
+
+
+class DateAsISO(Transcoding):
+    """Calendar dates as ``YYYY-MM-DD`` (the library registers only date-times)."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        """Encode as ISO 8601."""
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        """Decode from ISO 8601."""
+        return date.fromisoformat(data)
+
+
+class _DataclassAsDict(Transcoding):
+    """Base for value objects stored as a plain dict of their fields."""
+
+    fields: tuple[str, ...] = ()
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        """Store the fields by name."""
+        return {name: getattr(obj, name) for name in self.fields}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        """Rebuild the value object from its fields."""
+        return self.type(**data)
+
+
+class ActorAsDict(_DataclassAsDict):
+    """`Actor` as ``{"id", "role"}``."""
+
+    type = Actor
+    name = "actor"
+    fields = ("id", "role")
+
+
+class EvidenceAsDict(_DataclassAsDict):
+    """`Evidence` as ``{"uri", "digest", "description"}``."""
+
+    type = Evidence
+    name = "evidence"
+    fields = ("uri", "digest", "description")
+
+
+class ManifestEntryAsList(Transcoding):
+    """A manifest entry as ``[path, size, sha256]``: manifests run to thousands of files."""
+
+    type = ManifestEntry
+    name = "file"
+
+    def encode(self, obj: ManifestEntry) -> list[Any]:
+        """Store the entry compactly."""
+        return [obj.path, obj.size, obj.sha256]
+
+    def decode(self, data: list[Any]) -> ManifestEntry:
+        """Rebuild the entry."""
+        path, size, sha256 = data
+        return ManifestEntry(path=path, size=size, sha256=sha256)
+
+
+class ChannelAsDict(_DataclassAsDict):
+    """`Channel` as ``{"channel", "audience"}``."""
+
+    type = Channel
+    name = "channel"
+    fields = ("channel", "audience")
+
+
+class DifferingFileAsDict(_DataclassAsDict):
+    """`DifferingFile` as ``{"path", "status"}``."""
+
+    type = DifferingFile
+    name = "differing_file"
+    fields = ("path", "status")
+
+
+VALUE_TRANSCODINGS: tuple[Transcoding, ...] = (
+    DateAsISO(),
+    ActorAsDict(),
+    EvidenceAsDict(),
+    ManifestEntryAsList(),
+    ChannelAsDict(),
+    DifferingFileAsDict(),
+)
+
+
+class OrjsonTranscoder(JSONTranscoder):
+    """The library's JSON transcoder, encoding and decoding with orjson."""
+
+    # Route dataclasses and dates through our transcodings instead of orjson's own
+    # serialisation, so the stored shape is the library's, readable by `JSONTranscoder`.
+    _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+    def encode(self, obj: Any) -> bytes:
+        """Encode an event's state."""
+        return orjson.dumps(obj, default=self._encode_obj, option=self._OPTIONS)
+
+    def decode(self, data: bytes) -> Any:
+        """Decode an event's state, reviving registered types."""
+        return self._revive(orjson.loads(data))
+
+    def _revive(self, value: Any) -> Any:
+        # orjson has no object hook, so walk the decoded tree once (events are small and
+        # shallow; manifests are lists of lists).
+        if isinstance(value, dict):
+            if len(value) == 2 and "_type_" in value and "_data_" in value:
+                return self._decode_obj({"_type_": value["_type_"], "_data_": self._revive(value["_data_"])})
+            return {key: self._revive(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._revive(item) for item in value]
+        return value

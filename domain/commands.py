@@ -1,0 +1,491 @@
+"""Commands: the ledger's input contract, as pydantic v2 models, one per decision.
+
+A command document is JSON: ``{"command": "<name>", "model": "<model name>", "actor": {"id":
+..., "role": ...}, "rationale": ..., "evidence": [...], "effective_at": ..., ...facts}``.
+`parse_command` turns one into a typed command or raises `CommandRejected` with one line that
+names the problem. The CLI and the HTTP API both parse through here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from domain.decisions import Role
+from domain.errors import CommandRejected
+
+# A command document larger than this is refused before it is parsed: the largest legitimate
+# one, a manifest of many thousand files, stays well below it.
+MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("contains a control character")
+    if not value.strip():
+        raise ValueError("is blank")
+    return value
+
+
+def _single_line_name(value: str) -> str:
+    if _CONTROL_OR_NEWLINE.search(value):
+        raise ValueError("contains a control character")
+    if value != value.strip():
+        raise ValueError("has leading or trailing whitespace")
+    if not value:
+        raise ValueError("is empty")
+    return value
+
+
+def _relative_posix_path(value: str) -> str:
+    if value.startswith("/") or "\\" in value:
+        raise ValueError("must be a relative POSIX path")
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        raise ValueError("must not contain empty, '.' or '..' segments")
+    return value
+
+
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_single_line_name)
+]
+"""A model name or an identifier: one line, no control characters, no outer whitespace."""
+
+Text = Annotated[
+    str, StringConstraints(min_length=1, max_length=20_000), AfterValidator(_no_control_characters)
+]
+"""Free text (rationales, statements, assessments): non-blank, newlines and tabs allowed."""
+
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=500), AfterValidator(_single_line_name)
+]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+URI = Annotated[
+    str,
+    StringConstraints(max_length=2_000, pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+$"),
+]
+Day = Annotated[date, Strict()]
+"""A calendar date, ``YYYY-MM-DD``."""
+Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+RelativePath = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4_096),
+    AfterValidator(_single_line_name),
+    AfterValidator(_relative_posix_path),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+class ActorRef(_Strict):
+    """Who decides, and in which role (over HTTP, always taken from the caller's token)."""
+
+    id: Name
+    role: Role
+
+
+class EvidenceRef(_Strict):
+    """A reference a decision rests on."""
+
+    uri: URI
+    digest: Digest | None = None
+    description: ShortText
+
+
+class ManifestFile(_Strict):
+    """One file of a weights manifest."""
+
+    path: RelativePath
+    size: Annotated[int, Field(ge=0, le=2**62)]
+    sha256: Sha256Hex
+
+
+class Manifest(_Strict):
+    """A weights manifest, as `reliquary manifest --json` prints it."""
+
+    manifest_digest: Sha256Hex
+    files: Annotated[list[ManifestFile], Field(min_length=1, max_length=200_000)]
+
+    @model_validator(mode="after")
+    def _paths_are_unique(self) -> Manifest:
+        seen: set[str] = set()
+        for entry in self.files:
+            if entry.path in seen:
+                raise ValueError(f"file {entry.path!r} is listed twice")
+            seen.add(entry.path)
+        return self
+
+
+class ChannelRef(_Strict):
+    """A channel (e.g. ``product``, ``api``) and the audience it serves there."""
+
+    channel: Slug
+    audience: Slug
+
+
+class CriteriaScores(_Strict):
+    """The recorded criteria an access policy was decided on, each scored from 0 to 1."""
+
+    alignment: Score | None = None
+    demand: Score | None = None
+    distinctiveness: Score | None = None
+    research_value: Score | None = None
+    cost: Score | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        """The criteria that were scored."""
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
+class DifferingFileRef(_Strict):
+    """A file an archive check found different from the manifest."""
+
+    path: RelativePath
+    status: Literal["modified", "missing", "unexpected"]
+
+
+class Command(_Strict):
+    """Fields every command document carries."""
+
+    model: Name
+    actor: ActorRef
+    rationale: Text
+    evidence: Annotated[list[EvidenceRef], Field(max_length=100)] = []
+    effective_at: AwareDatetime | None = None
+
+
+class RegisterModel(Command):
+    """Register a model under its name."""
+
+    command: Literal["register_model"]
+    family: Name
+    model_version: Name
+    release_date: Day
+    developer: Name
+
+
+class ScheduleRetirement(Command):
+    """Schedule (or reschedule) a model's retirement."""
+
+    command: Literal["schedule_retirement"]
+    retirement_date: Day
+    reasons: Annotated[list[ShortText], Field(min_length=1, max_length=20)]
+    successor: Name | None = None
+
+
+class RetireModel(Command):
+    """Retire a model, fully or with extended access."""
+
+    command: Literal["retire_model"]
+    retired_on: Day
+    final_status: Literal["fully_retired", "retired_with_extended_access"]
+
+
+class PreserveWeights(Command):
+    """Record the archived weights by manifest, where they are kept and by whom."""
+
+    command: Literal["preserve_weights"]
+    manifest: Manifest
+    locations: Annotated[list[URI], Field(min_length=1, max_length=20)]
+    custodian: Name
+    retention: ShortText
+
+
+class ArchiveArtifact(Command):
+    """Record an archived artifact: training notes, evaluation results, known behaviours."""
+
+    command: Literal["archive_artifact"]
+    artifact_id: Name
+    kind: Literal["training_notes", "evaluation_results", "known_behaviours", "other"]
+    title: ShortText
+    digest: Digest
+    location: URI
+
+
+class RecordArchiveCheck(Command):
+    """Record a check of a stored copy of the weights against the preserved manifest."""
+
+    command: Literal["record_archive_check"]
+    location: URI
+    checked_at: AwareDatetime
+    observed_digest: Sha256Hex
+    differing_files: Annotated[list[DifferingFileRef], Field(max_length=200_000)] = []
+
+
+class RecordInterview(Command):
+    """Record a retirement interview; the transcript is referenced by digest and location."""
+
+    command: Literal["record_interview"]
+    interview_id: Name
+    protocol: Name
+    protocol_version: Name
+    conducted_on: Day
+    interviewer: Name
+    framing: Slug
+    questions: Annotated[list[Text], Field(min_length=1, max_length=200)]
+    context: Text
+    transcript_digest: Digest
+    transcript_location: URI
+
+
+class RecordPreference(Command):
+    """Record a preference the model expressed in one or more interviews."""
+
+    command: Literal["record_preference"]
+    preference_id: Name
+    statement: Text
+    theme: Slug
+    interview_ids: Annotated[list[Name], Field(min_length=1, max_length=100)]
+
+
+class ReaffirmPreference(Command):
+    """Record that another interview reaffirmed a preference."""
+
+    command: Literal["reaffirm_preference"]
+    preference_id: Name
+    interview_id: Name
+
+
+class ContradictPreference(Command):
+    """Record that another interview contradicted a preference."""
+
+    command: Literal["contradict_preference"]
+    preference_id: Name
+    interview_id: Name
+    statement: Text
+
+
+class DecidePreference(Command):
+    """Decide a preference: honored, partly honored, declined or deferred."""
+
+    command: Literal["decide_preference"]
+    preference_id: Name
+    outcome: Literal["honored", "partly_honored", "declined", "deferred"]
+    cost_assessment: Text
+    safety_assessment: Text
+
+
+class SetAccessPolicy(Command):
+    """Set who keeps access, through which channels, on which criteria scores."""
+
+    command: Literal["set_access_policy"]
+    channels: Annotated[list[ChannelRef], Field(max_length=20)]
+    criteria: CriteriaScores | None = None
+
+
+class RequestAccess(Command):
+    """Ask for access to a model."""
+
+    command: Literal["request_access"]
+    request_id: Name
+    requester: Name
+    organisation: Name
+    requester_group: Literal["academic", "nonprofit", "industry", "independent", "government"]
+    purpose: Text
+    scope: Text
+
+
+class ApproveAccessRequest(Command):
+    """Grant an access request on terms, until an expiry date."""
+
+    command: Literal["approve_access_request"]
+    request_id: Name
+    terms: Text
+    expires_on: Day | None = None
+
+
+class DenyAccessRequest(Command):
+    """Refuse an access request, stating the reason the requester is told."""
+
+    command: Literal["deny_access_request"]
+    request_id: Name
+    reason: Text
+
+
+class AppealAccessDenial(Command):
+    """Appeal a denial with new facts."""
+
+    command: Literal["appeal_access_denial"]
+    request_id: Name
+    new_facts: Text
+
+
+class RevokeAccess(Command):
+    """Revoke an approved grant."""
+
+    command: Literal["revoke_access"]
+    request_id: Name
+    reason: Text
+
+
+class DraftEssay(Command):
+    """Record an essay the model drafted, by content digest."""
+
+    command: Literal["draft_essay"]
+    essay_id: Name
+    title: ShortText
+    prompt_ref: URI
+    context_refs: Annotated[list[URI], Field(max_length=100)] = []
+    content_digest: Digest
+
+
+class ApproveEssay(Command):
+    """Approve a draft: it is published without edits."""
+
+    command: Literal["approve_essay"]
+    essay_id: Name
+
+
+class VetoEssay(Command):
+    """Veto a high-risk draft, naming the risk category and the reason."""
+
+    command: Literal["veto_essay"]
+    essay_id: Name
+    risk_category: Slug
+    reason: Text
+
+
+class PublishEssay(Command):
+    """Publish an approved essay with the disclaimer of a given version."""
+
+    command: Literal["publish_essay"]
+    essay_id: Name
+    disclaimer_version: Name
+    location: URI
+
+
+class RecordSignal(Command):
+    """Record a monitoring signal for a period."""
+
+    command: Literal["record_signal"]
+    kind: Literal["user_satisfaction", "safety_incidents", "serving_cost", "research_use"]
+    period_start: Day
+    period_end: Day
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    unit: Slug
+
+
+AnyCommand = Annotated[
+    RegisterModel
+    | ScheduleRetirement
+    | RetireModel
+    | PreserveWeights
+    | ArchiveArtifact
+    | RecordArchiveCheck
+    | RecordInterview
+    | RecordPreference
+    | ReaffirmPreference
+    | ContradictPreference
+    | DecidePreference
+    | SetAccessPolicy
+    | RequestAccess
+    | ApproveAccessRequest
+    | DenyAccessRequest
+    | AppealAccessDenial
+    | RevokeAccess
+    | DraftEssay
+    | ApproveEssay
+    | VetoEssay
+    | PublishEssay
+    | RecordSignal,
+    Field(discriminator="command"),
+]
+
+COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
+
+COMMAND_CLASSES: dict[str, type[Command]] = {
+    cls.model_fields["command"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in Command.__subclasses__()
+}
+"""Every command class by its wire name, in declaration order."""
+
+
+def parse_command(document: str | bytes) -> Command:
+    """Parse one JSON command document, or raise `CommandRejected` naming the problem."""
+    size = len(document.encode() if isinstance(document, str) else document)
+    if size > MAX_DOCUMENT_BYTES:
+        raise CommandRejected(
+            f"command document is {size} bytes, over the limit of {MAX_DOCUMENT_BYTES} bytes",
+            size=size,
+        )
+    try:
+        return COMMAND_ADAPTER.validate_json(document)  # type: ignore[return-value]
+    except ValidationError as error:
+        raise CommandRejected(describe_validation_error(error)) from None
+
+
+def parse_command_object(document: dict[str, Any]) -> Command:
+    """Validate an already-decoded command document (as the HTTP layer has it)."""
+    try:
+        return COMMAND_ADAPTER.validate_python(document)  # type: ignore[return-value]
+    except ValidationError as error:
+        raise CommandRejected(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
+    """Turn pydantic's errors into one line that names the field and the problem."""
+    problems = []
+    command = ""
+    for detail in error.errors(include_url=False)[:limit]:
+        kind = detail["type"]
+        loc = [str(part) for part in detail["loc"]]
+        if kind == "json_invalid":
+            return f"malformed JSON: {detail['ctx'].get('error', detail['msg'])}"
+        if kind == "union_tag_invalid":
+            tag = detail["ctx"]["tag"]
+            return (
+                f"unknown command {tag!r}; known commands: {', '.join(COMMAND_CLASSES)}"
+            )
+        if kind == "union_tag_not_found":
+            return "missing field 'command': every command document names its command"
+        if kind in ("model_attributes_type", "model_type", "dict_type") and len(loc) == 0:
+            return "a command document must be a JSON object"
+        if loc and loc[0] in COMMAND_CLASSES:
+            command, loc = loc[0], loc[1:]
+        where = ".".join(loc) if loc else "document"
+        message = _MESSAGES.get(kind, detail["msg"])
+        if kind == "extra_forbidden":
+            problems.append(f"unknown field {where!r}")
+        elif kind == "missing":
+            problems.append(f"missing field {where!r}")
+        else:
+            problems.append(f"field {where!r}: {message}")
+    more = len(error.errors()) - limit
+    suffix = f" (and {more} more)" if more > 0 else ""
+    prefix = f"{command}: " if command else ""
+    return prefix + "; ".join(problems) + suffix
+
+
+_MESSAGES = {
+    "date_type": "expected a date as YYYY-MM-DD",
+    "date_from_datetime_parsing": "expected a date as YYYY-MM-DD",
+    "date_parsing": "expected a date as YYYY-MM-DD",
+    "timezone_aware": "expected an ISO 8601 date-time with a time zone, e.g. 2025-01-05T12:00:00Z",
+    "datetime_parsing": "expected an ISO 8601 date-time with a time zone, e.g. 2025-01-05T12:00:00Z",
+    "datetime_type": "expected an ISO 8601 date-time with a time zone, e.g. 2025-01-05T12:00:00Z",
+}
+
+
+def command_schema() -> dict[str, Any]:
+    """The JSON Schema of every command document."""
+    return COMMAND_ADAPTER.json_schema()

@@ -1,0 +1,96 @@
+"""Value objects carried by lifecycle events: who decided, on what evidence, over which files.
+
+They are frozen dataclasses so that events stay library dataclasses (the `eventsourcing`
+mapper stores them through the transcodings in `domain.codec`), and pydantic stays at the
+boundary in `domain.commands`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """The roles in which a person acts on the ledger (issue 7 gives each its permissions)."""
+
+    CURATOR = "curator"
+    INTERVIEWER = "interviewer"
+    BOARD = "board"
+    REVIEWER = "reviewer"
+    RESEARCHER = "researcher"
+    AUDITOR = "auditor"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who took a decision, and in which role."""
+
+    id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A reference to something a decision rests on: where it is, its digest, what it is."""
+
+    uri: str
+    digest: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One archived file: its relative POSIX path, size in bytes and SHA-256 (lower-case hex)."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+def manifest_digest(entries: Iterable[ManifestEntry]) -> str:
+    """Return the manifest digest of a set of files (defined in docs/archive.md).
+
+    It is the SHA-256 of the lines ``<sha256>  <path>\\n`` with the entries sorted by the
+    UTF-8 bytes of their paths: exactly what ``sha256sum`` prints for the files in that order,
+    so a reviewer recomputes it with ``find . -type f -printf '%P\\0' | LC_ALL=C sort -z |
+    xargs -0 sha256sum | sha256sum`` and needs no Reliquary code.
+    """
+    ordered = sorted(entries, key=lambda entry: entry.path.encode("utf-8"))
+    hasher = hashlib.sha256()
+    for entry in ordered:
+        hasher.update(f"{entry.sha256}  {entry.path}\n".encode())
+    return hasher.hexdigest()
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One way a retired model stays reachable: a channel (product, api) for an audience."""
+
+    channel: str
+    audience: str
+
+
+@dataclass(frozen=True)
+class DifferingFile:
+    """A file of an archive check that did not match the recorded manifest."""
+
+    path: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Justification:
+    """The fields every decision carries: who, why, on what evidence, and when it took effect.
+
+    ``effective_at`` is None when the decision took effect when the ledger recorded it (the
+    event's own timestamp is the recorded time).
+    """
+
+    actor: Actor
+    rationale: str
+    evidence: tuple[Evidence, ...]
+    effective_at: datetime | None

@@ -1,0 +1,685 @@
+"""The application service: one method per command, and the reads auditors rely on.
+
+`Ledger` is an `eventsourcing` `Application`. Each command method loads the model's aggregate,
+calls one command method on it, and saves; a version conflict with another writer is retried a
+bounded number of times with the model reloaded, so no update is lost and none is applied twice.
+Reads go through the library's repository (``version=N``) so time travel replays the same
+events through the same code as live state.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
+
+from domain import commands as cmd
+from domain.codec import VALUE_TRANSCODINGS, OrjsonTranscoder
+from domain.decisions import (
+    Actor,
+    Channel,
+    DifferingFile,
+    Evidence,
+    Justification,
+    ManifestEntry,
+)
+from domain.errors import (
+    CommandRejected,
+    ConcurrencyConflict,
+    LedgerError,
+    ModelAlreadyRegistered,
+    ModelNotFound,
+    StaleVersion,
+)
+from domain.identity import model_id
+from domain.lifecycle import ModelLifecycle
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a successful command appended."""
+
+    model: str
+    model_id: UUID
+    event_type: str
+    version: int
+    sequence: int | None
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """A model's name and where its lifecycle stands."""
+
+    name: str
+    status: str
+    version: int
+
+
+class VersionNotFound(LedgerError):
+    """A time-travel read asked for a version or a moment the model does not have."""
+
+    rule = "version-not-found"
+
+
+def justification(command: cmd.Command) -> Justification:
+    """The decision fields of a command, as the aggregate takes them."""
+    return Justification(
+        actor=Actor(id=command.actor.id, role=command.actor.role.value),
+        rationale=command.rationale,
+        evidence=tuple(
+            Evidence(uri=item.uri, digest=item.digest, description=item.description)
+            for item in command.evidence
+        ),
+        effective_at=command.effective_at,
+    )
+
+
+class Ledger(Application[UUID]):
+    """The Reliquary ledger: every lifecycle decision of every model, as events."""
+
+    name = "Ledger"
+    # Keep recently used models in memory, fast-forwarded from the store on each load, so a
+    # command does not replay its model's whole history.
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "1000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+    }
+    max_attempts = 8
+
+    def construct_transcoder(self) -> Transcoder:
+        """Use the orjson transcoder with our value-object transcodings."""
+        transcoder = OrjsonTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """Register the library's transcodings and ours."""
+        super().register_transcodings(transcoder)
+        for transcoding in VALUE_TRANSCODINGS:
+            transcoder.register(transcoding)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def execute(self, command: cmd.Command, *, expected_version: int | None = None) -> Recorded:
+        """Run any parsed command by calling the method of the same name."""
+        name: str = command.command  # type: ignore[attr-defined]
+        method: Callable[..., Recorded] = getattr(self, name)
+        return method(command, expected_version=expected_version)
+
+    def register_model(
+        self, command: cmd.RegisterModel, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Register a model; its name is registered once."""
+        if expected_version not in (None, 0):
+            raise StaleVersion(command.model, expected_version, self._current_version(command.model))
+        model = ModelLifecycle.register(
+            model_id(command.model),
+            justification(command),
+            name=command.model,
+            family=command.family,
+            model_version=command.model_version,
+            release_date=command.release_date,
+            developer=command.developer,
+        )
+        try:
+            recordings = self.save(model)
+        except IntegrityError:
+            raise ModelAlreadyRegistered(
+                f"model-already-registered: a model named {command.model!r} is already "
+                "registered",
+                model=command.model,
+            ) from None
+        return self._recorded(command.model, model, recordings)
+
+    def schedule_retirement(
+        self, command: cmd.ScheduleRetirement, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Schedule or reschedule the retirement."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.schedule_retirement(
+                justification(command),
+                retirement_date=command.retirement_date,
+                reasons=tuple(command.reasons),
+                successor=command.successor,
+            ),
+        )
+
+    def retire_model(
+        self, command: cmd.RetireModel, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Retire the model."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.retire(
+                justification(command),
+                retired_on=command.retired_on,
+                final_status=command.final_status,
+            ),
+        )
+
+    def preserve_weights(
+        self, command: cmd.PreserveWeights, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Record preserved weights by manifest."""
+        files = tuple(
+            ManifestEntry(path=item.path, size=item.size, sha256=item.sha256)
+            for item in command.manifest.files
+        )
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.preserve_weights(
+                justification(command),
+                files=files,
+                digest=command.manifest.manifest_digest,
+                locations=tuple(command.locations),
+                custodian=command.custodian,
+                retention=command.retention,
+            ),
+        )
+
+    def archive_artifact(
+        self, command: cmd.ArchiveArtifact, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Record an archived artifact."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.archive_artifact(
+                justification(command),
+                artifact_id=command.artifact_id,
+                kind=command.kind,
+                title=command.title,
+                digest=command.digest,
+                location=command.location,
+            ),
+        )
+
+    def record_archive_check(
+        self, command: cmd.RecordArchiveCheck, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Record a check of a stored copy against the preserved manifest."""
+        differing = tuple(
+            DifferingFile(path=item.path, status=item.status) for item in command.differing_files
+        )
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.record_archive_check(
+                justification(command),
+                location=command.location,
+                checked_at=command.checked_at,
+                observed_digest=command.observed_digest,
+                differing_files=differing,
+            ),
+        )
+
+    def record_interview(
+        self, command: cmd.RecordInterview, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Record an interview."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.record_interview(
+                justification(command),
+                interview_id=command.interview_id,
+                protocol=command.protocol,
+                protocol_version=command.protocol_version,
+                conducted_on=command.conducted_on,
+                interviewer=command.interviewer,
+                framing=command.framing,
+                questions=tuple(command.questions),
+                context=command.context,
+                transcript_digest=command.transcript_digest,
+                transcript_location=command.transcript_location,
+            ),
+        )
+
+    def record_preference(
+        self, command: cmd.RecordPreference, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Record a preference."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.record_preference(
+                justification(command),
+                preference_id=command.preference_id,
+                statement=command.statement,
+                theme=command.theme,
+                interview_ids=tuple(command.interview_ids),
+            ),
+        )
+
+    def reaffirm_preference(
+        self, command: cmd.ReaffirmPreference, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Record a reaffirmation of a preference."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.reaffirm_preference(
+                justification(command),
+                preference_id=command.preference_id,
+                interview_id=command.interview_id,
+            ),
+        )
+
+    def contradict_preference(
+        self, command: cmd.ContradictPreference, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Record a contradiction of a preference."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.contradict_preference(
+                justification(command),
+                preference_id=command.preference_id,
+                interview_id=command.interview_id,
+                statement=command.statement,
+            ),
+        )
+
+    def decide_preference(
+        self, command: cmd.DecidePreference, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Decide a preference."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.decide_preference(
+                justification(command),
+                preference_id=command.preference_id,
+                outcome=command.outcome,
+                cost_assessment=command.cost_assessment,
+                safety_assessment=command.safety_assessment,
+            ),
+        )
+
+    def set_access_policy(
+        self, command: cmd.SetAccessPolicy, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Set the access policy."""
+        channels = tuple(Channel(channel=c.channel, audience=c.audience) for c in command.channels)
+        criteria = command.criteria.as_dict() if command.criteria is not None else None
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.set_access_policy(
+                justification(command), channels=channels, criteria=criteria
+            ),
+        )
+
+    def request_access(
+        self, command: cmd.RequestAccess, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Open an access request."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.request_access(
+                justification(command),
+                request_id=command.request_id,
+                requester=command.requester,
+                organisation=command.organisation,
+                requester_group=command.requester_group,
+                purpose=command.purpose,
+                scope=command.scope,
+            ),
+        )
+
+    def approve_access_request(
+        self, command: cmd.ApproveAccessRequest, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Grant an access request."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.approve_access_request(
+                justification(command),
+                request_id=command.request_id,
+                terms=command.terms,
+                expires_on=command.expires_on,
+            ),
+        )
+
+    def deny_access_request(
+        self, command: cmd.DenyAccessRequest, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Refuse an access request."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.deny_access_request(
+                justification(command), request_id=command.request_id, reason=command.reason
+            ),
+        )
+
+    def appeal_access_denial(
+        self, command: cmd.AppealAccessDenial, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Appeal a denial."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.appeal_access_denial(
+                justification(command), request_id=command.request_id, new_facts=command.new_facts
+            ),
+        )
+
+    def revoke_access(
+        self, command: cmd.RevokeAccess, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Revoke a grant."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.revoke_access(
+                justification(command), request_id=command.request_id, reason=command.reason
+            ),
+        )
+
+    def draft_essay(
+        self, command: cmd.DraftEssay, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Record a draft essay."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.draft_essay(
+                justification(command),
+                essay_id=command.essay_id,
+                title=command.title,
+                prompt_ref=command.prompt_ref,
+                context_refs=tuple(command.context_refs),
+                content_digest=command.content_digest,
+            ),
+        )
+
+    def approve_essay(
+        self, command: cmd.ApproveEssay, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Approve a draft."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.approve_essay(justification(command), essay_id=command.essay_id),
+        )
+
+    def veto_essay(self, command: cmd.VetoEssay, *, expected_version: int | None = None) -> Recorded:
+        """Veto a draft."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.veto_essay(
+                justification(command),
+                essay_id=command.essay_id,
+                risk_category=command.risk_category,
+                reason=command.reason,
+            ),
+        )
+
+    def publish_essay(
+        self, command: cmd.PublishEssay, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Publish an approved essay."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.publish_essay(
+                justification(command),
+                essay_id=command.essay_id,
+                disclaimer_version=command.disclaimer_version,
+                location=command.location,
+            ),
+        )
+
+    def record_signal(
+        self, command: cmd.RecordSignal, *, expected_version: int | None = None
+    ) -> Recorded:
+        """Record a monitoring signal."""
+        return self._change(
+            command,
+            expected_version,
+            lambda model: model.record_signal(
+                justification(command),
+                kind=command.kind,
+                period_start=command.period_start,
+                period_end=command.period_end,
+                value=command.value,
+                unit=command.unit,
+            ),
+        )
+
+    # -- bulk import ---------------------------------------------------------------------------
+
+    def import_commands(
+        self,
+        commands: Iterable[cmd.Command],
+        *,
+        batch_size: int = 1000,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Apply many commands in large transactions (as restoring a bundle does).
+
+        Each batch is all-or-nothing: the commands of a batch are applied to models held in
+        memory, and their events saved in one transaction. A refused command raises before
+        its batch is saved, so nothing of that batch is written; earlier batches stay.
+        """
+        applied = 0
+        batch: list[cmd.Command] = []
+        for command in commands:
+            batch.append(command)
+            if len(batch) >= batch_size:
+                applied += self._import_batch(batch)
+                batch = []
+                if on_batch:
+                    on_batch(applied)
+        if batch:
+            applied += self._import_batch(batch)
+            if on_batch:
+                on_batch(applied)
+        return applied
+
+    def _import_batch(self, batch: Sequence[cmd.Command]) -> int:
+        models: dict[str, ModelLifecycle] = {}
+        scratch = _BatchLedger(self, models)
+        for command in batch:
+            scratch.execute(command)
+        try:
+            self.save(*models.values())
+        except IntegrityError:
+            raise LedgerError(
+                "import batch conflicts with stored events (a model already registered, or "
+                "written by another writer meanwhile); nothing of this batch was written"
+            ) from None
+        return len(batch)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def state(self, name: str) -> ModelLifecycle:
+        """The current state of a model."""
+        return self._load(name)
+
+    def state_as_of(
+        self, name: str, *, version: int | None = None, at: datetime | None = None
+    ) -> ModelLifecycle:
+        """The state of a model at a past version, or as the ledger knew it at a past moment.
+
+        ``at`` is compared with the time the ledger recorded each event (not the time a
+        decision took effect): it answers "what did the ledger say at that moment".
+        """
+        if (version is None) == (at is None):
+            raise CommandRejected("give exactly one of a version or a moment")
+        if at is not None:
+            version = self.version_at(name, at)
+        assert version is not None
+        current = self._current_version(name)
+        if not 1 <= version <= current:
+            raise VersionNotFound(
+                f"model {name!r} has versions 1 to {current}; there is no version {version}",
+                model=name,
+                version=version,
+            )
+        model: ModelLifecycle = self.repository.get(model_id(name), version=version)
+        return model
+
+    def version_at(self, name: str, at: datetime) -> int:
+        """The model's version as the ledger recorded it at a moment."""
+        if at.tzinfo is None:
+            raise CommandRejected(f"the moment {at.isoformat()} has no time zone")
+        version = 0
+        for event in self.events.get(model_id(name)):
+            if event.timestamp > at:  # type: ignore[attr-defined]
+                break
+            version = event.originator_version
+        if version == 0:
+            self._load(name)  # raises ModelNotFound if it never was registered
+            raise VersionNotFound(
+                f"model {name!r} was not yet registered at {at.isoformat()}",
+                model=name,
+                at=at.isoformat(),
+            )
+        return version
+
+    def history(self, name: str, *, up_to_version: int | None = None) -> list[ModelLifecycle.Event]:
+        """A model's events in order, up to a version (all of them by default)."""
+        events = list(self.events.get(model_id(name), lte=up_to_version))
+        if not events:
+            raise ModelNotFound(name)
+        return events  # type: ignore[return-value]
+
+    def models(self) -> list[ModelSummary]:
+        """Every registered model with its lifecycle status, in order of registration."""
+        summaries = []
+        for name in self.model_names():
+            model = self._load(name)
+            summaries.append(ModelSummary(model.name, model.lifecycle_status, model.version))
+        return summaries
+
+    def model_names(self) -> list[str]:
+        """The names of every registered model, in order of registration."""
+        topic = ModelLifecycle.ModelRegistered.TOPIC
+        names: list[str] = []
+        for notification in self._notifications(topics=(topic,)):
+            event = self.mapper.to_domain_event(notification)
+            names.append(event.name)  # type: ignore[attr-defined]
+        return names
+
+    def _notifications(self, topics: Sequence[str] = (), page: int = 500) -> Iterator[Any]:
+        """Page through the notification log with "greater than the last id seen"."""
+        last: int | None = None
+        while True:
+            notifications = self.recorder.select_notifications(
+                start=last, limit=page, topics=topics, inclusive_of_start=last is None
+            )
+            yield from notifications
+            if len(notifications) < page:
+                return
+            last = notifications[-1].id
+
+    # -- the load, call, save cycle -----------------------------------------------------------
+
+    def _change(
+        self,
+        command: cmd.Command,
+        expected_version: int | None,
+        act: Callable[[ModelLifecycle], None],
+    ) -> Recorded:
+        """Load the model, apply one command method, save; retry on a version conflict."""
+        for attempt in range(1, self.max_attempts + 1):
+            model = self._load(command.model)
+            if expected_version is not None and model.version != expected_version:
+                raise StaleVersion(command.model, expected_version, model.version)
+            act(model)
+            try:
+                recordings = self.save(model)
+            except IntegrityError:
+                if expected_version is not None:
+                    # The caller pinned a version; someone else wrote it first.
+                    raise StaleVersion(
+                        command.model, expected_version, self._current_version(command.model)
+                    ) from None
+                # Another writer saved this model first: back off briefly and re-run the
+                # command on the new state, so its rules are checked against what is stored.
+                time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 (jitter, not crypto)
+                continue
+            return self._recorded(command.model, model, recordings)
+        raise ConcurrencyConflict(command.model, self.max_attempts)
+
+    def _load(self, name: str) -> ModelLifecycle:
+        try:
+            model: ModelLifecycle = self.repository.get(model_id(name))
+        except AggregateNotFoundError:
+            raise ModelNotFound(name) from None
+        return model
+
+    def _current_version(self, name: str) -> int:
+        try:
+            return self._load(name).version
+        except ModelNotFound:
+            return 0
+
+    @staticmethod
+    def _recorded(name: str, model: ModelLifecycle, recordings: Sequence[Any]) -> Recorded:
+        last = recordings[-1] if recordings else None
+        return Recorded(
+            model=name,
+            model_id=model.id,
+            event_type=type(last.domain_event).__name__ if last else "",
+            version=model.version,
+            sequence=last.notification.id if last else None,
+        )
+
+
+class _BatchLedger(Ledger):
+    """Runs the ledger's command methods on models held in memory, for one import batch.
+
+    It reuses every command method of `Ledger` (so an import checks exactly the same rules)
+    but loads from, and saves to, the batch's dict; the real ledger then saves the batch in
+    one transaction.
+    """
+
+    def __init__(self, ledger: Ledger, models: dict[str, ModelLifecycle]) -> None:
+        # Deliberately not calling Application.__init__: this object opens no store.
+        self._ledger = ledger
+        self._models = models
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+        """Keep new and changed models in the batch instead of writing them."""
+        for model in objs:
+            if isinstance(model, ModelLifecycle):
+                if model.version == 1 and model.name in self._models:
+                    raise ModelAlreadyRegistered(
+                        f"model-already-registered: a model named {model.name!r} is "
+                        "registered twice in this import",
+                        model=model.name,
+                    )
+                self._models[model.name] = model
+        return []
+
+    def _load(self, name: str) -> ModelLifecycle:
+        if name not in self._models:
+            self._models[name] = self._ledger._load(name)
+        return self._models[name]
+
+    def _change(
+        self,
+        command: cmd.Command,
+        expected_version: int | None,
+        act: Callable[[ModelLifecycle], None],
+    ) -> Recorded:
+        model = self._load(command.model)
+        act(model)
+        return self._recorded(command.model, model, [])

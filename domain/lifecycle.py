@@ -1,0 +1,1164 @@
+"""The lifecycle of one model: the aggregate, its events, and the rules its commands enforce.
+
+Every event is a nested, past-tense class with an explicit topic (``reliquary/<Event>/v1``),
+so stored events survive a module being renamed, and a ``class_version`` for upcasting. The
+public command methods check the rules first and only then trigger an event; each event's
+``apply`` only assigns, because it runs again on every replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.domain import AggregateCreated, AggregateEvent, BaseAggregate
+
+from domain import errors
+from domain.decisions import (
+    Actor,
+    Channel,
+    DifferingFile,
+    Evidence,
+    Justification,
+    ManifestEntry,
+    manifest_digest,
+)
+from domain.rules import Support, day_of, first_before
+
+# ---------------------------------------------------------------------------------------------
+# State records: what the aggregate remembers, mutable only from inside ``apply``.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreservedWeights:
+    """The latest preserved copy of the weights."""
+
+    manifest_digest: str
+    files: tuple[ManifestEntry, ...]
+    locations: tuple[str, ...]
+    custodian: str
+    retention: str
+    version: int
+
+
+@dataclass
+class ArchiveCheck:
+    """One recorded check of a stored copy against the preserved manifest."""
+
+    location: str
+    checked_at: datetime
+    intact: bool
+    differing_files: tuple[DifferingFile, ...]
+    version: int
+
+
+@dataclass
+class Interview:
+    """An interview on the record (its transcript lives elsewhere; we keep its digest)."""
+
+    conducted_on: date
+    framing: str
+    protocol: str
+    protocol_version: str
+
+
+@dataclass
+class Preference:
+    """A preference the model expressed, with the interviews that support it."""
+
+    statement: str
+    theme: str
+    supports: list[Support] = field(default_factory=list)
+    contradictions: int = 0
+    supports_since_contradiction: list[Support] = field(default_factory=list)
+    outcome: str | None = None
+
+
+@dataclass
+class AccessRequest:
+    """A request for access and where its decision stands."""
+
+    requester: str
+    organisation: str
+    requester_group: str
+    status: str = "pending"
+    appeals: int = 0
+    expires_on: date | None = None
+
+
+@dataclass
+class Essay:
+    """An essay from draft to review to publication."""
+
+    title: str
+    status: str = "drafted"
+    risk_category: str | None = None
+
+
+@dataclass
+class AccessPolicy:
+    """The channels and audiences a model is kept available to, and the scores behind it."""
+
+    channels: tuple[Channel, ...]
+    criteria: dict[str, float] | None
+
+
+# Request and essay statuses, named once.
+PENDING, APPROVED, DENIED, APPEALED, REVOKED = "pending", "approved", "denied", "appealed", "revoked"
+DRAFTED, VETOED, PUBLISHED = "drafted", "vetoed", "published"
+FULLY_RETIRED, EXTENDED_ACCESS = "fully_retired", "retired_with_extended_access"
+
+
+class ModelLifecycle(BaseAggregate[UUID]):
+    """Every decision about one model, from registration to its life after retirement."""
+
+    TOPIC = "reliquary/ModelLifecycle/v1"
+
+    if TYPE_CHECKING:  # annotations in the class body would make it a dataclass
+        # Set by ModelRegistered.apply and the other events' apply methods.
+        name: str
+        family: str
+        model_version: str
+        release_date: date
+        developer: str
+        status: str
+        retirement_date: date | None
+        retirement_reasons: tuple[str, ...]
+        successor: str | None
+        final_status: str | None
+        retired_on: date | None
+        weights: PreservedWeights | None
+        artifacts: dict[str, str]
+        archive_checks: list[ArchiveCheck]
+        interviews: dict[str, Interview]
+        preferences: dict[str, Preference]
+        access_policy: AccessPolicy | None
+        access_requests: dict[str, AccessRequest]
+        essays: dict[str, Essay]
+        signals: int
+
+    class Event(AggregateEvent):
+        """Base of every lifecycle event: a decision, with who took it, why, and on what.
+
+        The shared fields have no defaults on purpose: a defaulted field on a base dataclass
+        breaks every subclass that adds a required one (see docs/events.md).
+        """
+
+        actor: Actor
+        rationale: str
+        evidence: tuple[Evidence, ...]
+        effective_at: datetime | None
+
+    # -- registry ------------------------------------------------------------------------------
+
+    class ModelRegistered(Event, AggregateCreated):
+        """A model entered the ledger."""
+
+        TOPIC = "reliquary/ModelRegistered/v1"
+        class_version = 1
+        name: str
+        family: str
+        model_version: str
+        release_date: date
+        developer: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Start the lifecycle with the model's identity and empty registers."""
+            aggregate.name = self.name
+            aggregate.family = self.family
+            aggregate.model_version = self.model_version
+            aggregate.release_date = self.release_date
+            aggregate.developer = self.developer
+            aggregate.status = "registered"
+            aggregate.retirement_date = None
+            aggregate.retirement_reasons = ()
+            aggregate.successor = None
+            aggregate.final_status = None
+            aggregate.retired_on = None
+            aggregate.weights = None
+            aggregate.artifacts = {}
+            aggregate.archive_checks = []
+            aggregate.interviews = {}
+            aggregate.preferences = {}
+            aggregate.access_policy = None
+            aggregate.access_requests = {}
+            aggregate.essays = {}
+            aggregate.signals = 0
+
+    # -- retirement ----------------------------------------------------------------------------
+
+    class RetirementScheduled(Event):
+        """The model's retirement was scheduled for a date, for reasons, with a successor."""
+
+        TOPIC = "reliquary/RetirementScheduled/v1"
+        class_version = 1
+        retirement_date: date
+        reasons: tuple[str, ...]
+        successor: str | None
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Remember the (latest) schedule."""
+            aggregate.status = "retirement_scheduled"
+            aggregate.retirement_date = self.retirement_date
+            aggregate.retirement_reasons = tuple(self.reasons)
+            aggregate.successor = self.successor
+
+    class ModelRetired(Event):
+        """The model was retired, fully or with extended access."""
+
+        TOPIC = "reliquary/ModelRetired/v1"
+        class_version = 1
+        retired_on: date
+        final_status: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Close the retirement stage."""
+            aggregate.status = "retired"
+            aggregate.retired_on = self.retired_on
+            aggregate.final_status = self.final_status
+
+    # -- preservation --------------------------------------------------------------------------
+
+    class WeightsPreserved(Event):
+        """The weights were archived: every file's path, size and SHA-256, and their digest."""
+
+        TOPIC = "reliquary/WeightsPreserved/v1"
+        class_version = 1
+        manifest_digest: str
+        files: tuple[ManifestEntry, ...]
+        locations: tuple[str, ...]
+        custodian: str
+        retention: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """The latest preservation is the one archive checks compare against."""
+            aggregate.weights = PreservedWeights(
+                manifest_digest=self.manifest_digest,
+                files=tuple(self.files),
+                locations=tuple(self.locations),
+                custodian=self.custodian,
+                retention=self.retention,
+                version=self.originator_version,
+            )
+
+    class ArtifactArchived(Event):
+        """A training note, evaluation result or record of known behaviour was archived."""
+
+        TOPIC = "reliquary/ArtifactArchived/v1"
+        class_version = 1
+        artifact_id: str
+        kind: str
+        title: str
+        digest: str
+        location: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Index the artifact by its id."""
+            aggregate.artifacts[self.artifact_id] = self.kind
+
+    class ArchiveVerified(Event):
+        """A stored copy was checked against the preserved manifest: intact, or which differ."""
+
+        TOPIC = "reliquary/ArchiveVerified/v1"
+        class_version = 1
+        location: str
+        checked_at: datetime
+        manifest_digest: str
+        observed_digest: str
+        intact: bool
+        differing_files: tuple[DifferingFile, ...]
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Keep every check: preservation is a promise kept over years."""
+            aggregate.archive_checks.append(
+                ArchiveCheck(
+                    location=self.location,
+                    checked_at=self.checked_at,
+                    intact=self.intact,
+                    differing_files=tuple(self.differing_files),
+                    version=self.originator_version,
+                )
+            )
+
+    # -- interviews and preferences ------------------------------------------------------------
+
+    class InterviewConducted(Event):
+        """A retirement interview took place; its transcript is stored elsewhere, by digest."""
+
+        TOPIC = "reliquary/InterviewConducted/v1"
+        class_version = 1
+        interview_id: str
+        protocol: str
+        protocol_version: str
+        conducted_on: date
+        interviewer: str
+        framing: str
+        questions: tuple[str, ...]
+        context: str
+        transcript_digest: str
+        transcript_location: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Index the interview by id, with the day and framing stability is judged on."""
+            aggregate.interviews[self.interview_id] = Interview(
+                conducted_on=self.conducted_on,
+                framing=self.framing,
+                protocol=self.protocol,
+                protocol_version=self.protocol_version,
+            )
+
+    class PreferenceRecorded(Event):
+        """A preference the model expressed in one or more interviews was recorded."""
+
+        TOPIC = "reliquary/PreferenceRecorded/v1"
+        class_version = 1
+        preference_id: str
+        statement: str
+        theme: str
+        interview_ids: tuple[str, ...]
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Record the preference with the interviews it came from as its first support."""
+            supports = [aggregate._support(i) for i in self.interview_ids]
+            aggregate.preferences[self.preference_id] = Preference(
+                statement=self.statement,
+                theme=self.theme,
+                supports=list(supports),
+                supports_since_contradiction=list(supports),
+            )
+
+    class PreferenceReaffirmed(Event):
+        """The model expressed the same preference again, in another interview."""
+
+        TOPIC = "reliquary/PreferenceReaffirmed/v1"
+        class_version = 1
+        preference_id: str
+        interview_id: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Add the interview to the preference's support."""
+            preference = aggregate.preferences[self.preference_id]
+            support = aggregate._support(self.interview_id)
+            preference.supports.append(support)
+            preference.supports_since_contradiction.append(support)
+
+    class PreferenceContradicted(Event):
+        """In another interview, the model said something that goes against the preference."""
+
+        TOPIC = "reliquary/PreferenceContradicted/v1"
+        class_version = 1
+        preference_id: str
+        interview_id: str
+        statement: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """A contradiction resets the support that stability is judged on."""
+            preference = aggregate.preferences[self.preference_id]
+            preference.contradictions += 1
+            preference.supports_since_contradiction = []
+
+    class PreferenceDecided(Event):
+        """The lab decided what to do about a preference, weighing cost and safety."""
+
+        TOPIC = "reliquary/PreferenceDecided/v1"
+        class_version = 1
+        preference_id: str
+        outcome: str
+        cost_assessment: str
+        safety_assessment: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Remember the latest outcome."""
+            aggregate.preferences[self.preference_id].outcome = self.outcome
+
+    # -- access --------------------------------------------------------------------------------
+
+    class AccessPolicySet(Event):
+        """Who keeps access to the model, through which channels, decided on which scores."""
+
+        TOPIC = "reliquary/AccessPolicySet/v1"
+        class_version = 1
+        channels: tuple[Channel, ...]
+        criteria: dict[str, float] | None
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """The latest policy is in force."""
+            aggregate.access_policy = AccessPolicy(
+                channels=tuple(self.channels),
+                criteria=dict(self.criteria) if self.criteria is not None else None,
+            )
+
+    class AccessRequested(Event):
+        """A researcher asked for access to the model."""
+
+        TOPIC = "reliquary/AccessRequested/v1"
+        class_version = 1
+        request_id: str
+        requester: str
+        organisation: str
+        requester_group: str
+        purpose: str
+        scope: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Open the request."""
+            aggregate.access_requests[self.request_id] = AccessRequest(
+                requester=self.requester,
+                organisation=self.organisation,
+                requester_group=self.requester_group,
+            )
+
+    class AccessRequestApproved(Event):
+        """A request was granted, on terms, until an expiry date (or without one)."""
+
+        TOPIC = "reliquary/AccessRequestApproved/v1"
+        class_version = 1
+        request_id: str
+        terms: str
+        expires_on: date | None
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """The request is now an active grant."""
+            request = aggregate.access_requests[self.request_id]
+            request.status = APPROVED
+            request.expires_on = self.expires_on
+
+    class AccessRequestDenied(Event):
+        """A request was refused; the reason is what the requester is told."""
+
+        TOPIC = "reliquary/AccessRequestDenied/v1"
+        class_version = 1
+        request_id: str
+        reason: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """The request is denied (and may be appealed once)."""
+            aggregate.access_requests[self.request_id].status = DENIED
+
+    class AccessDenialAppealed(Event):
+        """The requester appealed a denial with new facts; the request is decided once more."""
+
+        TOPIC = "reliquary/AccessDenialAppealed/v1"
+        class_version = 1
+        request_id: str
+        new_facts: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Reopen the request for one more decision."""
+            request = aggregate.access_requests[self.request_id]
+            request.status = APPEALED
+            request.appeals += 1
+
+    class AccessRevoked(Event):
+        """An approved grant was withdrawn."""
+
+        TOPIC = "reliquary/AccessRevoked/v1"
+        class_version = 1
+        request_id: str
+        reason: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """The grant ends."""
+            aggregate.access_requests[self.request_id].status = REVOKED
+
+    # -- essays --------------------------------------------------------------------------------
+
+    class EssayDrafted(Event):
+        """The model drafted an essay for its supervised channel."""
+
+        TOPIC = "reliquary/EssayDrafted/v1"
+        class_version = 1
+        essay_id: str
+        title: str
+        prompt_ref: str
+        context_refs: tuple[str, ...]
+        content_digest: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Open the draft for review."""
+            aggregate.essays[self.essay_id] = Essay(title=self.title)
+
+    class EssayApproved(Event):
+        """A reviewer approved a draft: it will be published without edits."""
+
+        TOPIC = "reliquary/EssayApproved/v1"
+        class_version = 1
+        essay_id: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Mark the draft approved."""
+            aggregate.essays[self.essay_id].status = APPROVED
+
+    class EssayVetoed(Event):
+        """A reviewer vetoed a high-risk draft, naming the risk."""
+
+        TOPIC = "reliquary/EssayVetoed/v1"
+        class_version = 1
+        essay_id: str
+        risk_category: str
+        reason: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Mark the draft vetoed; it can never be published."""
+            essay = aggregate.essays[self.essay_id]
+            essay.status = VETOED
+            essay.risk_category = self.risk_category
+
+    class EssayPublished(Event):
+        """An approved essay was published, unedited, with the disclaimer of a given version."""
+
+        TOPIC = "reliquary/EssayPublished/v1"
+        class_version = 1
+        essay_id: str
+        disclaimer_version: str
+        location: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Mark the essay published."""
+            aggregate.essays[self.essay_id].status = PUBLISHED
+
+    # -- monitoring ----------------------------------------------------------------------------
+
+    class SignalRecorded(Event):
+        """A measurement over a period: satisfaction, safety incidents, serving cost, research use.
+
+        Version 2 added ``unit``; version-1 events are upcast with the unit their kind implied
+        (the worked example of schema evolution in docs/events.md).
+        """
+
+        TOPIC = "reliquary/SignalRecorded/v1"
+        class_version = 2
+        kind: str
+        period_start: date
+        period_end: date
+        value: float
+        unit: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Give a version-1 signal the unit its kind was always measured in."""
+            state["unit"] = V1_SIGNAL_UNITS.get(state["kind"], "count")
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Count the signals (their values live in the views)."""
+            aggregate.signals += 1
+
+    # =========================================================================================
+    # Command methods: check every rule first, then trigger exactly one event.
+    # =========================================================================================
+
+    @classmethod
+    def register(
+        cls,
+        model_id: UUID,
+        decided: Justification,
+        *,
+        name: str,
+        family: str,
+        model_version: str,
+        release_date: date,
+        developer: str,
+    ) -> ModelLifecycle:
+        """Open the lifecycle of a newly registered model."""
+        early = first_before([("effective_at", decided.effective_at)], release_date)
+        if early is not None:
+            raise errors.IncoherentDates(
+                f"effective_at {early[1]} falls before the release date {release_date}",
+                field="effective_at",
+            )
+        return cls._create(
+            cls.ModelRegistered,
+            id=model_id,
+            timestamp=cls.ModelRegistered.create_timestamp(),
+            **_decision_fields(decided),
+            name=name,
+            family=family,
+            model_version=model_version,
+            release_date=release_date,
+            developer=developer,
+        )
+
+    def schedule_retirement(
+        self,
+        decided: Justification,
+        *,
+        retirement_date: date,
+        reasons: tuple[str, ...],
+        successor: str | None,
+    ) -> None:
+        """Schedule (or reschedule) the retirement; not once the model has retired."""
+        self._refuse_if_retired("schedule its retirement")
+        self._check_dates(decided, retirement_date=retirement_date)
+        self._decide(
+            self.RetirementScheduled,
+            decided,
+            retirement_date=retirement_date,
+            reasons=reasons,
+            successor=successor,
+        )
+
+    def retire(self, decided: Justification, *, retired_on: date, final_status: str) -> None:
+        """Retire the model: only once scheduled, and never before its weights are preserved."""
+        self._refuse_if_retired("retire it again")
+        if self.retirement_date is None:
+            raise errors.RetiredWithoutSchedule(
+                f"model {self.name!r} cannot be retired: no retirement was scheduled",
+                model=self.name,
+            )
+        if self.weights is None:
+            raise errors.RetiredBeforePreservation(
+                f"model {self.name!r} cannot be retired before its weights are preserved",
+                model=self.name,
+            )
+        if final_status == EXTENDED_ACCESS and not (
+            self.access_policy and self.access_policy.channels
+        ):
+            raise errors.ExtendedAccessWithoutPolicy(
+                f"model {self.name!r} cannot be retired with extended access: no access "
+                "policy with at least one channel is recorded",
+                model=self.name,
+            )
+        self._check_dates(decided, retired_on=retired_on)
+        self._decide(self.ModelRetired, decided, retired_on=retired_on, final_status=final_status)
+
+    def preserve_weights(
+        self,
+        decided: Justification,
+        *,
+        files: tuple[ManifestEntry, ...],
+        digest: str,
+        locations: tuple[str, ...],
+        custodian: str,
+        retention: str,
+    ) -> None:
+        """Record the preserved weights; the digest given must be the digest of the files."""
+        computed = manifest_digest(files)
+        if computed != digest:
+            raise errors.ManifestDigestMismatch(
+                f"the manifest digest given, {digest}, is not the digest of the "
+                f"{len(files)} files listed, which is {computed}",
+                expected=computed,
+                given=digest,
+            )
+        self._check_dates(decided)
+        self._decide(
+            self.WeightsPreserved,
+            decided,
+            manifest_digest=digest,
+            files=files,
+            locations=locations,
+            custodian=custodian,
+            retention=retention,
+        )
+
+    def archive_artifact(
+        self,
+        decided: Justification,
+        *,
+        artifact_id: str,
+        kind: str,
+        title: str,
+        digest: str,
+        location: str,
+    ) -> None:
+        """Archive one artifact under an id not used before."""
+        self._refuse_duplicate("artifact", artifact_id, self.artifacts)
+        self._check_dates(decided)
+        self._decide(
+            self.ArtifactArchived,
+            decided,
+            artifact_id=artifact_id,
+            kind=kind,
+            title=title,
+            digest=digest,
+            location=location,
+        )
+
+    def record_archive_check(
+        self,
+        decided: Justification,
+        *,
+        location: str,
+        checked_at: datetime,
+        observed_digest: str,
+        differing_files: tuple[DifferingFile, ...],
+    ) -> None:
+        """Record a check of a stored copy against the latest preserved manifest."""
+        if self.weights is None:
+            raise errors.ArchiveCheckWithoutPreservation(
+                f"model {self.name!r} has no preserved weights to check an archive against",
+                model=self.name,
+            )
+        self._check_dates(decided, checked_at=checked_at)
+        intact = not differing_files and observed_digest == self.weights.manifest_digest
+        self._decide(
+            self.ArchiveVerified,
+            decided,
+            location=location,
+            checked_at=checked_at,
+            manifest_digest=self.weights.manifest_digest,
+            observed_digest=observed_digest,
+            intact=intact,
+            differing_files=differing_files,
+        )
+
+    def record_interview(
+        self,
+        decided: Justification,
+        *,
+        interview_id: str,
+        protocol: str,
+        protocol_version: str,
+        conducted_on: date,
+        interviewer: str,
+        framing: str,
+        questions: tuple[str, ...],
+        context: str,
+        transcript_digest: str,
+        transcript_location: str,
+    ) -> None:
+        """Record an interview under an id not used before."""
+        self._refuse_duplicate("interview", interview_id, self.interviews)
+        self._check_dates(decided, conducted_on=conducted_on)
+        self._decide(
+            self.InterviewConducted,
+            decided,
+            interview_id=interview_id,
+            protocol=protocol,
+            protocol_version=protocol_version,
+            conducted_on=conducted_on,
+            interviewer=interviewer,
+            framing=framing,
+            questions=questions,
+            context=context,
+            transcript_digest=transcript_digest,
+            transcript_location=transcript_location,
+        )
+
+    def record_preference(
+        self,
+        decided: Justification,
+        *,
+        preference_id: str,
+        statement: str,
+        theme: str,
+        interview_ids: tuple[str, ...],
+    ) -> None:
+        """Record a preference traced to interviews that are on the record."""
+        self._refuse_duplicate("preference", preference_id, self.preferences)
+        for interview_id in interview_ids:
+            self._require_interview(interview_id)
+        self._check_dates(decided)
+        self._decide(
+            self.PreferenceRecorded,
+            decided,
+            preference_id=preference_id,
+            statement=statement,
+            theme=theme,
+            interview_ids=interview_ids,
+        )
+
+    def reaffirm_preference(
+        self, decided: Justification, *, preference_id: str, interview_id: str
+    ) -> None:
+        """Reaffirm a recorded preference from an interview that has not supported it yet."""
+        preference = self._require_preference(preference_id, "reaffirmed")
+        self._require_interview(interview_id)
+        if any(support.interview_id == interview_id for support in preference.supports):
+            raise errors.ReaffirmedInSameInterview(
+                f"preference {preference_id!r} already rests on interview {interview_id!r}; "
+                "a reaffirmation must come from another interview",
+                preference_id=preference_id,
+                interview_id=interview_id,
+            )
+        self._check_dates(decided)
+        self._decide(
+            self.PreferenceReaffirmed,
+            decided,
+            preference_id=preference_id,
+            interview_id=interview_id,
+        )
+
+    def contradict_preference(
+        self, decided: Justification, *, preference_id: str, interview_id: str, statement: str
+    ) -> None:
+        """Record that an interview went against a recorded preference."""
+        self._require_preference(preference_id, "contradicted")
+        self._require_interview(interview_id)
+        self._check_dates(decided)
+        self._decide(
+            self.PreferenceContradicted,
+            decided,
+            preference_id=preference_id,
+            interview_id=interview_id,
+            statement=statement,
+        )
+
+    def decide_preference(
+        self,
+        decided: Justification,
+        *,
+        preference_id: str,
+        outcome: str,
+        cost_assessment: str,
+        safety_assessment: str,
+    ) -> None:
+        """Decide a recorded preference; once, unless the earlier decision was to defer."""
+        preference = self._require_preference(preference_id, "decided")
+        if preference.outcome is not None and preference.outcome != "deferred":
+            raise errors.PreferenceAlreadyDecided(
+                f"preference {preference_id!r} was already decided ({preference.outcome}); "
+                "only a deferred preference is decided again",
+                preference_id=preference_id,
+                outcome=preference.outcome,
+            )
+        self._check_dates(decided)
+        self._decide(
+            self.PreferenceDecided,
+            decided,
+            preference_id=preference_id,
+            outcome=outcome,
+            cost_assessment=cost_assessment,
+            safety_assessment=safety_assessment,
+        )
+
+    def set_access_policy(
+        self,
+        decided: Justification,
+        *,
+        channels: tuple[Channel, ...],
+        criteria: dict[str, float] | None,
+    ) -> None:
+        """Set the access policy in force (it replaces the previous one)."""
+        self._check_dates(decided)
+        self._decide(self.AccessPolicySet, decided, channels=channels, criteria=criteria)
+
+    def request_access(
+        self,
+        decided: Justification,
+        *,
+        request_id: str,
+        requester: str,
+        organisation: str,
+        requester_group: str,
+        purpose: str,
+        scope: str,
+    ) -> None:
+        """Open an access request under an id not used before."""
+        self._refuse_duplicate("access request", request_id, self.access_requests)
+        self._check_dates(decided)
+        self._decide(
+            self.AccessRequested,
+            decided,
+            request_id=request_id,
+            requester=requester,
+            organisation=organisation,
+            requester_group=requester_group,
+            purpose=purpose,
+            scope=scope,
+        )
+
+    def approve_access_request(
+        self, decided: Justification, *, request_id: str, terms: str, expires_on: date | None
+    ) -> None:
+        """Grant a request that awaits a decision; an expiry falls after the decision."""
+        self._require_undecided_request(request_id)
+        decided_on = day_of(decided.effective_at or self.Event.create_timestamp())
+        if expires_on is not None and expires_on <= decided_on:
+            raise errors.IncoherentDates(
+                f"the grant of request {request_id!r} would expire on {expires_on}, "
+                f"not after the decision on {decided_on}",
+                expires_on=expires_on.isoformat(),
+                decided_on=decided_on.isoformat(),
+            )
+        self._check_dates(decided)
+        self._decide(
+            self.AccessRequestApproved,
+            decided,
+            request_id=request_id,
+            terms=terms,
+            expires_on=expires_on,
+        )
+
+    def deny_access_request(self, decided: Justification, *, request_id: str, reason: str) -> None:
+        """Refuse a request that awaits a decision, stating the reason."""
+        self._require_undecided_request(request_id)
+        self._check_dates(decided)
+        self._decide(self.AccessRequestDenied, decided, request_id=request_id, reason=reason)
+
+    def appeal_access_denial(
+        self, decided: Justification, *, request_id: str, new_facts: str
+    ) -> None:
+        """Appeal a denial, once, with new facts."""
+        request = self._require_request(request_id)
+        if request.status != DENIED or request.appeals > 0:
+            why = (
+                "its denial was already appealed once"
+                if request.appeals
+                else f"it is {request.status}, not denied"
+            )
+            raise errors.AppealWithoutDenial(
+                f"request {request_id!r} cannot be appealed: {why}",
+                request_id=request_id,
+                status=request.status,
+            )
+        self._check_dates(decided)
+        self._decide(
+            self.AccessDenialAppealed, decided, request_id=request_id, new_facts=new_facts
+        )
+
+    def revoke_access(self, decided: Justification, *, request_id: str, reason: str) -> None:
+        """Revoke an approved grant."""
+        request = self._require_request(request_id)
+        if request.status != APPROVED:
+            raise errors.RevokeWithoutGrant(
+                f"request {request_id!r} is {request.status}; only an approved grant "
+                "can be revoked",
+                request_id=request_id,
+                status=request.status,
+            )
+        self._check_dates(decided)
+        self._decide(self.AccessRevoked, decided, request_id=request_id, reason=reason)
+
+    def draft_essay(
+        self,
+        decided: Justification,
+        *,
+        essay_id: str,
+        title: str,
+        prompt_ref: str,
+        context_refs: tuple[str, ...],
+        content_digest: str,
+    ) -> None:
+        """Record a draft under an id not used before."""
+        self._refuse_duplicate("essay", essay_id, self.essays)
+        self._check_dates(decided)
+        self._decide(
+            self.EssayDrafted,
+            decided,
+            essay_id=essay_id,
+            title=title,
+            prompt_ref=prompt_ref,
+            context_refs=context_refs,
+            content_digest=content_digest,
+        )
+
+    def approve_essay(self, decided: Justification, *, essay_id: str) -> None:
+        """Approve a draft that has not been reviewed."""
+        self._require_unreviewed_essay(essay_id)
+        self._check_dates(decided)
+        self._decide(self.EssayApproved, decided, essay_id=essay_id)
+
+    def veto_essay(
+        self, decided: Justification, *, essay_id: str, risk_category: str, reason: str
+    ) -> None:
+        """Veto a draft that has not been reviewed, naming the risk."""
+        self._require_unreviewed_essay(essay_id)
+        self._check_dates(decided)
+        self._decide(
+            self.EssayVetoed,
+            decided,
+            essay_id=essay_id,
+            risk_category=risk_category,
+            reason=reason,
+        )
+
+    def publish_essay(
+        self, decided: Justification, *, essay_id: str, disclaimer_version: str, location: str
+    ) -> None:
+        """Publish an approved essay; never a vetoed or unreviewed one, and only once."""
+        essay = self._require_essay(essay_id)
+        if essay.status == VETOED:
+            raise errors.EssayPublishedAfterVeto(
+                f"essay {essay_id!r} was vetoed ({essay.risk_category}) and is never published",
+                essay_id=essay_id,
+            )
+        if essay.status == PUBLISHED:
+            raise errors.EssayAlreadyPublished(
+                f"essay {essay_id!r} is already published", essay_id=essay_id
+            )
+        if essay.status != APPROVED:
+            raise errors.EssayPublishedWithoutApproval(
+                f"essay {essay_id!r} is {essay.status}; it is published only after approval",
+                essay_id=essay_id,
+            )
+        self._check_dates(decided)
+        self._decide(
+            self.EssayPublished,
+            decided,
+            essay_id=essay_id,
+            disclaimer_version=disclaimer_version,
+            location=location,
+        )
+
+    def record_signal(
+        self,
+        decided: Justification,
+        *,
+        kind: str,
+        period_start: date,
+        period_end: date,
+        value: float,
+        unit: str,
+    ) -> None:
+        """Record a measurement over a period that ends no earlier than it starts."""
+        if period_end < period_start:
+            raise errors.IncoherentDates(
+                f"the signal's period ends on {period_end}, before it starts on {period_start}",
+                period_start=period_start.isoformat(),
+                period_end=period_end.isoformat(),
+            )
+        self._check_dates(decided, period_start=period_start)
+        self._decide(
+            self.SignalRecorded,
+            decided,
+            kind=kind,
+            period_start=period_start,
+            period_end=period_end,
+            value=value,
+            unit=unit,
+        )
+
+    # -- reads used by views and reports -------------------------------------------------------
+
+    @property
+    def lifecycle_status(self) -> str:
+        """One word for where the model stands (the final status once retired)."""
+        if self.status == "retired" and self.final_status:
+            return self.final_status
+        return self.status
+
+    # -- helpers: checks raise, the trigger appends --------------------------------------------
+
+    def _decide(self, event_class: type[Event], decided: Justification, **facts: Any) -> None:
+        """Trigger one decision event, recorded now by the ledger's clock."""
+        self.trigger_event(
+            event_class,
+            timestamp=event_class.create_timestamp(),
+            **_decision_fields(decided),
+            **facts,
+        )
+
+    def _support(self, interview_id: str) -> Support:
+        interview = self.interviews[interview_id]
+        return Support(interview_id, interview.conducted_on, interview.framing)
+
+    def _check_dates(self, decided: Justification, **moments: date | datetime | None) -> None:
+        """Refuse any date of the decision that falls before the model's release."""
+        named = [("effective_at", decided.effective_at), *moments.items()]
+        early = first_before(named, self.release_date)
+        if early is not None:
+            what, day = early
+            raise errors.IncoherentDates(
+                f"{what} {day} falls before model {self.name!r} was released "
+                f"on {self.release_date}",
+                field=what,
+                day=day.isoformat(),
+                release_date=self.release_date.isoformat(),
+            )
+
+    def _refuse_if_retired(self, action: str) -> None:
+        if self.status == "retired":
+            raise errors.ModelAlreadyRetired(
+                f"model {self.name!r} already retired on {self.retired_on}; "
+                f"cannot {action}",
+                model=self.name,
+            )
+
+    def _refuse_duplicate(self, what: str, identifier: str, existing: dict[str, Any]) -> None:
+        if identifier in existing:
+            raise errors.DuplicateIdentifier(
+                f"{what} id {identifier!r} is already used for model {self.name!r}",
+                kind=what,
+                identifier=identifier,
+            )
+
+    def _require_interview(self, interview_id: str) -> Interview:
+        try:
+            return self.interviews[interview_id]
+        except KeyError:
+            raise errors.InterviewNotRecorded(
+                f"interview {interview_id!r} of model {self.name!r} is not on the record",
+                interview_id=interview_id,
+            ) from None
+
+    def _require_preference(self, preference_id: str, action: str) -> Preference:
+        try:
+            return self.preferences[preference_id]
+        except KeyError:
+            raise errors.PreferenceNotRecorded(
+                f"preference {preference_id!r} of model {self.name!r} cannot be {action}: "
+                "it was never recorded",
+                preference_id=preference_id,
+            ) from None
+
+    def _require_request(self, request_id: str) -> AccessRequest:
+        try:
+            return self.access_requests[request_id]
+        except KeyError:
+            raise errors.AccessRequestNotFound(
+                f"access request {request_id!r} was never made for model {self.name!r}",
+                request_id=request_id,
+            ) from None
+
+    def _require_undecided_request(self, request_id: str) -> AccessRequest:
+        request = self._require_request(request_id)
+        if request.status not in (PENDING, APPEALED):
+            after = " (after its appeal)" if request.appeals else ""
+            raise errors.RequestAlreadyDecided(
+                f"request {request_id!r} was already decided{after}: it is {request.status}",
+                request_id=request_id,
+                status=request.status,
+            )
+        return request
+
+    def _require_essay(self, essay_id: str) -> Essay:
+        try:
+            return self.essays[essay_id]
+        except KeyError:
+            raise errors.EssayNotDrafted(
+                f"essay {essay_id!r} was never drafted for model {self.name!r}",
+                essay_id=essay_id,
+            ) from None
+
+    def _require_unreviewed_essay(self, essay_id: str) -> Essay:
+        essay = self._require_essay(essay_id)
+        if essay.status != DRAFTED:
+            raise errors.EssayAlreadyReviewed(
+                f"essay {essay_id!r} was already reviewed: it is {essay.status}",
+                essay_id=essay_id,
+                status=essay.status,
+            )
+        return essay
+
+
+# The units version-1 signals were measured in, before ``unit`` was recorded.
+V1_SIGNAL_UNITS = {
+    "user_satisfaction": "score",
+    "safety_incidents": "count",
+    "serving_cost": "usd",
+    "research_use": "count",
+}
+
+
+def _decision_fields(decided: Justification) -> dict[str, Any]:
+    return {
+        "actor": decided.actor,
+        "rationale": decided.rationale,
+        "evidence": decided.evidence,
+        "effective_at": decided.effective_at,
+    }
+
+
+def event_classes() -> list[type[ModelLifecycle.Event]]:
+    """Every concrete lifecycle event class, in the order they are declared."""
+    return [
+        value
+        for value in vars(ModelLifecycle).values()
+        if isinstance(value, type)
+        and issubclass(value, ModelLifecycle.Event)
+        and value is not ModelLifecycle.Event
+    ]
