@@ -1,0 +1,1 @@
+"""Every way into Reliquary: the `reliquary` CLI (and, later, the HTTP service)."""

@@ -1,0 +1,41 @@
+"""The composition root: the one place a `Ledger` is built from settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from domain.storage import store_for
+
+if TYPE_CHECKING:
+    from api.settings import Settings
+    from domain.ledger import Ledger
+
+
+def build_ledger(settings: Settings) -> Ledger:
+    """Open (and create, if needed) the ledger's store and return the application."""
+    from domain.ledger import Ledger
+
+    store = store_for(settings.database_url)
+    if store.is_postgres and store.postgres_schema:
+        _ensure_postgres_schema(store.env, store.postgres_schema)
+    env = dict(store.env)
+    # The library reads 0 as "unbounded"; our 0 means "no cache".
+    env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.cache_size) if settings.cache_size else ""
+    # Passed as env= so it wins over stray os.environ values of the library's keys.
+    return Ledger(env=env)
+
+
+def _ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
+    """The library uses a schema only if it exists, so create it first (idempotent)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        autocommit=True,
+    ) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))

@@ -1,0 +1,1 @@
+"""The bundled demo scenario (``scenario.jsonl``), a JSON Lines file of command documents."""
