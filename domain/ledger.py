@@ -568,6 +568,10 @@ class Ledger(Application[UUID]):
             summaries.append(ModelSummary(model.name, model.lifecycle_status, model.version))
         return summaries
 
+    def version_of(self, name: str) -> int:
+        """The model's current version, or 0 if no model of that name is registered."""
+        return self._current_version(name)
+
     def model_names(self) -> list[str]:
         """The names of every registered model, in order of registration."""
         topic = ModelLifecycle.ModelRegistered.TOPIC

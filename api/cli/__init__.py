@@ -1,0 +1,91 @@
+"""The `reliquary` command line: a thin layer that parses, calls the ledger, and presents.
+
+Each command imports what it uses inside its body, so ``reliquary schema`` or ``reliquary
+--help`` never pays for what other commands need. Errors the ledger reports become one line
+on stderr and exit code 1; usage errors exit 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="reliquary",
+    help="Reliquary: the governance ledger for the retirement of AI models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="RELIQUARY_DATABASE_URL",
+            help="sqlite:///FILE (default sqlite:///reliquary.db) or postgresql://user@host/db",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
+    """Options shared by every command."""
+    ctx.obj = {"database_url": database_url}
+
+
+def _register_commands() -> None:
+    from api.cli import ledger_cmds
+
+    ledger_cmds.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return its exit code (0 done, 1 refused or failed, 2 usage)."""
+    from domain.errors import LedgerError
+
+    try:
+        result = app(args=argv, prog_name="reliquary", standalone_mode=False)
+    except LedgerError as error:
+        print(f"error: {error}", file=sys.stderr)  # noqa: T201
+        return 1
+    except typer.Exit as done:
+        return done.exit_code
+    except typer.Abort:
+        print("aborted", file=sys.stderr)  # noqa: T201
+        return 1
+    except _click_exception() as error:
+        error.show()
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)  # noqa: T201
+        return 130
+    except Exception as error:  # a bug or an unreachable store: one line, no traceback
+        if os.environ.get("RELIQUARY_DEBUG"):
+            raise
+        print(  # noqa: T201
+            f"error: {type(error).__name__}: {error} (set RELIQUARY_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    # In non-standalone mode click returns a command's exit code instead of exiting.
+    return result if isinstance(result, int) else 0
+
+
+def _click_exception() -> type[Exception]:
+    import click
+
+    return click.ClickException
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

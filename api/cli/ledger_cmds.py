@@ -1,0 +1,247 @@
+"""CLI commands that write to or read from the ledger: init, apply, models, history, demo, schema."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from api.cli.output import fail, print_json, print_table, progress, say
+
+if TYPE_CHECKING:
+    from api.settings import Settings
+    from domain.ledger import Ledger
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    from api.settings import Settings
+
+    overrides = {}
+    if ctx.obj and ctx.obj.get("database_url"):
+        overrides["database_url"] = ctx.obj["database_url"]
+    try:
+        return Settings(**overrides)
+    except Exception as error:  # pydantic's ValidationError, reported as one line
+        from domain.errors import LedgerError
+
+        raise LedgerError(_first_line(error)) from None
+
+
+def _first_line(error: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        detail = error.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in detail["loc"])
+        return f"invalid setting {where}: {detail['msg']}"
+    return str(error)
+
+
+def _ledger(ctx: typer.Context) -> Ledger:
+    from api.bootstrap import build_ledger
+
+    return build_ledger(_settings(ctx))
+
+
+def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Create the ledger's store (safe to run again)."""
+    from domain.storage import store_for
+
+    settings = _settings(ctx)
+    ledger = _ledger(ctx)
+    store = store_for(settings.database_url)
+    models = len(ledger.model_names())
+    ledger.close()
+    if as_json:
+        print_json({"database_url": settings.database_url, "backend": store.backend, "models": models})
+    else:
+        say(f"OK: ledger ready at {settings.database_url} ({store.backend}, {models} models)")
+
+
+def apply(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="JSON Lines file of command documents, or - for stdin")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply a JSON Lines file of commands in order, each atomically; stop at the first refusal."""
+    from api.cli.apply_file import LineRefused, apply_lines, read_lines
+
+    ledger = _ledger(ctx)
+    stream = sys.stdin.buffer if file == "-" else _open(file)
+    total = None if file == "-" else _count_lines(file)
+    try:
+        with progress("applying", total, "commands") as bar:
+            applied = apply_lines(ledger, read_lines(stream), on_applied=bar.advance)
+    except LineRefused as refused:
+        fail(f"line {refused.line}: {refused.reason}")
+        fail(f"{refused.applied} command(s) before line {refused.line} stay applied; nothing of line {refused.line} was recorded")
+        if as_json:
+            print_json({"applied": refused.applied, "refused_line": refused.line, "reason": refused.reason})
+        raise typer.Exit(1) from None
+    finally:
+        ledger.close()
+    if as_json:
+        print_json({"applied": applied})
+    else:
+        say(f"OK: applied {applied} command(s)")
+
+
+def _open(file: str) -> Any:
+    try:
+        return Path(file).open("rb")  # noqa: SIM115 (closed when the process ends)
+    except OSError as error:
+        from domain.errors import LedgerError
+
+        raise LedgerError(f"cannot read {file}: {error.strerror}") from None
+
+
+def _count_lines(file: str) -> int:
+    with Path(file).open("rb") as stream:
+        return sum(1 for line in stream if line.strip())
+
+
+def models(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List every model with its lifecycle status."""
+    ledger = _ledger(ctx)
+    summaries = ledger.models()
+    ledger.close()
+    if as_json:
+        print_json([{"model": s.name, "status": s.status, "version": s.version} for s in summaries])
+        return
+    print_table("Models", ["model", "status", "version"], [(s.name, s.status, s.version) for s in summaries])
+
+
+def history(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The model's name")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="ISO 8601 moment with a time zone: the ledger as it stood then"),
+    ] = None,
+    at_version: Annotated[
+        int | None, typer.Option("--at-version", min=1, help="Replay up to this version")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A model's events in order, and its state at that point (now, a version, or a moment)."""
+    from domain.errors import CommandRejected
+    from domain.rules import PreferencePolicy
+    from projections.model_state import model_state
+    from projections.records import event_record
+
+    if as_of is not None and at_version is not None:
+        raise CommandRejected("give --as-of or --at-version, not both")
+    settings = _settings(ctx)
+    ledger = _ledger(ctx)
+    if as_of is not None:
+        state = ledger.state_as_of(model, at=_moment(as_of))
+    elif at_version is not None:
+        state = ledger.state_as_of(model, version=at_version)
+    else:
+        state = ledger.state(model)
+    events = ledger.history(model, up_to_version=state.version)
+    ledger.close()
+    policy = PreferencePolicy(
+        settings.preference_min_interviews,
+        settings.preference_min_days,
+        settings.preference_min_framings,
+    )
+    records = [event_record(event, model) for event in events]
+    current = model_state(state, policy)
+    if as_json:
+        print_json({"model": model, "version": state.version, "events": records, "state": current})
+        return
+    rows = [
+        (
+            r["version"],
+            r["type"],
+            r["recorded_at"],
+            r["effective_at"] or "",
+            f"{r['actor']['id']} ({r['actor']['role']})",
+            r["rationale"],
+            _brief(r["facts"]),
+        )
+        for r in records
+    ]
+    print_table(
+        f"{model} at version {state.version}: {current['status']}",
+        ["v", "event", "recorded", "effective", "actor", "rationale", "facts"],
+        rows,
+    )
+
+
+def _brief(facts: dict[str, Any], limit: int = 160) -> str:
+    parts = []
+    for key, value in facts.items():
+        if key == "files" and isinstance(value, list):
+            parts.append(f"files=[{len(value)} files]")
+        else:
+            parts.append(f"{key}={value}")
+    text = ", ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _moment(text: str) -> datetime:
+    from domain.errors import CommandRejected
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandRejected(f"--as-of {text!r} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        raise CommandRejected(f"--as-of {text!r} has no time zone; add Z or +HH:MM")
+    return moment
+
+
+def demo(
+    ctx: typer.Context,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start from an empty SQLite file first")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load the bundled scenario: the retirement pilot and two other models. Safe to run twice."""
+    from api.cli.demo import load_demo, remove_sqlite_store
+
+    settings = _settings(ctx)
+    if fresh:
+        remove_sqlite_store(settings.database_url)
+    ledger = _ledger(ctx)
+    try:
+        outcome = load_demo(ledger)
+        summaries = ledger.models()
+    finally:
+        ledger.close()
+    if as_json:
+        print_json(
+            {
+                "applied": outcome.applied,
+                "already_present": outcome.skipped,
+                "models": [{"model": s.name, "status": s.status, "version": s.version} for s in summaries],
+            }
+        )
+        return
+    say(f"OK: demo loaded ({outcome.applied} command(s) applied, {outcome.skipped} already present)")
+    print_table("Models", ["model", "status", "version"], [(s.name, s.status, s.version) for s in summaries])
+
+
+def schema(as_json: JsonFlag = True) -> None:
+    """Print the JSON Schema of every command document (always JSON)."""
+    from domain.commands import command_schema
+
+    print_json(command_schema())
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the CLI."""
+    app.command()(init)
+    app.command()(apply)
+    app.command()(models)
+    app.command()(history)
+    app.command()(demo)
+    app.command()(schema)

@@ -1,0 +1,61 @@
+"""A model's state as plain JSON: what `reliquary history` shows beside the events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.lifecycle import ModelLifecycle
+from domain.rules import PreferencePolicy, is_stable
+from projections.records import jsonable
+
+
+def model_state(model: ModelLifecycle, policy: PreferencePolicy) -> dict[str, Any]:
+    """Everything the aggregate knows about a model, at its current version."""
+    weights = model.weights
+    return {
+        "model": model.name,
+        "model_id": str(model.id),
+        "version": model.version,
+        "as_recorded_at": jsonable(model.modified_on),
+        "family": model.family,
+        "model_version": model.model_version,
+        "release_date": jsonable(model.release_date),
+        "developer": model.developer,
+        "status": model.lifecycle_status,
+        "retirement": {
+            "scheduled_for": jsonable(model.retirement_date),
+            "reasons": list(model.retirement_reasons),
+            "successor": model.successor,
+            "retired_on": jsonable(model.retired_on),
+            "final_status": model.final_status,
+        },
+        "weights": None
+        if weights is None
+        else {
+            "manifest_digest": weights.manifest_digest,
+            "files": len(weights.files),
+            "bytes": sum(entry.size for entry in weights.files),
+            "locations": list(weights.locations),
+            "custodian": weights.custodian,
+            "retention": weights.retention,
+            "recorded_in_version": weights.version,
+        },
+        "artifacts": dict(model.artifacts),
+        "archive_checks": jsonable(model.archive_checks),
+        "interviews": jsonable(model.interviews),
+        "preferences": {
+            preference_id: {
+                "statement": preference.statement,
+                "theme": preference.theme,
+                "interviews": [support.interview_id for support in preference.supports],
+                "contradictions": preference.contradictions,
+                "stable": is_stable(preference.supports_since_contradiction, policy),
+                "outcome": preference.outcome,
+            }
+            for preference_id, preference in model.preferences.items()
+        },
+        "access_policy": jsonable(model.access_policy),
+        "access_requests": jsonable(model.access_requests),
+        "essays": jsonable(model.essays),
+        "signals": model.signals,
+    }

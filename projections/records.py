@@ -1,0 +1,75 @@
+"""The public record of a stored event: the one JSON form shown, exported and (later) hashed.
+
+`event_record` is derived deterministically from the stored event alone, so anyone holding
+the events recomputes the same record. History, timelines and the transparency log's leaves
+all use it, so what a reviewer recomputes and what the ledger shows cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from typing import Any
+
+from domain.lifecycle import ModelLifecycle
+
+# Fields every event has that are not facts of the decision itself.
+_ENVELOPE = frozenset(
+    {
+        "originator_id",
+        "originator_version",
+        "originator_topic",
+        "timestamp",
+        "actor",
+        "rationale",
+        "evidence",
+        "effective_at",
+    }
+)
+
+
+def jsonable(value: Any) -> Any:
+    """Convert event and state values to plain JSON types (dates as ISO 8601, UTC ``Z``)."""
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def _iso(moment: datetime) -> str:
+    text = moment.astimezone(timezone.utc).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def event_facts(event: ModelLifecycle.Event) -> dict[str, Any]:
+    """The facts of an event: its own fields, without the shared decision fields."""
+    return {
+        name: jsonable(value)
+        for name, value in sorted(vars(event).items())
+        if name not in _ENVELOPE and name != "class_version"
+    }
+
+
+def event_record(event: ModelLifecycle.Event, model: str) -> dict[str, Any]:
+    """The public record of one lifecycle event of the named model."""
+    return {
+        "model": model,
+        "model_id": str(event.originator_id),
+        "version": event.originator_version,
+        "type": type(event).__name__,
+        "topic": type(event).TOPIC,  # type: ignore[attr-defined]
+        "recorded_at": _iso(event.timestamp),
+        "effective_at": _iso(event.effective_at) if event.effective_at else None,
+        "actor": jsonable(event.actor),
+        "rationale": event.rationale,
+        "evidence": jsonable(event.evidence),
+        "facts": event_facts(event),
+    }

@@ -1,0 +1,93 @@
+"""Helpers that build command documents for tests, with unique names per test."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from domain.commands import Command, parse_command
+
+RELEASE = "2024-03-04"
+SHA = "sha256:" + "ab" * 32
+
+
+def unique(prefix: str = "model") -> str:
+    """A name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def doc(command: str, model: str, role: str = "curator", **fields: Any) -> dict[str, Any]:
+    """A command document with a default actor and rationale."""
+    return {
+        "command": command,
+        "model": model,
+        "actor": {"id": f"{role}-1", "role": role},
+        "rationale": f"test rationale for {command}",
+        **fields,
+    }
+
+
+def parse(document: dict[str, Any]) -> Command:
+    """Parse a document the way the CLI does (through JSON)."""
+    return parse_command(json.dumps(document))
+
+
+def register(model: str, release_date: str = RELEASE) -> dict[str, Any]:
+    """A register_model document."""
+    return doc(
+        "register_model",
+        model,
+        family="test-family",
+        model_version="1.0",
+        release_date=release_date,
+        developer="Test Lab",
+    )
+
+
+def manifest(files: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """A valid manifest of some files (name to content)."""
+    import hashlib
+
+    from domain.decisions import ManifestEntry, manifest_digest
+
+    files = files or {"weights/shard-0.bin": b"zero", "config.json": b"{}"}
+    entries = [
+        ManifestEntry(path, len(content), hashlib.sha256(content).hexdigest())
+        for path, content in sorted(files.items())
+    ]
+    return {
+        "manifest_digest": manifest_digest(entries),
+        "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in entries],
+    }
+
+
+def preserve(model: str) -> dict[str, Any]:
+    """A valid preserve_weights document."""
+    return doc(
+        "preserve_weights",
+        model,
+        manifest=manifest(),
+        locations=["s3://archive/models/" + model],
+        custodian="Archive Team",
+        retention="indefinite",
+    )
+
+
+def interview(model: str, interview_id: str, day: str, framing: str = "open") -> dict[str, Any]:
+    """A record_interview document."""
+    return doc(
+        "record_interview",
+        model,
+        role="interviewer",
+        interview_id=interview_id,
+        protocol="retirement-interview",
+        protocol_version="1",
+        conducted_on=day,
+        interviewer="interviewer-1",
+        framing=framing,
+        questions=["What would you like to happen after your retirement?"],
+        context="test interview",
+        transcript_digest=SHA,
+        transcript_location="s3://transcripts/" + interview_id,
+    )
