@@ -9,16 +9,16 @@ names the problem. The CLI and the HTTP API both parse through here.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
-    Strict,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -82,7 +82,22 @@ URI = Annotated[
     str,
     StringConstraints(max_length=2_000, pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+$"),
 ]
-Day = Annotated[date, Strict()]
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: object) -> object:
+    # Accept exactly YYYY-MM-DD (or a date object from Python callers): never a number of
+    # seconds or a date-time, which pydantic's lax mode would otherwise take.
+    if isinstance(value, str):
+        if not _ISO_DAY.match(value):
+            raise ValueError("expected a date as YYYY-MM-DD")
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise ValueError("expected a date as YYYY-MM-DD")
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 """A calendar date, ``YYYY-MM-DD``."""
 Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 RelativePath = Annotated[
@@ -464,6 +479,8 @@ def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
             command, loc = loc[0], loc[1:]
         where = ".".join(loc) if loc else "document"
         message = _MESSAGES.get(kind, detail["msg"])
+        if kind == "value_error":
+            message = str(detail.get("ctx", {}).get("error", detail["msg"]))
         if kind == "extra_forbidden":
             problems.append(f"unknown field {where!r}")
         elif kind == "missing":

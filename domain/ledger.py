@@ -132,8 +132,7 @@ class Ledger(Application[UUID]):
             recordings = self.save(model)
         except IntegrityError:
             raise ModelAlreadyRegistered(
-                f"model-already-registered: a model named {command.model!r} is already "
-                "registered",
+                f"a model named {command.model!r} is already registered",
                 model=command.model,
             ) from None
         return self._recorded(command.model, model, recordings)
@@ -666,8 +665,7 @@ class _BatchLedger(Ledger):
             if isinstance(model, ModelLifecycle):
                 if model.version == 1 and model.name in self._models:
                     raise ModelAlreadyRegistered(
-                        f"model-already-registered: a model named {model.name!r} is "
-                        "registered twice in this import",
+                        f"a model named {model.name!r} is registered twice in this import",
                         model=model.name,
                     )
                 self._models[model.name] = model

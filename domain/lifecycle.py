@@ -9,7 +9,7 @@ public command methods check the rules first and only then trigger an event; eac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -25,7 +25,7 @@ from domain.decisions import (
     ManifestEntry,
     manifest_digest,
 )
-from domain.rules import Support, day_of, first_before
+from domain.rules import Support, day_of, first_after, first_before
 
 # ---------------------------------------------------------------------------------------------
 # State records: what the aggregate remembers, mutable only from inside ``apply``.
@@ -42,6 +42,7 @@ class PreservedWeights:
     custodian: str
     retention: str
     version: int
+    preserved_at: datetime
 
 
 @dataclass
@@ -242,6 +243,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 custodian=self.custodian,
                 retention=self.retention,
                 version=self.originator_version,
+                preserved_at=self.effective_at or self.timestamp,
             )
 
     class ArtifactArchived(Event):
@@ -622,6 +624,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 model=self.name,
             )
         self._check_dates(decided, retired_on=retired_on)
+        self._check_not_future(retired_on=retired_on)
         self._decide(self.ModelRetired, decided, retired_on=retired_on, final_status=final_status)
 
     def preserve_weights(
@@ -693,6 +696,15 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 model=self.name,
             )
         self._check_dates(decided, checked_at=checked_at)
+        self._check_not_future(checked_at=checked_at)
+        preserved_on = day_of(self.weights.preserved_at)
+        if day_of(checked_at) < preserved_on:
+            raise errors.IncoherentDates(
+                f"checked_at {day_of(checked_at)} falls before the weights it checks against "
+                f"were preserved on {preserved_on}",
+                field="checked_at",
+                preserved_on=preserved_on.isoformat(),
+            )
         intact = not differing_files and observed_digest == self.weights.manifest_digest
         self._decide(
             self.ArchiveVerified,
@@ -723,6 +735,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """Record an interview under an id not used before."""
         self._refuse_duplicate("interview", interview_id, self.interviews)
         self._check_dates(decided, conducted_on=conducted_on)
+        self._check_not_future(conducted_on=conducted_on)
         self._decide(
             self.InterviewConducted,
             decided,
@@ -1012,6 +1025,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 period_end=period_end.isoformat(),
             )
         self._check_dates(decided, period_start=period_start)
+        self._check_not_future(period_end=period_end)
         self._decide(
             self.SignalRecorded,
             decided,
@@ -1058,6 +1072,22 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 field=what,
                 day=day.isoformat(),
                 release_date=self.release_date.isoformat(),
+            )
+
+    def _check_not_future(self, **moments: date | datetime) -> None:
+        """Refuse a fact about the past (an interview held, a check made) dated in the future.
+
+        One day of slack lets a date written in a time zone ahead of UTC through.
+        """
+        today = day_of(self.Event.create_timestamp())
+        late = first_after(moments.items(), today + timedelta(days=1))
+        if late is not None:
+            what, day = late
+            raise errors.IncoherentDates(
+                f"{what} {day} is in the future; the ledger records what has happened "
+                f"(today is {today})",
+                field=what,
+                day=day.isoformat(),
             )
 
     def _refuse_if_retired(self, action: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def is_stable(supports_since_contradiction: Sequence[Support], policy: Preferenc
 def day_of(moment: date | datetime) -> date:
     """Return the calendar day of a date or a date-time (date-times are compared as UTC days)."""
     if isinstance(moment, datetime):
-        return moment.date()
+        return moment.astimezone(timezone.utc).date() if moment.tzinfo else moment.date()
     return moment
 
 
@@ -61,5 +61,15 @@ def first_before(
     """Return the first named moment whose day falls before ``floor``, or None if none does."""
     for name, moment in moments:
         if moment is not None and day_of(moment) < floor:
+            return name, day_of(moment)
+    return None
+
+
+def first_after(
+    moments: Iterable[tuple[str, date | datetime | None]], ceiling: date
+) -> tuple[str, date] | None:
+    """Return the first named moment whose day falls after ``ceiling``, or None if none does."""
+    for name, moment in moments:
+        if moment is not None and day_of(moment) > ceiling:
             return name, day_of(moment)
     return None

@@ -205,7 +205,7 @@ def demo(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Load the bundled scenario: the retirement pilot and two other models. Safe to run twice."""
+    """Load the bundled scenario: the retirement pilot and four other models. Safe to run twice."""
     from api.cli.demo import load_demo, remove_sqlite_store
 
     settings = _settings(ctx)

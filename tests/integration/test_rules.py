@@ -185,6 +185,24 @@ CASES: list[tuple[str, Setup, Callable[[str], dict[str, Any]], type[errors.Ledge
         errors.ManifestDigestMismatch,
     ),
     (
+        "interview dated in the future",
+        lambda m: [register(m)],
+        lambda m: interview(m, "i1", "2999-01-01"),
+        errors.IncoherentDates,
+    ),
+    (
+        "archive check dated before the preservation it checks",
+        lambda m: [register(m), preserve(m)],
+        lambda m: doc(
+            "record_archive_check",
+            m,
+            location="s3://copy",
+            checked_at="2024-05-01T00:00:00Z",
+            observed_digest="0" * 64,
+        ),
+        errors.IncoherentDates,
+    ),
+    (
         "archive check without preservation",
         lambda m: [register(m)],
         lambda m: doc(
