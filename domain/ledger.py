@@ -524,7 +524,7 @@ class Ledger(Application[UUID]):
         if at is not None:
             version = self.version_at(name, at)
         assert version is not None
-        current = self._current_version(name)
+        current = self._load(name).version  # raises ModelNotFound for an unknown model
         if not 1 <= version <= current:
             raise VersionNotFound(
                 f"model {name!r} has versions 1 to {current}; there is no version {version}",

@@ -81,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _click_exception() -> type[Exception]:
-    import click
-
-    return click.ClickException
+    # typer 0.29 vendors click (typer._click); earlier releases use click itself. Either way
+    # ClickException is an ancestor of typer.BadParameter.
+    ancestors = typer.BadParameter.__mro__
+    return next(cls for cls in ancestors if cls.__name__ == "ClickException")
 
 
 def run() -> None:

@@ -21,7 +21,14 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a table for people (plain text when stdout is not a terminal)."""
+    """Print a table for people; tab-separated lines with a header when stdout is a pipe."""
+    if not sys.stdout.isatty():
+        print(f"# {title}")  # noqa: T201
+        print("\t".join(columns))  # noqa: T201
+        for row in rows:
+            cells = ("" if cell is None else str(cell).replace("\t", " ").replace("\n", " ") for cell in row)
+            print("\t".join(cells))  # noqa: T201
+        return
     from rich.console import Console
     from rich.table import Table
 
