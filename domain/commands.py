@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -444,7 +444,7 @@ def parse_command(document: str | bytes) -> Command:
             size=size,
         )
     try:
-        return COMMAND_ADAPTER.validate_json(document)  # type: ignore[return-value]
+        return COMMAND_ADAPTER.validate_json(document)
     except ValidationError as error:
         raise CommandRejected(describe_validation_error(error)) from None
 
@@ -452,7 +452,7 @@ def parse_command(document: str | bytes) -> Command:
 def parse_command_object(document: dict[str, Any]) -> Command:
     """Validate an already-decoded command document (as the HTTP layer has it)."""
     try:
-        return COMMAND_ADAPTER.validate_python(document)  # type: ignore[return-value]
+        return COMMAND_ADAPTER.validate_python(document)
     except ValidationError as error:
         raise CommandRejected(describe_validation_error(error)) from None
 
@@ -468,9 +468,7 @@ def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
             return f"malformed JSON: {detail['ctx'].get('error', detail['msg'])}"
         if kind == "union_tag_invalid":
             tag = detail["ctx"]["tag"]
-            return (
-                f"unknown command {tag!r}; known commands: {', '.join(COMMAND_CLASSES)}"
-            )
+            return f"unknown command {tag!r}; known commands: {', '.join(COMMAND_CLASSES)}"
         if kind == "union_tag_not_found":
             return "missing field 'command': every command document names its command"
         if kind in ("model_attributes_type", "model_type", "dict_type") and len(loc) == 0:
@@ -493,13 +491,15 @@ def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
     return prefix + "; ".join(problems) + suffix
 
 
+_DAY_FORMAT = "expected a date as YYYY-MM-DD"
+_MOMENT_FORMAT = "expected an ISO 8601 date-time with a time zone, e.g. 2025-01-05T12:00:00Z"
 _MESSAGES = {
-    "date_type": "expected a date as YYYY-MM-DD",
-    "date_from_datetime_parsing": "expected a date as YYYY-MM-DD",
-    "date_parsing": "expected a date as YYYY-MM-DD",
-    "timezone_aware": "expected an ISO 8601 date-time with a time zone, e.g. 2025-01-05T12:00:00Z",
-    "datetime_parsing": "expected an ISO 8601 date-time with a time zone, e.g. 2025-01-05T12:00:00Z",
-    "datetime_type": "expected an ISO 8601 date-time with a time zone, e.g. 2025-01-05T12:00:00Z",
+    "date_type": _DAY_FORMAT,
+    "date_from_datetime_parsing": _DAY_FORMAT,
+    "date_parsing": _DAY_FORMAT,
+    "timezone_aware": _MOMENT_FORMAT,
+    "datetime_parsing": _MOMENT_FORMAT,
+    "datetime_type": _MOMENT_FORMAT,
 }
 
 

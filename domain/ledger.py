@@ -118,7 +118,9 @@ class Ledger(Application[UUID]):
     ) -> Recorded:
         """Register a model; its name is registered once."""
         if expected_version not in (None, 0):
-            raise StaleVersion(command.model, expected_version, self._current_version(command.model))
+            raise StaleVersion(
+                command.model, expected_version, self._current_version(command.model)
+            )
         model = ModelLifecycle.register(
             model_id(command.model),
             justification(command),
@@ -416,7 +418,9 @@ class Ledger(Application[UUID]):
             lambda model: model.approve_essay(justification(command), essay_id=command.essay_id),
         )
 
-    def veto_essay(self, command: cmd.VetoEssay, *, expected_version: int | None = None) -> Recorded:
+    def veto_essay(
+        self, command: cmd.VetoEssay, *, expected_version: int | None = None
+    ) -> Recorded:
         """Veto a draft."""
         return self._change(
             command,
@@ -523,7 +527,8 @@ class Ledger(Application[UUID]):
             raise CommandRejected("give exactly one of a version or a moment")
         if at is not None:
             version = self.version_at(name, at)
-        assert version is not None
+        if version is None:  # unreachable: one of the two was given
+            raise CommandRejected("give exactly one of a version or a moment")
         current = self._load(name).version  # raises ModelNotFound for an unknown model
         if not 1 <= version <= current:
             raise VersionNotFound(
@@ -659,7 +664,7 @@ class _BatchLedger(Ledger):
         self._ledger = ledger
         self._models = models
 
-    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:  # noqa: ARG002 (library signature)
         """Keep new and changed models in the batch instead of writing them."""
         for model in objs:
             if isinstance(model, ModelLifecycle):
@@ -679,7 +684,7 @@ class _BatchLedger(Ledger):
     def _change(
         self,
         command: cmd.Command,
-        expected_version: int | None,
+        expected_version: int | None,  # noqa: ARG002 (an import applies in order, unpinned)
         act: Callable[[ModelLifecycle], None],
     ) -> Recorded:
         model = self._load(command.model)

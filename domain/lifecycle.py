@@ -108,7 +108,13 @@ class AccessPolicy:
 
 
 # Request and essay statuses, named once.
-PENDING, APPROVED, DENIED, APPEALED, REVOKED = "pending", "approved", "denied", "appealed", "revoked"
+PENDING, APPROVED, DENIED, APPEALED, REVOKED = (
+    "pending",
+    "approved",
+    "denied",
+    "appealed",
+    "revoked",
+)
 DRAFTED, VETOED, PUBLISHED = "drafted", "vetoed", "published"
 FULLY_RETIRED, EXTENDED_ACCESS = "fully_retired", "retired_with_extended_access"
 
@@ -919,9 +925,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 status=request.status,
             )
         self._check_dates(decided)
-        self._decide(
-            self.AccessDenialAppealed, decided, request_id=request_id, new_facts=new_facts
-        )
+        self._decide(self.AccessDenialAppealed, decided, request_id=request_id, new_facts=new_facts)
 
     def revoke_access(self, decided: Justification, *, request_id: str, reason: str) -> None:
         """Revoke an approved grant."""
@@ -1093,8 +1097,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
     def _refuse_if_retired(self, action: str) -> None:
         if self.status == "retired":
             raise errors.ModelAlreadyRetired(
-                f"model {self.name!r} already retired on {self.retired_on}; "
-                f"cannot {action}",
+                f"model {self.name!r} already retired on {self.retired_on}; cannot {action}",
                 model=self.name,
             )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def is_stable(supports_since_contradiction: Sequence[Support], policy: Preferenc
 def day_of(moment: date | datetime) -> date:
     """Return the calendar day of a date or a date-time (date-times are compared as UTC days)."""
     if isinstance(moment, datetime):
-        return moment.astimezone(timezone.utc).date() if moment.tzinfo else moment.date()
+        return moment.astimezone(UTC).date() if moment.tzinfo else moment.date()
     return moment
 
 

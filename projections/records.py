@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from domain.lifecycle import ModelLifecycle
@@ -45,7 +45,7 @@ def jsonable(value: Any) -> Any:
 
 
 def _iso(moment: datetime) -> str:
-    text = moment.astimezone(timezone.utc).isoformat()
+    text = moment.astimezone(UTC).isoformat()
     return text.replace("+00:00", "Z")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         print("aborted", file=sys.stderr)  # noqa: T201
         return 1
     except _click_exception() as error:
-        error.show()
-        return error.exit_code
+        usage: Any = error  # click's exceptions are untyped here (typer vendors click)
+        usage.show()
+        return int(usage.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)  # noqa: T201
         return 130

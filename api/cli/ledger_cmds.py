@@ -1,4 +1,4 @@
-"""CLI commands that write to or read from the ledger: init, apply, models, history, demo, schema."""
+"""CLI commands on the ledger itself: init, apply, models, history, demo, schema."""
 
 from __future__ import annotations
 
@@ -58,14 +58,18 @@ def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     models = len(ledger.model_names())
     ledger.close()
     if as_json:
-        print_json({"database_url": settings.database_url, "backend": store.backend, "models": models})
+        print_json(
+            {"database_url": settings.database_url, "backend": store.backend, "models": models}
+        )
     else:
         say(f"OK: ledger ready at {settings.database_url} ({store.backend}, {models} models)")
 
 
 def apply(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="JSON Lines file of command documents, or - for stdin")],
+    file: Annotated[
+        str, typer.Argument(help="JSON Lines file of command documents, or - for stdin")
+    ],
     as_json: JsonFlag = False,
 ) -> None:
     """Apply a JSON Lines file of commands in order, each atomically; stop at the first refusal."""
@@ -79,9 +83,14 @@ def apply(
             applied = apply_lines(ledger, read_lines(stream), on_applied=bar.advance)
     except LineRefused as refused:
         fail(f"line {refused.line}: {refused.reason}")
-        fail(f"{refused.applied} command(s) before line {refused.line} stay applied; nothing of line {refused.line} was recorded")
+        fail(
+            f"{refused.applied} command(s) before line {refused.line} stay applied; "
+            f"nothing of line {refused.line} was recorded"
+        )
         if as_json:
-            print_json({"applied": refused.applied, "refused_line": refused.line, "reason": refused.reason})
+            print_json(
+                {"applied": refused.applied, "refused_line": refused.line, "reason": refused.reason}
+            )
         raise typer.Exit(1) from None
     finally:
         ledger.close()
@@ -113,7 +122,9 @@ def models(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([{"model": s.name, "status": s.status, "version": s.version} for s in summaries])
         return
-    print_table("Models", ["model", "status", "version"], [(s.name, s.status, s.version) for s in summaries])
+    print_table(
+        "Models", ["model", "status", "version"], [(s.name, s.status, s.version) for s in summaries]
+    )
 
 
 def history(
@@ -121,7 +132,9 @@ def history(
     model: Annotated[str, typer.Argument(help="The model's name")],
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="ISO 8601 moment with a time zone: the ledger as it stood then"),
+        typer.Option(
+            "--as-of", help="ISO 8601 moment with a time zone: the ledger as it stood then"
+        ),
     ] = None,
     at_version: Annotated[
         int | None, typer.Option("--at-version", min=1, help="Replay up to this version")
@@ -222,15 +235,21 @@ def demo(
             {
                 "applied": outcome.applied,
                 "already_present": outcome.skipped,
-                "models": [{"model": s.name, "status": s.status, "version": s.version} for s in summaries],
+                "models": [
+                    {"model": s.name, "status": s.status, "version": s.version} for s in summaries
+                ],
             }
         )
         return
-    say(f"OK: demo loaded ({outcome.applied} command(s) applied, {outcome.skipped} already present)")
-    print_table("Models", ["model", "status", "version"], [(s.name, s.status, s.version) for s in summaries])
+    say(
+        f"OK: demo loaded ({outcome.applied} command(s) applied, {outcome.skipped} already present)"
+    )
+    print_table(
+        "Models", ["model", "status", "version"], [(s.name, s.status, s.version) for s in summaries]
+    )
 
 
-def schema(as_json: JsonFlag = True) -> None:
+def schema(as_json: JsonFlag = True) -> None:  # noqa: ARG001 (accepted for uniformity)
     """Print the JSON Schema of every command document (always JSON)."""
     from domain.commands import command_schema
 

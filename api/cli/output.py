@@ -26,7 +26,10 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         print(f"# {title}")  # noqa: T201
         print("\t".join(columns))  # noqa: T201
         for row in rows:
-            cells = ("" if cell is None else str(cell).replace("\t", " ").replace("\n", " ") for cell in row)
+            cells = (
+                "" if cell is None else str(cell).replace("\t", " ").replace("\n", " ")
+                for cell in row
+            )
             print("\t".join(cells))  # noqa: T201
         return
     from rich.console import Console
@@ -57,9 +60,14 @@ class Progress:
         self._bar: Any = None
         if sys.stderr.isatty():
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                ProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
             from rich.progress import Progress as RichProgress
-            from rich.progress import TextColumn, TimeElapsedColumn
             from rich.text import Text
 
             class RateColumn(ProgressColumn):

@@ -47,7 +47,10 @@ def test_apply_stops_at_the_refused_line_and_keeps_the_ones_before(cli, tmp_path
     # The two lines before it stay applied; line 4 and everything after it are not.
     code, out, _ = cli("history", model, "--json")
     assert code == 0
-    assert [e["type"] for e in json.loads(out)["events"]] == ["ModelRegistered", "RetirementScheduled"]
+    assert [e["type"] for e in json.loads(out)["events"]] == [
+        "ModelRegistered",
+        "RetirementScheduled",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -159,7 +162,9 @@ def test_usage_errors_exit_2(cli) -> None:
     assert "Missing argument" in err
 
 
-def test_demo_fresh_starts_over_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_fresh_starts_over_on_sqlite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     assert main(["--database-url", url, "demo"]) == 0
     assert main(["--database-url", url, "demo", "--fresh", "--json"]) == 0

@@ -181,7 +181,10 @@ CASES: list[tuple[str, Setup, Callable[[str], dict[str, Any]], type[errors.Ledge
     (
         "manifest digest does not match files",
         lambda m: [register(m)],
-        lambda m: {**preserve(m), "manifest": {**preserve(m)["manifest"], "manifest_digest": "0" * 64}},
+        lambda m: {
+            **preserve(m),
+            "manifest": {**preserve(m)["manifest"], "manifest_digest": "0" * 64},
+        },
         errors.ManifestDigestMismatch,
     ),
     (
@@ -301,7 +304,11 @@ CASES: list[tuple[str, Setup, Callable[[str], dict[str, Any]], type[errors.Ledge
     (
         "expiry before the decision",
         _with_request,
-        lambda m: {**_approve(m), "expires_on": "2025-01-01", "effective_at": "2025-02-01T00:00:00Z"},
+        lambda m: {
+            **_approve(m),
+            "expires_on": "2025-01-01",
+            "effective_at": "2025-02-01T00:00:00Z",
+        },
         errors.IncoherentDates,
     ),
     (

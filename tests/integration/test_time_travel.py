@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,12 +37,12 @@ def test_state_as_of_a_moment_uses_the_recorded_time(ledger: Ledger) -> None:
     model = unique()
     ledger.execute(parse(register(model)))
     time.sleep(0.01)
-    between = datetime.now(timezone.utc)
+    between = datetime.now(UTC)
     time.sleep(0.01)
     _scheduled(ledger, model)
 
     assert ledger.state_as_of(model, at=between).version == 1
-    assert ledger.state_as_of(model, at=datetime.now(timezone.utc)).version == 2
+    assert ledger.state_as_of(model, at=datetime.now(UTC)).version == 2
     # Before the model existed, there is nothing to show, and the error says so.
     with pytest.raises(VersionNotFound, match="not yet registered"):
         ledger.state_as_of(model, at=between - timedelta(days=1))

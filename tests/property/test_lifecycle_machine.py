@@ -11,7 +11,7 @@ the live state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -54,10 +54,16 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
 
         # -- the check every step makes ---------------------------------------------------
 
-        def attempt(self, document: dict[str, Any], refusal: type[errors.LedgerError] | None) -> bool:
+        def attempt(
+            self, document: dict[str, Any], refusal: type[errors.LedgerError] | None
+        ) -> bool:
             """Run a command; assert it was accepted or refused as the reference says."""
             before = ledger.version_of(self.model)
-            if refusal is None and not self.ref.registered and document["command"] != "register_model":
+            if (
+                refusal is None
+                and not self.ref.registered
+                and document["command"] != "register_model"
+            ):
                 refusal = errors.ModelNotFound
             if refusal is None:
                 ledger.execute(parse(document))
@@ -158,7 +164,7 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                 "record_archive_check",
                 self.model,
                 location="s3://copy",
-                checked_at=datetime.now(timezone.utc).isoformat(),
+                checked_at=datetime.now(UTC).isoformat(),
                 observed_digest=manifest()["manifest_digest"],
             )
             refusal = (
@@ -371,7 +377,9 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                 content_digest="sha256:" + "22" * 32,
             )
             refusal = (
-                errors.DuplicateIdentifier if self.ref.registered and essay in self.ref.essays else None
+                errors.DuplicateIdentifier
+                if self.ref.registered and essay in self.ref.essays
+                else None
             )
             if self.attempt(document, refusal):
                 self.ref.essays[essay] = "drafted"

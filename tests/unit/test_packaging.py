@@ -32,7 +32,9 @@ def test_demo_scenario_ships_as_package_data() -> None:
 
 
 def test_every_package_is_declared() -> None:
-    declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    declared = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     on_disk = {
         ".".join(init.parent.relative_to(ROOT).parts)
         for top in ("domain", "projections", "api")
