@@ -19,6 +19,9 @@ def build_ledger(settings: Settings) -> Ledger:
     if store.is_postgres and store.postgres_schema:
         _ensure_postgres_schema(store.env, store.postgres_schema)
     env = dict(store.env)
+    if store.is_postgres:
+        # Fail in seconds, not the library's 30, when the server is unreachable.
+        env.setdefault("POSTGRES_CONNECT_TIMEOUT", "5")
     # The library reads 0 as "unbounded"; our 0 means "no cache".
     env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.cache_size) if settings.cache_size else ""
     # Passed as env= so it wins over stray os.environ values of the library's keys.
@@ -37,5 +40,6 @@ def _ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"],
         autocommit=True,
+        connect_timeout=5,
     ) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))

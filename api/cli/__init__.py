@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         usage: Any = error  # click's exceptions are untyped here (typer vendors click)
         usage.show()
         return int(usage.exit_code)
+    except _store_error() as error:
+        print(f"error: the ledger's store is unavailable: {error}", file=sys.stderr)  # noqa: T201
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)  # noqa: T201
         return 130
@@ -86,6 +89,12 @@ def _click_exception() -> type[Exception]:
     # ClickException is an ancestor of typer.BadParameter.
     ancestors = typer.BadParameter.__mro__
     return next(cls for cls in ancestors if cls.__name__ == "ClickException")
+
+
+def _store_error() -> type[Exception]:
+    from eventsourcing.persistence import PersistenceError
+
+    return PersistenceError
 
 
 def run() -> None:
