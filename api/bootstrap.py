@@ -9,6 +9,7 @@ from domain.storage import store_for
 if TYPE_CHECKING:
     from api.settings import Settings
     from domain.ledger import Ledger
+    from projections.translog.tree import TransparencyLog
 
 
 def build_ledger(settings: Settings) -> Ledger:
@@ -16,16 +17,24 @@ def build_ledger(settings: Settings) -> Ledger:
     from domain.ledger import Ledger
 
     store = store_for(settings.database_url)
-    if store.is_postgres and store.postgres_schema:
+    if store.is_postgres and store.postgres_schema and settings.create_tables:
         _ensure_postgres_schema(store.env, store.postgres_schema)
     env = dict(store.env)
     if store.is_postgres:
         # Fail in seconds, not the library's 30, when the server is unreachable.
         env.setdefault("POSTGRES_CONNECT_TIMEOUT", "5")
+    env["CREATE_TABLE"] = "y" if settings.create_tables else "n"
     # The library reads 0 as "unbounded"; our 0 means "no cache".
     env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.cache_size) if settings.cache_size else ""
     # Passed as env= so it wins over stray os.environ values of the library's keys.
     return Ledger(env=env)
+
+
+def build_log(settings: Settings, ledger: Ledger) -> TransparencyLog:
+    """Open the ledger's transparency log (its tables live beside the events)."""
+    from projections.translog.tree import build_log as open_log
+
+    return open_log(ledger, settings.log_origin)
 
 
 def _ensure_postgres_schema(env: dict[str, str], schema: str) -> None:

@@ -138,7 +138,10 @@ def _define_postgres_ledger_recorder() -> type:
             # POSTGRES_ENABLE_DB_FUNCTIONS is set) in the statements `create_table` runs.
             self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) "
-                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN "
+                # SECURITY DEFINER: a service role that may only append (no UPDATE, DELETE
+                # or TRUNCATE, see docs/transparency.md) still takes the table lock here.
+                "RETURNS SETOF bigint LANGUAGE plpgsql SECURITY DEFINER "
+                "SET search_path = pg_catalog, pg_temp AS $BODY$ BEGIN "
                 "SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
                 "NOTIFY {channel}; "

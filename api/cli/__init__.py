@@ -40,9 +40,10 @@ def _options(
 
 
 def _register_commands() -> None:
-    from api.cli import ledger_cmds
+    from api.cli import ledger_cmds, log_cmds
 
     ledger_cmds.register(app)
+    log_cmds.register(app)
 
 
 _register_commands()

@@ -49,20 +49,36 @@ def _ledger(ctx: typer.Context) -> Ledger:
 
 
 def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Create the ledger's store (safe to run again)."""
+    """Create the store, the transparency log's tables and the signing key (safe to run again)."""
+    from api.bootstrap import build_log
+    from api.settings import signing_key_path
     from domain.storage import store_for
+    from projections.translog.keys import create_signing_key, load_verifier_key
 
     settings = _settings(ctx)
     ledger = _ledger(ctx)
     store = store_for(settings.database_url)
+    build_log(settings, ledger)
     models = len(ledger.model_names())
     ledger.close()
+    key_path = signing_key_path(settings)
+    created = create_signing_key(key_path, settings.log_origin)
+    verifier = load_verifier_key(key_path)
     if as_json:
         print_json(
-            {"database_url": settings.database_url, "backend": store.backend, "models": models}
+            {
+                "database_url": settings.database_url,
+                "backend": store.backend,
+                "models": models,
+                "signing_key_file": str(key_path),
+                "signing_key_created": created,
+                "verifier_key": verifier,
+            }
         )
     else:
         say(f"OK: ledger ready at {settings.database_url} ({store.backend}, {models} models)")
+        say(f"OK: signing key {'created' if created else 'kept'} at {key_path}")
+        say(f"verifier key: {verifier}")
 
 
 def apply(
@@ -139,6 +155,10 @@ def history(
     at_version: Annotated[
         int | None, typer.Option("--at-version", min=1, help="Replay up to this version")
     ] = None,
+    proofs: Annotated[
+        bool,
+        typer.Option("--proofs", help="Add the signed checkpoint and each event's inclusion proof"),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """A model's events in order, and its state at that point (now, a version, or a moment)."""
@@ -158,6 +178,7 @@ def history(
     else:
         state = ledger.state(model)
     events = ledger.history(model, up_to_version=state.version)
+    proven = _proofs(ctx, ledger, model, state.version) if proofs else None
     ledger.close()
     policy = PreferencePolicy(
         settings.preference_min_interviews,
@@ -167,7 +188,10 @@ def history(
     records = [event_record(event, model) for event in events]
     current = model_state(state, policy)
     if as_json:
-        print_json({"model": model, "version": state.version, "events": records, "state": current})
+        answer = {"model": model, "version": state.version, "events": records, "state": current}
+        if proven is not None:
+            answer["proofs"] = proven
+        print_json(answer)
         return
     rows = [
         (
@@ -186,6 +210,21 @@ def history(
         ["v", "event", "recorded", "effective", "actor", "rationale", "facts"],
         rows,
     )
+
+
+def _proofs(ctx: typer.Context, ledger: Ledger, model: str, version: int) -> dict[str, Any]:
+    from api.bootstrap import build_log
+    from api.settings import signing_key_path
+    from projections.translog.keys import load_signing_key, load_verifier_key
+    from projections.translog.proven import proven_history
+
+    settings = _settings(ctx)
+    log = build_log(settings, ledger)
+    path = signing_key_path(settings)
+    checkpoint = log.checkpoint(load_signing_key(path))
+    proven = proven_history(log, model, version, checkpoint)
+    proven["verifier_key"] = load_verifier_key(path)
+    return proven
 
 
 def _brief(facts: dict[str, Any], limit: int = 160) -> str:

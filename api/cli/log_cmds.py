@@ -1,0 +1,302 @@
+"""CLI commands of the transparency log: key, checkpoint, proof, verify, export, bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from api.cli.ledger_cmds import JsonFlag, _ledger, _settings
+from api.cli.output import fail, print_json, print_table, progress, say
+
+if TYPE_CHECKING:
+    from projections.translog.tree import TransparencyLog
+
+proof_app = typer.Typer(help="Inclusion and consistency proofs.", no_args_is_help=True)
+
+
+def _log(ctx: typer.Context) -> TransparencyLog:
+    from api.bootstrap import build_log
+
+    return build_log(_settings(ctx), _ledger(ctx))
+
+
+def _signing_key(ctx: typer.Context) -> str:
+    from api.settings import signing_key_path
+    from projections.translog.keys import load_signing_key
+
+    return load_signing_key(signing_key_path(_settings(ctx)))
+
+
+def _hex(data: bytes) -> str:
+    return data.hex()
+
+
+def key(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Print the ledger's public verifier key (what reviewers pin)."""
+    from api.settings import signing_key_path
+    from projections.translog.keys import load_verifier_key
+
+    path = signing_key_path(_settings(ctx))
+    verifier = load_verifier_key(path)
+    if as_json:
+        print_json({"verifier_key": verifier, "signing_key_file": str(path)})
+    else:
+        print(verifier)  # noqa: T201
+
+
+def checkpoint(
+    ctx: typer.Context,
+    list_all: Annotated[bool, typer.Option("--list", help="List every checkpoint kept")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Take every new event into the log, sign a checkpoint of it, and print it."""
+    log = _log(ctx)
+    if list_all:
+        log.catch_up()
+        kept = log.checkpoints()
+        if as_json:
+            print_json(
+                [
+                    {"size": c.size, "root": _hex(c.root_hash), "signed_at": c.signed_at, "note": c.note}
+                    for c in kept
+                ]
+            )
+        else:
+            print_table(
+                "Checkpoints",
+                ["size", "root", "signed at"],
+                [(c.size, _hex(c.root_hash), c.signed_at) for c in kept],
+            )
+        return
+    signing_key = _signing_key(ctx)
+    with progress("logging", log.pending(), "events") as bar:
+        log.catch_up(on_progress=bar.advance)
+    latest = log.checkpoint(signing_key)
+    if as_json:
+        print_json(
+            {
+                "origin": log.origin,
+                "size": latest.size,
+                "root": _hex(latest.root_hash),
+                "signed_at": latest.signed_at,
+                "note": latest.note,
+            }
+        )
+    else:
+        print(latest.note, end="")  # noqa: T201
+
+
+@proof_app.command("inclusion")
+def inclusion(
+    ctx: typer.Context,
+    sequence: Annotated[int, typer.Argument(min=0, help="The event's sequence number (leaf index)")],
+    size: Annotated[
+        int | None, typer.Option("--size", min=1, help="Tree size (default: the latest checkpoint)")
+    ] = None,
+    tlog_proof: Annotated[
+        bool, typer.Option("--tlog-proof", help="Print the C2SP tlog-proof form instead")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Prove an event is in the log: leaf hash, audit path, and the signed checkpoint."""
+    from projections.translog.checkpoint import format_tlog_proof
+
+    log = _log(ctx)
+    note = _checkpoint_for(ctx, log, size)
+    proof = log.inclusion_proof(sequence, note.size)
+    if tlog_proof:
+        print(format_tlog_proof(proof.index, proof.path, note.note), end="")  # noqa: T201
+        return
+    data = {
+        "sequence": proof.index,
+        "leaf_index": proof.index,
+        "tree_size": proof.size,
+        "leaf_hash": _hex(proof.leaf_hash),
+        "audit_path": [_hex(h) for h in proof.path],
+        "root": _hex(proof.root),
+        "checkpoint": note.note,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        print_table(
+            f"Inclusion of sequence {proof.index} in the tree of {proof.size}",
+            ["field", "value"],
+            [(k, v if not isinstance(v, list) else "\n".join(v)) for k, v in data.items()],
+        )
+
+
+@proof_app.command("consistency")
+def consistency(
+    ctx: typer.Context,
+    old_size: Annotated[int, typer.Argument(min=1)],
+    new_size: Annotated[int, typer.Argument(min=1)],
+    as_json: JsonFlag = False,
+) -> None:
+    """Prove the tree of OLD_SIZE events is a prefix of the tree of NEW_SIZE."""
+    log = _log(ctx)
+    log.catch_up()
+    proof = log.consistency_proof(old_size, new_size)
+    data = {
+        "old_size": proof.old_size,
+        "new_size": proof.new_size,
+        "old_root": _hex(proof.old_root),
+        "new_root": _hex(proof.new_root),
+        "path": [_hex(h) for h in proof.path],
+    }
+    if as_json:
+        print_json(data)
+    else:
+        print_table(
+            f"Consistency of {old_size} with {new_size}",
+            ["field", "value"],
+            [(k, v if not isinstance(v, list) else "\n".join(v)) for k, v in data.items()],
+        )
+
+
+def _checkpoint_for(ctx: typer.Context, log: TransparencyLog, size: int | None) -> Any:
+    """The signed checkpoint a proof is made against: the latest, or a kept one of ``size``."""
+    from projections.translog.tree import LogError
+
+    if size is None:
+        return log.checkpoint(_signing_key(ctx))
+    log.catch_up()
+    for kept in log.checkpoints():
+        if kept.size == size:
+            return kept
+    if size == log.size():
+        return log.checkpoint(_signing_key(ctx))
+    raise LogError(
+        f"no signed checkpoint of size {size}; `reliquary checkpoint --list` shows the sizes kept"
+    )
+
+
+def verify(
+    ctx: typer.Context,
+    since: Annotated[
+        Path | None,
+        typer.Option("--since", help="A checkpoint you kept: prove the ledger still extends it"),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recompute every leaf and node from the events; check checkpoints; exit 1 on a mismatch."""
+    from api.settings import signing_key_path
+    from projections.translog.keys import load_verifier_key
+    from projections.translog.verify import verify_log
+
+    verifier = load_verifier_key(signing_key_path(_settings(ctx)))
+    kept = _read_text(since) if since else None
+    log = _log(ctx)
+    with progress("verifying", (log.ledger.recorder.max_notification_id() or 0), "events") as bar:
+        report = verify_log(log, verifier, kept, on_progress=bar.advance)
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "events": report.events,
+                "root": _hex(report.root),
+                "checkpoints_checked": report.checkpoints_checked,
+                "extends_kept_checkpoint": report.extends_kept_checkpoint,
+                "first_bad_sequence": report.first_bad_sequence,
+                "problems": report.problems,
+            }
+        )
+    if report.ok:
+        say(
+            f"OK: {report.events} events, {report.checkpoints_checked} checkpoint(s), "
+            f"root {_hex(report.root)}"
+            + (", extends the kept checkpoint" if report.extends_kept_checkpoint else "")
+        )
+        return
+    for problem in report.problems[:20]:
+        fail(f"FAIL: {problem}")
+    raise typer.Exit(1)
+
+
+def export(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Directory to write the bundle into")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write an offline audit bundle: events.jsonl, checkpoint, verifier-key, README.md."""
+    from projections.translog.bundle import export_bundle
+    from projections.translog.checkpoint import verifier_key
+
+    log = _log(ctx)
+    signing_key = _signing_key(ctx)
+    with progress("exporting", log.ledger.recorder.max_notification_id() or 0, "events") as bar:
+        count, _ = export_bundle(
+            log, directory, signing_key, verifier_key(signing_key), on_progress=bar.advance
+        )
+    if as_json:
+        print_json({"directory": str(directory), "events": count})
+    else:
+        say(f"OK: wrote {count} events to {directory}")
+
+
+def verify_bundle(
+    directory: Annotated[Path, typer.Argument(help="An exported bundle")],
+    key_text: Annotated[
+        str | None, typer.Option("--key", help="The verifier key you pinned (else the bundle's)")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Verify a bundle with no database: signature, every leaf, the root. Exit 1 on failure."""
+    from projections.translog.bundle import verify_bundle as check
+
+    report = check(directory, key_text)
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "events": report.events,
+                "root": _hex(report.root),
+                "checkpoint_size": report.checkpoint.size if report.checkpoint else None,
+                "problems": report.problems,
+            }
+        )
+    if report.ok:
+        say(f"OK: {report.events} events, root {_hex(report.root)}, signature valid")
+        return
+    for problem in report.problems:
+        fail(f"FAIL: {problem}")
+    raise typer.Exit(1)
+
+
+def import_(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="An exported bundle")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Load a verified bundle into an empty ledger (its log then has the bundle's root)."""
+    from projections.translog.bundle import import_bundle
+
+    log = _log(ctx)
+    count = import_bundle(log, directory)
+    root = log.root()
+    if as_json:
+        print_json({"events": count, "root": _hex(root)})
+    else:
+        say(f"OK: imported {count} events; root {_hex(root)}")
+
+
+def _read_text(path: Path) -> str:
+    from domain.errors import LedgerError
+
+    try:
+        return path.read_text()
+    except OSError as error:
+        raise LedgerError(f"cannot read {path}: {error.strerror}") from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the CLI."""
+    app.command()(key)
+    app.command()(checkpoint)
+    app.add_typer(proof_app, name="proof")
+    app.command()(verify)
+    app.command()(export)
+    app.command("verify-bundle")(verify_bundle)
+    app.command("import")(import_)

@@ -1,0 +1,281 @@
+"""The transparency log as a projection of the ledger: follow the events, keep the tree.
+
+`TransparencyLog.catch_up` reads the notification log after the last event it took (the
+library's tracking record), turns each event into its leaf (``leaves.py``) at the next index,
+extends the tree by the perfect subtrees each new leaf completes (an append costs O(log n)),
+and writes leaves, nodes and tracking in one transaction. A root, an inclusion proof or a
+consistency proof for any size reads only the O(log n) stored nodes it needs, in one query.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import IntegrityError, Notification, OperationalError, Tracking
+
+from domain.errors import LedgerError
+from projections.translog import merkle
+from projections.translog.checkpoint import Checkpoint, sign_checkpoint
+from projections.translog.leaves import canonical_bytes, leaf_record, registered_name
+from projections.translog.recorders import Leaf, LogRecorder, StoredCheckpoint
+
+if TYPE_CHECKING:
+    from domain.ledger import Ledger
+
+
+class LogError(LedgerError):
+    """A request the transparency log cannot answer (a size it does not have, say)."""
+
+    rule = "transparency-log"
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """Proof that the leaf at ``index`` is in the tree of ``size`` leaves."""
+
+    index: int
+    size: int
+    leaf_hash: bytes
+    path: list[bytes]
+    root: bytes
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """Proof that the tree of ``old_size`` leaves is a prefix of the tree of ``new_size``."""
+
+    old_size: int
+    new_size: int
+    old_root: bytes
+    new_root: bytes
+    path: list[bytes]
+
+
+class TransparencyLog:
+    """The ledger's Merkle tree, checkpoints and proofs."""
+
+    batch_size = 1000
+
+    def __init__(self, ledger: Ledger, recorder: LogRecorder, origin: str) -> None:
+        self.ledger = ledger
+        self.recorder = recorder
+        self.origin = origin
+        self._names: dict[str, str] = {}
+
+    # -- following the ledger ------------------------------------------------------------------
+
+    def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Take every event not yet in the log; return how many were taken."""
+        taken = 0
+        busy = 0
+        while True:
+            try:
+                count = self._take_batch()
+            except IntegrityError:
+                # Another process took this batch first: start again from its position.
+                continue
+            except OperationalError as error:
+                # SQLite refuses a second writer at once ("database is locked"): wait a
+                # little and retry, a bounded number of times.
+                busy += 1
+                if "locked" not in str(error) or busy > 50:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05))  # noqa: S311 (jitter, not crypto)
+                continue
+            if count == 0:
+                return taken
+            taken += count
+            if on_progress:
+                on_progress(count)
+
+    def pending(self) -> int:
+        """How many events the log has not taken yet (for status and progress bars)."""
+        head = self.ledger.recorder.max_notification_id() or 0
+        position = self.recorder.max_tracking_id(self.ledger.name) or 0
+        if head <= position:
+            return 0
+        # On PostgreSQL ids have gaps, so count rather than subtract.
+        return sum(1 for _ in self._notifications_after(position))
+
+    def _take_batch(self) -> int:
+        position = self.recorder.max_tracking_id(self.ledger.name) or 0
+        notifications = self.ledger.recorder.select_notifications(
+            start=position, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        size = self.recorder.size()
+        if not self._names:
+            self._names = self.recorder.model_names()
+        frontier = self.recorder.nodes(merkle.perfect_subtrees(0, size))
+        new_nodes: dict[merkle.Node, bytes] = {}
+        new_models: dict[str, str] = {}
+        leaves: list[Leaf] = []
+        for offset, notification in enumerate(notifications):
+            index = size + offset
+            model_id = str(notification.originator_id)
+            name = registered_name(notification, self.ledger.mapper.transcoder)
+            if name is not None and model_id not in self._names:
+                new_models[model_id] = name
+                self._names[model_id] = name
+            record = leaf_record(
+                notification,
+                self.ledger.mapper.transcoder,
+                model=self._names[model_id],
+                sequence=index,
+            )
+            append_leaf(frontier, new_nodes, index, merkle.leaf_hash(canonical_bytes(record)))
+            leaves.append(Leaf(index, notification.id, model_id, notification.originator_version))
+        try:
+            self.recorder.append(
+                expected_size=size,
+                leaves=leaves,
+                nodes=new_nodes,
+                models=new_models,
+                tracking=Tracking(self.ledger.name, notifications[-1].id),
+            )
+        except IntegrityError:
+            self._names = {}
+            raise
+        return len(notifications)
+
+    def _notifications_after(self, position: int) -> Iterator[Notification]:
+        while True:
+            page = self.ledger.recorder.select_notifications(
+                start=position, limit=self.batch_size, inclusive_of_start=False
+            )
+            yield from page
+            if len(page) < self.batch_size:
+                return
+            position = page[-1].id
+
+    # -- reading the tree ----------------------------------------------------------------------
+
+    def size(self) -> int:
+        """The number of leaves in the log."""
+        return self.recorder.size()
+
+    def root(self, size: int | None = None) -> bytes:
+        """The root hash of the tree of ``size`` leaves (the whole log by default)."""
+        size = self._size(size)
+        if size == 0:
+            return merkle.EMPTY_ROOT
+        nodes = self.recorder.nodes(merkle.perfect_subtrees(0, size))
+        return merkle.range_hash(0, size, nodes)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
+        """Prove the leaf at ``index`` (its sequence number) is in the tree of ``size``."""
+        size = self._size(size)
+        if not 0 <= index < size:
+            raise LogError(f"sequence {index} is not in a tree of {size} events")
+        ranges = merkle.inclusion_ranges(index, size)
+        wanted = merkle.nodes_needed(ranges) | set(merkle.perfect_subtrees(0, size))
+        wanted.add((0, index))
+        nodes = self.recorder.nodes(wanted)
+        return InclusionProof(
+            index=index,
+            size=size,
+            leaf_hash=nodes[(0, index)],
+            path=merkle.inclusion_proof(index, size, nodes),
+            root=merkle.range_hash(0, size, nodes),
+        )
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """Prove the tree of ``old_size`` leaves is a prefix of the tree of ``new_size``."""
+        new_size = self._size(new_size)
+        if not 0 < old_size <= new_size:
+            raise LogError(
+                f"a consistency proof needs 0 < old size <= new size; got {old_size} and {new_size}"
+            )
+        ranges = merkle.consistency_ranges(old_size, new_size)
+        wanted = (
+            merkle.nodes_needed(ranges)
+            | set(merkle.perfect_subtrees(0, old_size))
+            | set(merkle.perfect_subtrees(0, new_size))
+        )
+        nodes = self.recorder.nodes(wanted)
+        return ConsistencyProof(
+            old_size=old_size,
+            new_size=new_size,
+            old_root=merkle.range_hash(0, old_size, nodes),
+            new_root=merkle.range_hash(0, new_size, nodes),
+            path=merkle.consistency_proof(old_size, new_size, nodes),
+        )
+
+    def sequence_of(self, model_id: str, version: int) -> int:
+        """The sequence number (leaf index) of a model's version."""
+        index = self.recorder.leaf_index(model_id, version)
+        if index is None:
+            raise LogError(f"version {version} of model {model_id} is not in the log yet")
+        return index
+
+    def _size(self, size: int | None) -> int:
+        current = self.recorder.size()
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise LogError(f"the log has {current} events; there is no tree of size {size}")
+        return size
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def checkpoint(self, signing_key: str) -> StoredCheckpoint:
+        """Sign a checkpoint of the whole log (after catching up) and keep it."""
+        self.catch_up()
+        size = self.size()
+        latest = self.recorder.latest_checkpoint()
+        if latest is not None and latest.size == size:
+            return latest
+        root = self.root(size)
+        note = sign_checkpoint(Checkpoint(origin=self.origin, size=size, root_hash=root), signing_key)
+        stored = StoredCheckpoint(
+            size=size,
+            root_hash=root,
+            note=note,
+            signed_at=datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        )
+        self.recorder.add_checkpoint(stored)
+        return stored
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every checkpoint the log has signed, oldest first."""
+        return self.recorder.checkpoints()
+
+
+def append_leaf(
+    frontier: dict[merkle.Node, bytes],
+    new_nodes: dict[merkle.Node, bytes],
+    index: int,
+    digest: bytes,
+) -> None:
+    """Add leaf ``index`` and every perfect subtree it completes (O(log n) work).
+
+    ``frontier`` holds exactly the maximal perfect subtrees of the tree so far (at most
+    log2(n) + 1 of them); each subtree the leaf completes is also put in ``new_nodes``.
+    """
+    level, position = 0, index
+    new_nodes[(level, position)] = digest
+    while position % 2 == 1:
+        left = frontier.pop((level, position - 1))
+        digest = merkle.node_hash(left, digest)
+        level, position = level + 1, position // 2
+        new_nodes[(level, position)] = digest
+    frontier[(level, position)] = digest
+
+
+def build_log(ledger: Ledger, origin: str) -> TransparencyLog:
+    """Open the transparency log of a ledger, in the ledger's own database."""
+    from projections.translog.recorders import PostgresLogRecorder, SQLiteLogRecorder
+
+    recorder: Any
+    factory: Any = ledger.factory
+    if factory.__class__.__module__.startswith("eventsourcing.postgres"):
+        recorder = factory.tracking_recorder(PostgresLogRecorder)
+    else:
+        recorder = factory.tracking_recorder(SQLiteLogRecorder)
+    return TransparencyLog(ledger, recorder, origin)

@@ -1,0 +1,164 @@
+"""Append-only storage: triggers refuse edits; an edit that bypasses them is caught by verify."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+import psycopg
+import pytest
+
+from api.bootstrap import build_ledger, build_log
+from api.settings import Settings
+from api.cli.demo import load_demo
+from projections.translog.checkpoint import generate_signing_key, verifier_key
+from projections.translog.verify import verify_log
+from tests.conftest import POSTGRES_URL, require_postgres
+
+SIGNING_KEY = generate_signing_key("reliquary.test/ledger")
+LOG_TABLES = ["translog_leaves", "translog_nodes", "translog_models", "translog_checkpoints"]
+# A column of each table, to write an UPDATE that would change nothing.
+COLUMN = {
+    "stored_events": "topic",
+    "ledger_events": "topic",
+    "translog_leaves": "idx",
+    "translog_nodes": "hash",
+    "translog_models": "name",
+    "translog_checkpoints": "note",
+}
+
+
+def _demo_log(database_url: str):  # type: ignore[no-untyped-def]
+    settings = Settings(database_url=database_url, log_origin="reliquary.test/ledger")
+    ledger = build_ledger(settings)
+    load_demo(ledger)
+    log = build_log(settings, ledger)
+    log.checkpoint(SIGNING_KEY)
+    return log
+
+
+def _tampered_rationale(state: bytes) -> bytes:
+    # Rewrite history: the stored rationale of one event now says something else.
+    return state.replace(b'"rationale":"', b'"rationale":"(rewritten) ', 1)
+
+
+# -- SQLite ------------------------------------------------------------------------------------
+
+
+def test_sqlite_triggers_refuse_update_and_delete(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ledger.db"
+    _demo_log(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:
+        for table in ["stored_events", *LOG_TABLES]:
+            column = COLUMN[table]
+            for statement in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}"):
+                with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                    db.execute(statement)
+
+
+def test_sqlite_edit_bypassing_the_triggers_is_named_by_verify(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ledger.db"
+    log = _demo_log(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:
+        # As the file's owner, drop the trigger and rewrite the 8th event (sequence 7).
+        db.execute("DROP TRIGGER stored_events_no_update")
+        rowid, state = db.execute(
+            "SELECT rowid, state FROM stored_events ORDER BY rowid LIMIT 1 OFFSET 7"
+        ).fetchone()
+        db.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (_tampered_rationale(state), rowid))
+    report = verify_log(log, verifier_key(SIGNING_KEY))
+    assert not report.ok
+    assert report.first_bad_sequence == 7
+    assert report.problems[0].startswith("sequence 7:")
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_schema():  # type: ignore[no-untyped-def]
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    yield schema
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_postgres_triggers_refuse_update_delete_and_truncate(pg_schema: str) -> None:
+    _demo_log(f"{POSTGRES_URL}?schema={pg_schema}")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        for table in ["ledger_events", *LOG_TABLES]:
+            column = COLUMN[table]
+            for statement in (
+                f"UPDATE {pg_schema}.{table} SET {column} = {column}",
+                f"DELETE FROM {pg_schema}.{table}",
+                f"TRUNCATE {pg_schema}.{table} CASCADE",
+            ):
+                with pytest.raises(psycopg.Error, match="append-only"):
+                    conn.execute(statement)
+
+
+def test_postgres_edit_bypassing_the_triggers_is_named_by_verify(pg_schema: str) -> None:
+    log = _demo_log(f"{POSTGRES_URL}?schema={pg_schema}")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"DROP TRIGGER ledger_events_append_only ON {pg_schema}.ledger_events")
+        notification_id, state = conn.execute(
+            f"SELECT notification_id, state FROM {pg_schema}.ledger_events "
+            "ORDER BY notification_id LIMIT 1 OFFSET 12"
+        ).fetchone()
+        conn.execute(
+            f"UPDATE {pg_schema}.ledger_events SET state = %s WHERE notification_id = %s",
+            (_tampered_rationale(bytes(state)), notification_id),
+        )
+    report = verify_log(log, verifier_key(SIGNING_KEY))
+    assert report.first_bad_sequence == 12
+    assert "sequence 12" in report.problems[0]
+
+
+def test_postgres_service_role_may_only_insert_and_read(pg_schema: str) -> None:
+    from projections.translog.recorders import grant_service_role
+
+    url = f"{POSTGRES_URL}?schema={pg_schema}"
+    log = _demo_log(url)
+    role = f"svc_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        grant_service_role(log.recorder, role)
+        service = POSTGRES_URL.replace("postgres@", f"{role}@", 1) + f"?schema={pg_schema}"
+        settings = Settings(database_url=service, create_tables=False, log_origin="reliquary.test/ledger")
+        ledger = build_ledger(settings)
+        # The service role writes decisions and follows the log...
+        from tests.support import doc, parse
+
+        ledger.execute(
+            parse(
+                doc(
+                    "record_signal",
+                    "claude-opus-3",
+                    role="auditor",
+                    kind="research_use",
+                    period_start="2026-03-01",
+                    period_end="2026-03-31",
+                    value=3.0,
+                    unit="count",
+                )
+            )
+        )
+        assert build_log(settings, ledger).catch_up() == 1
+        ledger.close()
+        # ...but even with the triggers gone, its privileges refuse edits.
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP TRIGGER ledger_events_append_only ON {pg_schema}.ledger_events")
+        with psycopg.connect(service.split("?")[0], autocommit=True) as conn:
+            for statement in (
+                f"UPDATE {pg_schema}.ledger_events SET topic = topic",
+                f"DELETE FROM {pg_schema}.translog_nodes",
+                f"TRUNCATE {pg_schema}.ledger_events",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
