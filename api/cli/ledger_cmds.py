@@ -205,6 +205,11 @@ def history(
         )
         for r in records
     ]
+    if proven is not None:
+        say(
+            f"OK: {len(proven['leaves'])} event(s) proven in the signed checkpoint of "
+            f"{proven['tree_size']} events (use --json for the proofs)"
+        )
     print_table(
         f"{model} at version {state.version}: {current['status']}",
         ["v", "event", "recorded", "effective", "actor", "rationale", "facts"],

@@ -59,7 +59,12 @@ def checkpoint(
         if as_json:
             print_json(
                 [
-                    {"size": c.size, "root": _hex(c.root_hash), "signed_at": c.signed_at, "note": c.note}
+                    {
+                        "size": c.size,
+                        "root": _hex(c.root_hash),
+                        "signed_at": c.signed_at,
+                        "note": c.note,
+                    }
                     for c in kept
                 ]
             )
@@ -91,7 +96,9 @@ def checkpoint(
 @proof_app.command("inclusion")
 def inclusion(
     ctx: typer.Context,
-    sequence: Annotated[int, typer.Argument(min=0, help="The event's sequence number (leaf index)")],
+    sequence: Annotated[
+        int, typer.Argument(min=0, help="The event's sequence number (leaf index)")
+    ],
     size: Annotated[
         int | None, typer.Option("--size", min=1, help="Tree size (default: the latest checkpoint)")
     ] = None,

@@ -29,7 +29,7 @@ _NOT_A_FACT = frozenset({"originator_topic"})
 
 
 def event_type(topic: str) -> str:
-    """The event's type from its topic: ``reliquary/WeightsPreserved/v1`` -> ``WeightsPreserved``."""
+    """The event's type from its topic (``reliquary/WeightsPreserved/v1``: ``WeightsPreserved``)."""
     parts = topic.split("/")
     return parts[1] if len(parts) == 3 and parts[0] == "reliquary" else topic
 

@@ -29,7 +29,12 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from projections.translog.merkle import Node
 
-APPEND_ONLY_TABLES = ("translog_leaves", "translog_nodes", "translog_models", "translog_checkpoints")
+APPEND_ONLY_TABLES = (
+    "translog_leaves",
+    "translog_nodes",
+    "translog_models",
+    "translog_checkpoints",
+)
 
 
 @dataclass(frozen=True)
@@ -416,7 +421,9 @@ class PostgresLogRecorder(PostgresTrackingRecorder):
                 raise IntegrityError("the log grew while this batch was prepared")
             if models:
                 c.executemany(
-                    self._q("INSERT INTO {schema}.translog_models (model_id, name) VALUES (%s, %s)"),
+                    self._q(
+                        "INSERT INTO {schema}.translog_models (model_id, name) VALUES (%s, %s)"
+                    ),
                     list(models.items()),
                 )
             c.execute(

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError, Notification, OperationalError, Tracking
@@ -232,12 +232,14 @@ class TransparencyLog:
         if latest is not None and latest.size == size:
             return latest
         root = self.root(size)
-        note = sign_checkpoint(Checkpoint(origin=self.origin, size=size, root_hash=root), signing_key)
+        note = sign_checkpoint(
+            Checkpoint(origin=self.origin, size=size, root_hash=root), signing_key
+        )
         stored = StoredCheckpoint(
             size=size,
             root_hash=root,
             note=note,
-            signed_at=datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+            signed_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         )
         self.recorder.add_checkpoint(stored)
         return stored

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from projections.translog import merkle
 from projections.translog.checkpoint import Checkpoint, verify_checkpoint
 from projections.translog.leaves import canonical_bytes, leaf_record, registered_name
+from projections.translog.recorders import StoredCheckpoint
 from projections.translog.tree import TransparencyLog, append_leaf
 
 
@@ -77,9 +78,10 @@ def verify_log(
             if leaf_offset == len(leaves):
                 leaves = log.recorder.leaves(index, page)
                 leaf_offset = 0
-            if leaf_offset < len(leaves) and leaves[leaf_offset].notification_id != notification.id:
+            logged = leaves[leaf_offset].notification_id if leaf_offset < len(leaves) else None
+            if logged is not None and logged != notification.id:
                 report.fail(
-                    f"sequence {index}: the log's leaf is event #{leaves[leaf_offset].notification_id} "
+                    f"sequence {index}: the log's leaf is event #{logged} "
                     f"but the ledger's event at this position is #{notification.id}",
                     index,
                 )
@@ -114,7 +116,9 @@ def verify_log(
     return report
 
 
-def _compare_nodes(log: TransparencyLog, computed: dict[merkle.Node, bytes], report: Report) -> None:
+def _compare_nodes(
+    log: TransparencyLog, computed: dict[merkle.Node, bytes], report: Report
+) -> None:
     stored = log.recorder.nodes(computed)
     # In the order the tree was built (a leaf before the nodes above it), so the first
     # mismatch named is the altered event itself, or the altered node if every event holds.
@@ -136,14 +140,14 @@ def _compare_nodes(log: TransparencyLog, computed: dict[merkle.Node, bytes], rep
 
 
 def _check_checkpoints(
-    stored: dict[int, object],
+    stored: dict[int, StoredCheckpoint],
     roots: dict[int, bytes],
     verifier: str,
     origin: str,
     report: Report,
 ) -> None:
     for size, checkpoint in sorted(stored.items()):
-        note = checkpoint.note  # type: ignore[attr-defined]
+        note = checkpoint.note
         try:
             signed = verify_checkpoint(note, verifier, origin=origin)
         except ValueError as error:

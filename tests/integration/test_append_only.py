@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from api.bootstrap import build_ledger, build_log
-from api.settings import Settings
 from api.cli.demo import load_demo
+from api.settings import Settings
 from projections.translog.checkpoint import generate_signing_key, verifier_key
 from projections.translog.verify import verify_log
 from tests.conftest import POSTGRES_URL, require_postgres
@@ -65,7 +65,10 @@ def test_sqlite_edit_bypassing_the_triggers_is_named_by_verify(tmp_path) -> None
         rowid, state = db.execute(
             "SELECT rowid, state FROM stored_events ORDER BY rowid LIMIT 1 OFFSET 7"
         ).fetchone()
-        db.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (_tampered_rationale(state), rowid))
+        db.execute(
+            "UPDATE stored_events SET state = ? WHERE rowid = ?",
+            (_tampered_rationale(state), rowid),
+        )
     report = verify_log(log, verifier_key(SIGNING_KEY))
     assert not report.ok
     assert report.first_bad_sequence == 7
@@ -126,7 +129,9 @@ def test_postgres_service_role_may_only_insert_and_read(pg_schema: str) -> None:
     try:
         grant_service_role(log.recorder, role)
         service = POSTGRES_URL.replace("postgres@", f"{role}@", 1) + f"?schema={pg_schema}"
-        settings = Settings(database_url=service, create_tables=False, log_origin="reliquary.test/ledger")
+        settings = Settings(
+            database_url=service, create_tables=False, log_origin="reliquary.test/ledger"
+        )
         ledger = build_ledger(settings)
         # The service role writes decisions and follows the log...
         from tests.support import doc, parse

@@ -57,7 +57,9 @@ def test_every_event_is_one_leaf_in_ledger_order(log: TransparencyLog, tmp_path:
     leaves = _leaf_hashes_from_bundle(tmp_path / "bundle")
     assert len(leaves) == taken
     assert log.root() == merkle.root_of(leaves)
-    records = [json.loads(line) for line in (tmp_path / "bundle/events.jsonl").read_bytes().splitlines()]
+    records = [
+        json.loads(line) for line in (tmp_path / "bundle/events.jsonl").read_bytes().splitlines()
+    ]
     assert [r["sequence"] for r in records] == list(range(taken))
     assert records[0]["type"] == "ModelRegistered"
 
