@@ -131,7 +131,8 @@ class ManifestFile(_Strict):
     """One file of a weights manifest."""
 
     path: RelativePath
-    size: Annotated[int, Field(ge=0, le=2**62)]
+    # At most 2**53 - 1 (9 PB): the integers RFC 8785 can write into a leaf of the log.
+    size: Annotated[int, Field(ge=0, le=2**53 - 1)]
     sha256: Sha256Hex
 
 

@@ -80,7 +80,6 @@ def export_bundle(
 def _leaf_lines(
     log: TransparencyLog, size: int, on_progress: Callable[[int], None] | None
 ) -> Iterator[bytes]:
-    transcoder = log.ledger.mapper.transcoder
     names: dict[str, str] = {}
     position, index = 0, 0
     while index < size:
@@ -91,10 +90,10 @@ def _leaf_lines(
             break
         for notification in page[: size - index]:
             key = str(notification.originator_id)
-            name = registered_name(notification, transcoder)
+            name = registered_name(notification)
             if name is not None:
                 names.setdefault(key, name)
-            record = leaf_record(notification, transcoder, model=names[key], sequence=index)
+            record = leaf_record(notification, model=names[key], sequence=index)
             yield canonical_bytes(record)
             index += 1
         position = page[-1].id

@@ -12,13 +12,14 @@ and ``facts`` (the event's own fields). See docs/transparency.md.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
+import orjson
 import rfc8785
-from eventsourcing.persistence import StoredEvent, Transcoder
+from eventsourcing.persistence import StoredEvent
 
-from projections.records import jsonable
 
 # Fields of the stored state that the record lifts out of ``facts``.
 _ENVELOPE = frozenset(
@@ -34,11 +35,14 @@ def event_type(topic: str) -> str:
     return parts[1] if len(parts) == 3 and parts[0] == "reliquary" else topic
 
 
-def leaf_record(
-    stored: StoredEvent, transcoder: Transcoder, *, model: str, sequence: int
-) -> dict[str, Any]:
-    """The public record of one stored event, at its position in the ledger."""
-    state: dict[str, Any] = transcoder.decode(stored.state)
+def leaf_record(stored: StoredEvent, *, model: str, sequence: int) -> dict[str, Any]:
+    """The public record of one stored event, at its position in the ledger.
+
+    The stored state is read as the JSON it is, each transcoded value (the library's
+    ``{"_type_": name, "_data_": value}``) turned into its public form by `public_value`.
+    Reading the stored JSON directly keeps the record independent of upcasters and codecs.
+    """
+    state: dict[str, Any] = orjson.loads(stored.state)
     effective_at = state.get("effective_at")
     return {
         "sequence": sequence,
@@ -48,29 +52,100 @@ def leaf_record(
         "type": event_type(stored.topic),
         "topic": stored.topic,
         "class_version": state.get("class_version", 1),
-        "recorded_at": jsonable(state["timestamp"]),
-        "effective_at": jsonable(effective_at) if effective_at is not None else None,
-        "actor": jsonable(state["actor"]),
+        "recorded_at": public_value(state["timestamp"]),
+        "effective_at": public_value(effective_at) if effective_at is not None else None,
+        "actor": public_value(state["actor"]),
         "rationale": state["rationale"],
-        "evidence": jsonable(state["evidence"]),
+        "evidence": public_value(state["evidence"]),
         "facts": {
-            name: jsonable(value)
+            name: public_value(value)
             for name, value in sorted(state.items())
             if name not in _ENVELOPE and name not in _NOT_A_FACT
         },
     }
 
 
+def public_value(value: Any) -> Any:
+    """A stored JSON value in its public form: transcoded values unwrapped (see codec.py)."""
+    if isinstance(value, dict):
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            return _UNWRAP[value["_type_"]](value["_data_"])
+        return {key: public_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [public_value(item) for item in value]
+    return value
+
+
+def _utc_moment(text: str) -> str:
+    # Stored as Python's isoformat() of an aware date-time; shown in UTC with a Z.
+    moment = datetime.fromisoformat(text).astimezone(timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _manifest_file(data: list[Any]) -> dict[str, Any]:
+    path, size, sha256 = data
+    return {"path": path, "size": size, "sha256": sha256}
+
+
+# The public form of each transcoding the ledger registers (domain/codec.py and the library's).
+_UNWRAP: dict[str, Any] = {
+    "datetime_iso": _utc_moment,
+    "date_iso": str,
+    "uuid_hex": lambda data: str(UUID(data)),
+    "decimal_str": str,
+    "actor": public_value,
+    "evidence": public_value,
+    "channel": public_value,
+    "differing_file": public_value,
+    "file": _manifest_file,
+}
+
+
 def canonical_bytes(record: dict[str, Any]) -> bytes:
-    """RFC 8785 (JCS) canonical JSON: the exact bytes a leaf hashes."""
-    return rfc8785.dumps(record)
+    """RFC 8785 (JCS) canonical JSON: the exact bytes a leaf hashes.
+
+    orjson writes strings, integers, literals and sorted ASCII keys exactly as JCS does (a
+    property test checks this against the ``rfc8785`` library), so only floats, whose JCS
+    form is ECMAScript's, are formatted by ``rfc8785``; a record with a non-ASCII key (JCS
+    sorts keys by UTF-16 code units) goes to ``rfc8785`` whole.
+    """
+    try:
+        prepared = _prepare(record)
+    except _NotFast:
+        return rfc8785.dumps(record)
+    return orjson.dumps(prepared, option=orjson.OPT_SORT_KEYS)
 
 
-def registered_name(stored: StoredEvent, transcoder: Transcoder) -> str | None:
+class _NotFast(Exception):
+    """The value needs the reference implementation."""
+
+
+_SAFE_INTEGER = 2**53 - 1  # RFC 8785 section 3.2.2.3 (I-JSON): integers beyond are refused
+
+
+def _prepare(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+            raise _NotFast
+        return value
+    if isinstance(value, float):
+        return orjson.Fragment(rfc8785.dumps(value))
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) and key.isascii() for key in value):
+            raise _NotFast
+        return {key: _prepare(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_prepare(item) for item in value]
+    raise _NotFast
+
+
+def registered_name(stored: StoredEvent) -> str | None:
     """The model name a ``ModelRegistered`` event carries, or None for any other event."""
     if stored.originator_version != 1:
         return None
-    name = transcoder.decode(stored.state).get("name")
+    name = orjson.loads(stored.state).get("name")
     return name if isinstance(name, str) else None
 
 

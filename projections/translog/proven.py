@@ -28,7 +28,7 @@ def proven_history(
     for stored in stored_events:
         sequence = log.sequence_of(str(identifier), stored.originator_version)
         proof = log.inclusion_proof(sequence, checkpoint.size)
-        record = leaf_record(stored, log.ledger.mapper.transcoder, model=model, sequence=sequence)
+        record = leaf_record(stored, model=model, sequence=sequence)
         leaves.append(
             {
                 "sequence": sequence,

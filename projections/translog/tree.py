@@ -119,13 +119,12 @@ class TransparencyLog:
         for offset, notification in enumerate(notifications):
             index = size + offset
             model_id = str(notification.originator_id)
-            name = registered_name(notification, self.ledger.mapper.transcoder)
+            name = registered_name(notification)
             if name is not None and model_id not in self._names:
                 new_models[model_id] = name
                 self._names[model_id] = name
             record = leaf_record(
                 notification,
-                self.ledger.mapper.transcoder,
                 model=self._names[model_id],
                 sequence=index,
             )

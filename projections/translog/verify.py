@@ -60,7 +60,6 @@ def verify_log(
     roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
 
     ledger = log.ledger
-    transcoder = ledger.mapper.transcoder
     names: dict[str, str] = {}
     frontier: dict[merkle.Node, bytes] = {}
     index = 0
@@ -87,12 +86,10 @@ def verify_log(
                 )
             leaf_offset += 1
             model_id = str(notification.originator_id)
-            name = registered_name(notification, transcoder)
+            name = registered_name(notification)
             if name is not None:
                 names.setdefault(model_id, name)
-            record = leaf_record(
-                notification, transcoder, model=names.get(model_id, model_id), sequence=index
-            )
+            record = leaf_record(notification, model=names.get(model_id, model_id), sequence=index)
             append_leaf(frontier, computed, index, merkle.leaf_hash(canonical_bytes(record)))
             index += 1
             if index in wanted_sizes:

@@ -101,13 +101,10 @@ def test_incremental_catch_up_equals_a_rebuild(ledger: Ledger, chunks: list[int]
     names: dict[str, str] = {}
     leaves = []
     for index, notification in enumerate(ledger.recorder.select_notifications(None, 10**6)):
-        name = registered_name(notification, ledger.mapper.transcoder)
+        name = registered_name(notification)
         if name:
             names[str(notification.originator_id)] = name
-        record = leaf_record(
-            notification,
-            ledger.mapper.transcoder,
-            model=names[str(notification.originator_id)],
+        record = leaf_record(notification, model=names[str(notification.originator_id)],
             sequence=index,
         )
         leaves.append(merkle.leaf_hash(canonical_bytes(record)))
