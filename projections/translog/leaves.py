@@ -12,14 +12,13 @@ and ``facts`` (the event's own fields). See docs/transparency.md.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 import rfc8785
 from eventsourcing.persistence import StoredEvent
-
 
 # Fields of the stored state that the record lifts out of ``facts``.
 _ENVELOPE = frozenset(
@@ -78,7 +77,7 @@ def public_value(value: Any) -> Any:
 
 def _utc_moment(text: str) -> str:
     # Stored as Python's isoformat() of an aware date-time; shown in UTC with a Z.
-    moment = datetime.fromisoformat(text).astimezone(timezone.utc)
+    moment = datetime.fromisoformat(text).astimezone(UTC)
     return moment.isoformat().replace("+00:00", "Z")
 
 
