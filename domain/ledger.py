@@ -10,6 +10,7 @@ events through the same code as live state.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -91,7 +92,13 @@ class Ledger(Application[UUID]):
         "AGGREGATE_CACHE_MAXSIZE": "1000",
         "AGGREGATE_CACHE_FASTFORWARD": "y",
     }
-    max_attempts = 8
+    max_attempts = 12
+
+    def __init__(self, env: Any = None) -> None:
+        """Open the store (the library's application), with per-model locks for writers."""
+        super().__init__(env)
+        self._locks_guard = threading.Lock()
+        self._model_locks: dict[str, threading.Lock] = {}
 
     def construct_transcoder(self) -> Transcoder:
         """Use the orjson transcoder with our value-object transcodings."""
@@ -605,7 +612,21 @@ class Ledger(Application[UUID]):
         expected_version: int | None,
         act: Callable[[ModelLifecycle], None],
     ) -> Recorded:
-        """Load the model, apply one command method, save; retry on a version conflict."""
+        """Load the model, apply one command method, save; retry on a version conflict.
+
+        Writers in this process take turns per model (a lock), so they never conflict with
+        each other; writers in other processes are met by optimistic concurrency: the save
+        fails on the version they took, and the command is re-run on the reloaded model.
+        """
+        with self._model_lock(command.model):
+            return self._change_with_retries(command, expected_version, act)
+
+    def _change_with_retries(
+        self,
+        command: cmd.Command,
+        expected_version: int | None,
+        act: Callable[[ModelLifecycle], None],
+    ) -> Recorded:
         for attempt in range(1, self.max_attempts + 1):
             model = self._load(command.model)
             if expected_version is not None and model.version != expected_version:
@@ -619,12 +640,17 @@ class Ledger(Application[UUID]):
                     raise StaleVersion(
                         command.model, expected_version, self._current_version(command.model)
                     ) from None
-                # Another writer saved this model first: back off briefly and re-run the
-                # command on the new state, so its rules are checked against what is stored.
-                time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 (jitter, not crypto)
+                # Another writer saved this model first: back off (jittered, growing) and
+                # re-run the command on the new state, so its rules meet what is stored.
+                delay = min(0.002 * 2**attempt, 0.2)
+                time.sleep(random.uniform(0, delay))  # noqa: S311 (jitter, not crypto)
                 continue
             return self._recorded(command.model, model, recordings)
         raise ConcurrencyConflict(command.model, self.max_attempts)
+
+    def _model_lock(self, name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._model_locks.setdefault(name, threading.Lock())
 
     def _load(self, name: str) -> ModelLifecycle:
         try:

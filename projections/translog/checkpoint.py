@@ -450,7 +450,9 @@ def sign_checkpoint(checkpoint: Checkpoint, signing_key: str) -> str:
 def verify_checkpoint(note: str, verifier: str, origin: str | None = None) -> Checkpoint:
     """Open a signed checkpoint with `verifier`, parse it, and check its origin if given.
 
-    Raises `VerificationError` (or its `MalformedError`) naming what was expected.
+    The key name need not equal the origin (c2sp.org/tlog-checkpoint says it SHOULD); pass
+    `origin` to pin the log. Raises `VerificationError` (or its `MalformedError`) naming what
+    was expected.
     """
     checkpoint = Checkpoint.parse(open_note(note, verifier))
     if origin is not None and checkpoint.origin != origin:
@@ -470,7 +472,7 @@ def format_tlog_proof(
     included verbatim; `extra` (None to omit the line) is opaque, unauthenticated data.
     Raises `ValueError` for arguments that cannot be written in the format.
     """
-    if isinstance(index, bool) or not 0 <= index <= MAX_UINT64:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_UINT64:
         raise ValueError(f"expected 0 <= index < 2**64, got {index!r}")
     for position, element in enumerate(proof):
         if len(element) != PROOF_HASH_SIZE:
@@ -496,15 +498,16 @@ def parse_tlog_proof(text: str) -> tuple[int, list[bytes], str, bytes | None]:
     unauthenticated. Raises `MalformedError` ("malformed tlog-proof: ...").
     """
     kind = "tlog-proof"
+    header = text.split("\n", 1)[0]
+    if header != TLOG_PROOF_HEADER:
+        raise MalformedError(
+            f"malformed {kind}: expected first line {TLOG_PROOF_HEADER!r}, got {header!r}"
+        )
     # The proof lines are non-empty, so the first empty line ends them.
     split = text.find("\n\n")
     if split < 0:
         raise MalformedError(f"malformed {kind}: no empty line before the checkpoint")
     lines, signed_checkpoint = text[:split].split("\n"), text[split + 2 :]
-    if lines[0] != TLOG_PROOF_HEADER:
-        raise MalformedError(
-            f"malformed {kind}: expected first line {TLOG_PROOF_HEADER!r}, got {lines[0]!r}"
-        )
     position = 1
     extra: bytes | None = None
     if position < len(lines) and lines[position].startswith(_TLOG_PROOF_EXTRA):

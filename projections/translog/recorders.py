@@ -87,13 +87,12 @@ class LogRecorder(Protocol):
     def append(
         self,
         *,
-        expected_size: int,
         leaves: Sequence[Leaf],
         nodes: dict[Node, bytes],
         models: dict[str, str],
         tracking: Tracking,
     ) -> None:
-        """Write a batch atomically; raise IntegrityError if another writer took it first."""
+        """Write a batch atomically; IntegrityError if another writer took its indexes first."""
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         """Keep a signed checkpoint (a second one for the same size is ignored)."""
@@ -215,20 +214,14 @@ class SQLiteLogRecorder(SQLiteTrackingRecorder):
     def append(
         self,
         *,
-        expected_size: int,
         leaves: Sequence[Leaf],
         nodes: dict[Node, bytes],
         models: dict[str, str],
         tracking: Tracking,
     ) -> None:
         """Write a batch and its tracking record in one transaction."""
+        # A leaf index another writer took fails the primary key: nothing is written.
         with self.datastore.transaction(commit=True) as c:
-            c.execute("SELECT MAX(idx) FROM translog_leaves")
-            top = c.fetchone()[0]
-            if (0 if top is None else top + 1) != expected_size:
-                from eventsourcing.persistence import IntegrityError
-
-                raise IntegrityError("the log grew while this batch was prepared")
             c.executemany(
                 "INSERT INTO translog_models (model_id, name) VALUES (?, ?)", list(models.items())
             )
@@ -282,7 +275,6 @@ class PostgresLogRecorder(PostgresTrackingRecorder):
         super().__init__(datastore, **kwargs)
         schema = Identifier(self.datastore.schema)
         self._schema = schema
-        self._lock_key = f"reliquary.translog.{self.datastore.schema}"
         self.sql_create_statements += [
             SQL(statement).format(schema=schema)
             for statement in (
@@ -402,7 +394,6 @@ class PostgresLogRecorder(PostgresTrackingRecorder):
     def append(
         self,
         *,
-        expected_size: int,
         leaves: Sequence[Leaf],
         nodes: dict[Node, bytes],
         models: dict[str, str],
@@ -410,15 +401,7 @@ class PostgresLogRecorder(PostgresTrackingRecorder):
     ) -> None:
         """Write a batch and its tracking record in one transaction."""
         with self.datastore.transaction(commit=True) as c:
-            # Serialise appenders (the second waits, then finds the log has grown) with a
-            # transaction-scoped advisory lock, which needs no table privilege beyond INSERT.
-            c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
-            c.execute(self._q("SELECT MAX(idx) AS top FROM {schema}.translog_leaves"))
-            top = c.fetchone()["top"]  # type: ignore[index]
-            if (0 if top is None else top + 1) != expected_size:
-                from eventsourcing.persistence import IntegrityError
-
-                raise IntegrityError("the log grew while this batch was prepared")
+            # A leaf index another writer took fails the primary key: nothing is written.
             if models:
                 c.executemany(
                     self._q(

@@ -56,6 +56,16 @@ class ConsistencyProof:
     path: list[bytes]
 
 
+@dataclass
+class _Cursor:
+    """Where the log stands, as this process last wrote or read it."""
+
+    position: int
+    size: int
+    frontier: dict[merkle.Node, bytes]
+    names: dict[str, str]
+
+
 class TransparencyLog:
     """The ledger's Merkle tree, checkpoints and proofs."""
 
@@ -65,7 +75,7 @@ class TransparencyLog:
         self.ledger = ledger
         self.recorder = recorder
         self.origin = origin
-        self._names: dict[str, str] = {}
+        self._cursor: _Cursor | None = None
 
     # -- following the ledger ------------------------------------------------------------------
 
@@ -77,21 +87,23 @@ class TransparencyLog:
             try:
                 count = self._take_batch()
             except IntegrityError:
-                # Another process took this batch first: start again from its position.
+                # Another process took these events first: reload where the log stands.
+                self._cursor = None
                 continue
             except OperationalError as error:
                 # SQLite refuses a second writer at once ("database is locked"): wait a
                 # little and retry, a bounded number of times.
+                self._cursor = None
                 busy += 1
                 if "locked" not in str(error) or busy > 50:
                     raise
                 time.sleep(random.uniform(0.005, 0.05))  # noqa: S311 (jitter, not crypto)
                 continue
-            if count == 0:
-                return taken
             taken += count
-            if on_progress:
+            if count and on_progress:
                 on_progress(count)
+            if count < self.batch_size:
+                return taken
 
     def pending(self) -> int:
         """How many events the log has not taken yet (for status and progress bars)."""
@@ -102,45 +114,55 @@ class TransparencyLog:
         # On PostgreSQL ids have gaps, so count rather than subtract.
         return sum(1 for _ in self._notifications_after(position))
 
+    def _where_the_log_stands(self) -> _Cursor:
+        """The last event taken, the size, the right edge and the names, read once."""
+        if self._cursor is None:
+            size = self.recorder.size()
+            self._cursor = _Cursor(
+                position=self.recorder.max_tracking_id(self.ledger.name) or 0,
+                size=size,
+                frontier=self.recorder.nodes(merkle.perfect_subtrees(0, size)),
+                names=self.recorder.model_names(),
+            )
+        return self._cursor
+
     def _take_batch(self) -> int:
-        position = self.recorder.max_tracking_id(self.ledger.name) or 0
+        # The cursor is this process's memory of the log. If another process has appended
+        # since, the batch below reuses indexes it took, the insert fails on their primary
+        # key (IntegrityError), and catch_up reloads the cursor: stale memory never writes.
+        cursor = self._where_the_log_stands()
         notifications = self.ledger.recorder.select_notifications(
-            start=position, limit=self.batch_size, inclusive_of_start=False
+            start=cursor.position, limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
             return 0
-        size = self.recorder.size()
-        if not self._names:
-            self._names = self.recorder.model_names()
-        frontier = self.recorder.nodes(merkle.perfect_subtrees(0, size))
+        frontier = dict(cursor.frontier)
         new_nodes: dict[merkle.Node, bytes] = {}
         new_models: dict[str, str] = {}
         leaves: list[Leaf] = []
         for offset, notification in enumerate(notifications):
-            index = size + offset
+            index = cursor.size + offset
             model_id = str(notification.originator_id)
             name = registered_name(notification)
-            if name is not None and model_id not in self._names:
+            if name is not None and model_id not in cursor.names and model_id not in new_models:
                 new_models[model_id] = name
-                self._names[model_id] = name
             record = leaf_record(
                 notification,
-                model=self._names[model_id],
+                model=new_models.get(model_id) or cursor.names[model_id],
                 sequence=index,
             )
             append_leaf(frontier, new_nodes, index, merkle.leaf_hash(canonical_bytes(record)))
             leaves.append(Leaf(index, notification.id, model_id, notification.originator_version))
-        try:
-            self.recorder.append(
-                expected_size=size,
-                leaves=leaves,
-                nodes=new_nodes,
-                models=new_models,
-                tracking=Tracking(self.ledger.name, notifications[-1].id),
-            )
-        except IntegrityError:
-            self._names = {}
-            raise
+        self.recorder.append(
+            leaves=leaves,
+            nodes=new_nodes,
+            models=new_models,
+            tracking=Tracking(self.ledger.name, notifications[-1].id),
+        )
+        cursor.position = notifications[-1].id
+        cursor.size += len(notifications)
+        cursor.frontier = frontier
+        cursor.names.update(new_models)
         return len(notifications)
 
     def _notifications_after(self, position: int) -> Iterator[Notification]:

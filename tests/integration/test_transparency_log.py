@@ -104,7 +104,9 @@ def test_incremental_catch_up_equals_a_rebuild(ledger: Ledger, chunks: list[int]
         name = registered_name(notification)
         if name:
             names[str(notification.originator_id)] = name
-        record = leaf_record(notification, model=names[str(notification.originator_id)],
+        record = leaf_record(
+            notification,
+            model=names[str(notification.originator_id)],
             sequence=index,
         )
         leaves.append(merkle.leaf_hash(canonical_bytes(record)))
