@@ -77,6 +77,8 @@ def public_value(value: Any) -> Any:
 
 def _utc_moment(text: str) -> str:
     # Stored as Python's isoformat() of an aware date-time; shown in UTC with a Z.
+    if text.endswith("+00:00"):  # the ledger's own clock writes UTC: skip the parse
+        return text[:-6] + "Z"
     moment = datetime.fromisoformat(text).astimezone(UTC)
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -123,19 +125,24 @@ _SAFE_INTEGER = 2**53 - 1  # RFC 8785 section 3.2.2.3 (I-JSON): integers beyond 
 
 
 def _prepare(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    """Floats to their JCS text (as orjson fragments); refuse what orjson would write otherwise."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
         return value
-    if isinstance(value, int):
+    if kind is int:
         if not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
             raise _NotFast
         return value
-    if isinstance(value, float):
+    if kind is float:
         return orjson.Fragment(rfc8785.dumps(value))
-    if isinstance(value, dict):
-        if not all(isinstance(key, str) and key.isascii() for key in value):
-            raise _NotFast
-        return {key: _prepare(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is dict:
+        prepared = {}
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                raise _NotFast
+            prepared[key] = _prepare(item)
+        return prepared
+    if kind is list or kind is tuple:
         return [_prepare(item) for item in value]
     raise _NotFast
 

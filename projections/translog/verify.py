@@ -113,10 +113,8 @@ def verify_log(
     return report
 
 
-def _compare_nodes(
-    log: TransparencyLog, computed: dict[merkle.Node, bytes], report: Report
-) -> None:
-    stored = log.recorder.nodes(computed)
+def _compare_nodes(log: TransparencyLog, computed: dict[merkle.Node, bytes], report: Report) -> None:
+    stored = _stored_nodes(log, computed)
     # In the order the tree was built (a leaf before the nodes above it), so the first
     # mismatch named is the altered event itself, or the altered node if every event holds.
     for node in sorted(computed, key=lambda n: (((n[1] + 1) << n[0]) - 1, n[0])):
@@ -134,6 +132,20 @@ def _compare_nodes(
                 first,
             )
             return
+
+
+def _stored_nodes(
+    log: TransparencyLog, computed: dict[merkle.Node, bytes]
+) -> dict[merkle.Node, bytes]:
+    """The stored counterparts of a page's nodes: one range scan per level."""
+    by_level: dict[int, list[int]] = {}
+    for level, position in computed:
+        by_level.setdefault(level, []).append(position)
+    stored: dict[merkle.Node, bytes] = {}
+    for level, positions in by_level.items():
+        found = log.recorder.nodes_at_level(level, min(positions), max(positions))
+        stored.update({(level, position): digest for position, digest in found.items()})
+    return stored
 
 
 def _check_checkpoints(
