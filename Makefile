@@ -15,7 +15,9 @@ $(VENV)/pyvenv.cfg: pyproject.toml
 	touch $(VENV)/pyvenv.cfg
 
 demo: $(VENV)/pyvenv.cfg
+	$(BIN)/reliquary init
 	$(BIN)/reliquary demo
+	$(BIN)/reliquary checkpoint
 	$(BIN)/reliquary history claude-opus-3 --at-version 19
 	$(BIN)/reliquary history claude-opus-3
 
@@ -38,4 +40,4 @@ docs-check: $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pytest tests/docs -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) reliquary.db build *.egg-info
+	rm -rf $(VENV) reliquary.db reliquary.signing-key build *.egg-info
