@@ -158,6 +158,16 @@ def _define_postgres_ledger_recorder() -> type:
                 table=Identifier(self.events_table_name),
                 channel=Identifier(self.channel_name),
             )
+            # Only roles granted EXECUTE may append through it (see grant_service_role).
+            self.sql_create_statements.append(
+                SQL(
+                    "REVOKE EXECUTE ON FUNCTION {schema}.{function}({schema}.{event}[]) FROM PUBLIC"
+                ).format(
+                    schema=schema,
+                    function=function,
+                    event=Identifier(self.stored_event_type_name),
+                )
+            )
             self.insert_call = SQL(
                 "SELECT notification_id FROM {schema}.{function}(%b) AS notification_id"
             ).format(schema=schema, function=function)

@@ -165,10 +165,19 @@ def consistency(
 
 def _checkpoint_for(ctx: typer.Context, log: TransparencyLog, size: int | None) -> Any:
     """The signed checkpoint a proof is made against: the latest, or a kept one of ``size``."""
+    from projections.translog.keys import SigningKeyError
     from projections.translog.tree import LogError
 
     if size is None:
-        return log.checkpoint(_signing_key(ctx))
+        try:
+            return log.checkpoint(_signing_key(ctx))
+        except SigningKeyError:
+            # Without the private key (an auditor's copy), prove against the latest checkpoint.
+            latest = log.recorder.latest_checkpoint()
+            if latest is None:
+                raise
+            say(f"no signing key here: proving against the latest checkpoint ({latest.size})")
+            return latest
     log.catch_up()
     for kept in log.checkpoints():
         if kept.size == size:
@@ -186,18 +195,24 @@ def verify(
         Path | None,
         typer.Option("--since", help="A checkpoint you kept: prove the ledger still extends it"),
     ] = None,
+    keys: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            help="A verifier key you trust (text or a file); repeat it for keys used before "
+            "a rotation. Default: the key of the ledger's signing key file",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Recompute every leaf and node from the events; check checkpoints; exit 1 on a mismatch."""
-    from api.settings import signing_key_path
-    from projections.translog.keys import load_verifier_key
     from projections.translog.verify import verify_log
 
-    verifier = load_verifier_key(signing_key_path(_settings(ctx)))
+    trusted = [_key_text(key_value) for key_value in keys] if keys else [_own_verifier(ctx)]
     kept = _read_text(since) if since else None
     log = _log(ctx)
     with progress("verifying", (log.ledger.recorder.max_notification_id() or 0), "events") as bar:
-        report = verify_log(log, verifier, kept, on_progress=bar.advance)
+        report = verify_log(log, trusted, kept, on_progress=bar.advance)
     if as_json:
         print_json(
             {
@@ -246,14 +261,15 @@ def export(
 def verify_bundle(
     directory: Annotated[Path, typer.Argument(help="An exported bundle")],
     key_text: Annotated[
-        str | None, typer.Option("--key", help="The verifier key you pinned (else the bundle's)")
+        str | None,
+        typer.Option("--key", help="The verifier key you pinned, text or file (else the bundle's)"),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Verify a bundle with no database: signature, every leaf, the root. Exit 1 on failure."""
     from projections.translog.bundle import verify_bundle as check
 
-    report = check(directory, key_text)
+    report = check(directory, _key_text(key_text) if key_text else None)
     if as_json:
         print_json(
             {
@@ -275,18 +291,40 @@ def verify_bundle(
 def import_(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="An exported bundle")],
+    key_text: Annotated[
+        str | None,
+        typer.Option("--key", help="The verifier key you pinned, text or file (else the bundle's)"),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Load a verified bundle into an empty ledger (its log then has the bundle's root)."""
     from projections.translog.bundle import import_bundle
 
     log = _log(ctx)
-    count = import_bundle(log, directory)
+    count = import_bundle(log, directory, pinned_verifier=_key_text(key_text) if key_text else None)
     root = log.root()
     if as_json:
         print_json({"events": count, "root": _hex(root)})
     else:
         say(f"OK: imported {count} events; root {_hex(root)}")
+
+
+def _own_verifier(ctx: typer.Context) -> str:
+    from api.settings import signing_key_path
+    from projections.translog.keys import SigningKeyError, load_verifier_key
+
+    try:
+        return load_verifier_key(signing_key_path(_settings(ctx)))
+    except SigningKeyError as error:
+        raise SigningKeyError(f"{error}; or give the verifier key you trust with --key") from None
+
+
+def _key_text(value: str) -> str:
+    """A verifier key given on the command line, as its text or as a file holding it."""
+    path = Path(value)
+    if "+" not in value and path.is_file():
+        return _read_text(path).strip()
+    return value.strip()
 
 
 def _read_text(path: Path) -> str:
@@ -298,6 +336,23 @@ def _read_text(path: Path) -> str:
         raise LedgerError(f"cannot read {path}: {error.strerror}") from None
 
 
+def grant_service_role(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Argument(help="The PostgreSQL role the service runs as")],
+) -> None:
+    """PostgreSQL: let ROLE read and append, and never update, delete or truncate."""
+    from domain.errors import LedgerError
+    from projections.translog.recorders import PostgresLogRecorder
+    from projections.translog.recorders import grant_service_role as grant
+
+    log = _log(ctx)
+    if not isinstance(log.recorder, PostgresLogRecorder):
+        raise LedgerError("grant-service-role is for PostgreSQL; SQLite has no roles")
+    grant(log.recorder, role)
+    log.ledger.close()
+    say(f"OK: {role} may read and append; UPDATE, DELETE and TRUNCATE are not granted")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the CLI."""
     app.command()(key)
@@ -307,3 +362,4 @@ def register(app: typer.Typer) -> None:
     app.command()(export)
     app.command("verify-bundle")(verify_bundle)
     app.command("import")(import_)
+    app.command("grant-service-role")(grant_service_role)

@@ -170,9 +170,18 @@ def _check_line(line: bytes, index: int, versions: dict[str, int]) -> str | None
     return None
 
 
-def import_bundle(log: TransparencyLog, directory: Path, batch: int = 1000) -> int:
-    """Load a verified bundle into an empty ledger; its log then has the bundle's root."""
-    report = verify_bundle(directory)
+def import_bundle(
+    log: TransparencyLog,
+    directory: Path,
+    batch: int = 1000,
+    pinned_verifier: str | None = None,
+) -> int:
+    """Load a verified bundle into an empty ledger; its log then has the bundle's root.
+
+    The whole bundle is verified first (against the pinned key, if given), so the batches
+    written after it hold exactly the verified events.
+    """
+    report = verify_bundle(directory, pinned_verifier)
     if not report.ok:
         raise BundleError(f"the bundle does not verify: {report.problems[0]}")
     ledger = log.ledger

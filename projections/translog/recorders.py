@@ -11,7 +11,8 @@ Tables (``translog_`` prefix):
 - ``leaves``: leaf index (the event's sequence number), notification id, model id and version;
 - ``nodes``: every perfect subtree hash, ``(level, index)``, leaves at level 0;
 - ``models``: model id to name (a leaf record names its model);
-- ``checkpoints``: every signed checkpoint, one per tree size.
+- ``checkpoints``: every signed checkpoint, in the order signed (after a key rotation, a size
+  may have one per key).
 
 The triggers that make the events table and these tables append-only are installed here too.
 """
@@ -95,13 +96,13 @@ class LogRecorder(Protocol):
         """Write a batch atomically; IntegrityError if another writer took its indexes first."""
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
-        """Keep a signed checkpoint (a second one for the same size is ignored)."""
+        """Keep a signed checkpoint (the same note twice is kept once)."""
 
     def checkpoints(self) -> list[StoredCheckpoint]:
-        """Every checkpoint, oldest first."""
+        """Every checkpoint, in the order they were signed."""
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The checkpoint of the largest tree."""
+        """The checkpoint signed last."""
 
     def close(self) -> None:
         """Release connections (the datastore is the ledger's; nothing to do)."""
@@ -139,8 +140,8 @@ class SQLiteLogRecorder(SQLiteTrackingRecorder):
             "CREATE TABLE IF NOT EXISTS translog_models ("
             "model_id TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS translog_checkpoints ("
-            "tree_size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, note TEXT NOT NULL, "
-            "signed_at TEXT NOT NULL)",
+            "id INTEGER PRIMARY KEY AUTOINCREMENT, tree_size INTEGER NOT NULL, "
+            "root_hash BLOB NOT NULL, note TEXT NOT NULL UNIQUE, signed_at TEXT NOT NULL)",
         ]
         for table in (self.events_table, *APPEND_ONLY_TABLES):
             for action in ("UPDATE", "DELETE"):
@@ -237,29 +238,28 @@ class SQLiteLogRecorder(SQLiteTrackingRecorder):
             self._insert_tracking(c, tracking)
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
-        """Keep a checkpoint; one per tree size."""
+        """Keep a checkpoint (the same signed note twice is kept once)."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(
                 "INSERT INTO translog_checkpoints (tree_size, root_hash, note, signed_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (tree_size) DO NOTHING",
+                "VALUES (?, ?, ?, ?) ON CONFLICT (note) DO NOTHING",
                 (checkpoint.size, checkpoint.root_hash, checkpoint.note, checkpoint.signed_at),
             )
 
     def checkpoints(self) -> list[StoredCheckpoint]:
-        """Every checkpoint, oldest first."""
+        """Every checkpoint, in the order they were signed."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                "SELECT tree_size, root_hash, note, signed_at FROM translog_checkpoints "
-                "ORDER BY tree_size"
+                "SELECT tree_size, root_hash, note, signed_at FROM translog_checkpoints ORDER BY id"
             )
             return [StoredCheckpoint(r[0], bytes(r[1]), r[2], r[3]) for r in c.fetchall()]
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The checkpoint of the largest tree."""
+        """The checkpoint signed last."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 "SELECT tree_size, root_hash, note, signed_at FROM translog_checkpoints "
-                "ORDER BY tree_size DESC LIMIT 1"
+                "ORDER BY id DESC LIMIT 1"
             )
             row = c.fetchone()
         return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2], row[3])
@@ -288,8 +288,8 @@ class PostgresLogRecorder(PostgresTrackingRecorder):
                 "CREATE TABLE IF NOT EXISTS {schema}.translog_models ("
                 "model_id text PRIMARY KEY, name text NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS {schema}.translog_checkpoints ("
-                "tree_size bigint PRIMARY KEY, root_hash bytea NOT NULL, note text NOT NULL, "
-                "signed_at text NOT NULL)",
+                "id bigserial PRIMARY KEY, tree_size bigint NOT NULL, root_hash bytea NOT NULL, "
+                "note text NOT NULL UNIQUE, signed_at text NOT NULL)",
                 "CREATE OR REPLACE FUNCTION {schema}.reliquary_append_only() RETURNS trigger "
                 "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
                 "'reliquary: % is append-only (% refused)', TG_TABLE_NAME, TG_OP "
@@ -437,24 +437,24 @@ class PostgresLogRecorder(PostgresTrackingRecorder):
             self._insert_tracking(c, tracking)
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
-        """Keep a checkpoint; one per tree size."""
+        """Keep a checkpoint (the same signed note twice is kept once)."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(
                 self._q(
                     "INSERT INTO {schema}.translog_checkpoints "
                     "(tree_size, root_hash, note, signed_at) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT (tree_size) DO NOTHING"
+                    "ON CONFLICT (note) DO NOTHING"
                 ),
                 (checkpoint.size, checkpoint.root_hash, checkpoint.note, checkpoint.signed_at),
             )
 
     def checkpoints(self) -> list[StoredCheckpoint]:
-        """Every checkpoint, oldest first."""
+        """Every checkpoint, in the order they were signed."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 self._q(
                     "SELECT tree_size, root_hash, note, signed_at "
-                    "FROM {schema}.translog_checkpoints ORDER BY tree_size"
+                    "FROM {schema}.translog_checkpoints ORDER BY id"
                 )
             )
             return [
@@ -463,12 +463,12 @@ class PostgresLogRecorder(PostgresTrackingRecorder):
             ]
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The checkpoint of the largest tree."""
+        """The checkpoint signed last."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 self._q(
                     "SELECT tree_size, root_hash, note, signed_at "
-                    "FROM {schema}.translog_checkpoints ORDER BY tree_size DESC LIMIT 1"
+                    "FROM {schema}.translog_checkpoints ORDER BY id DESC LIMIT 1"
                 )
             )
             r = c.fetchone()

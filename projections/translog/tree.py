@@ -20,7 +20,12 @@ from eventsourcing.persistence import IntegrityError, Notification, OperationalE
 
 from domain.errors import LedgerError
 from projections.translog import merkle
-from projections.translog.checkpoint import Checkpoint, sign_checkpoint
+from projections.translog.checkpoint import (
+    Checkpoint,
+    sign_checkpoint,
+    verifier_key,
+    verify_checkpoint,
+)
 from projections.translog.leaves import canonical_bytes, leaf_record, registered_name
 from projections.translog.recorders import Leaf, LogRecorder, StoredCheckpoint
 
@@ -82,13 +87,20 @@ class TransparencyLog:
     def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Take every event not yet in the log; return how many were taken."""
         taken = 0
-        busy = 0
+        busy = conflicts = 0
         while True:
             try:
                 count = self._take_batch()
-            except IntegrityError:
-                # Another process took these events first: reload where the log stands.
+            except IntegrityError as error:
+                # Another process took these events first: reload where the log stands. A
+                # conflict that persists is not a race but a damaged log: report it.
                 self._cursor = None
+                conflicts += 1
+                if conflicts > 50:
+                    raise LogError(
+                        f"the transparency log cannot take the next events: {error}; "
+                        "run `reliquary verify` to find what no longer matches"
+                    ) from None
                 continue
             except OperationalError as error:
                 # SQLite refuses a second writer at once ("database is locked"): wait a
@@ -250,7 +262,7 @@ class TransparencyLog:
         self.catch_up()
         size = self.size()
         latest = self.recorder.latest_checkpoint()
-        if latest is not None and latest.size == size:
+        if latest is not None and latest.size == size and _signed_by(latest.note, signing_key):
             return latest
         root = self.root(size)
         note = sign_checkpoint(
@@ -268,6 +280,15 @@ class TransparencyLog:
     def checkpoints(self) -> list[StoredCheckpoint]:
         """Every checkpoint the log has signed, oldest first."""
         return self.recorder.checkpoints()
+
+
+def _signed_by(note: str, signing_key: str) -> bool:
+    """Whether a checkpoint carries a valid signature by this key (after a rotation, it may not)."""
+    try:
+        verify_checkpoint(note, verifier_key(signing_key))
+    except ValueError:
+        return False
+    return True
 
 
 def append_leaf(

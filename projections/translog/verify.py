@@ -11,7 +11,7 @@ right edge (at most log2(n) + 1 hashes) is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from projections.translog import merkle
@@ -46,16 +46,23 @@ class Report:
 
 def verify_log(
     log: TransparencyLog,
-    verifier: str,
+    verifiers: str | Sequence[str],
     kept_checkpoint: str | None = None,
     on_progress: Callable[[int], None] | None = None,
     page: int = 2000,
 ) -> Report:
-    """Recompute and compare everything; see the module docstring."""
+    """Recompute and compare everything; see the module docstring.
+
+    ``verifiers`` are the keys a checkpoint may be signed by: the current one, and after a
+    rotation the earlier ones too.
+    """
+    trusted = [verifiers] if isinstance(verifiers, str) else list(verifiers)
     report = Report()
-    kept = _open_kept(kept_checkpoint, verifier, report)
+    kept = _open_kept(kept_checkpoint, trusted, report)
     log.catch_up()
-    stored_checkpoints = {c.size: c for c in log.checkpoints()}
+    stored_checkpoints: dict[int, list[StoredCheckpoint]] = {}
+    for checkpoint in log.checkpoints():
+        stored_checkpoints.setdefault(checkpoint.size, []).append(checkpoint)
     wanted_sizes = set(stored_checkpoints) | ({kept.size} if kept else set())
     roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
 
@@ -107,13 +114,15 @@ def verify_log(
         )
     report.root = merkle.range_hash(0, index, frontier) if index else merkle.EMPTY_ROOT
     roots[index] = report.root
-    _check_checkpoints(stored_checkpoints, roots, verifier, log.origin, report)
+    _check_checkpoints(stored_checkpoints, roots, trusted, report)
     if kept is not None:
         _check_kept(log, kept, roots, report)
     return report
 
 
-def _compare_nodes(log: TransparencyLog, computed: dict[merkle.Node, bytes], report: Report) -> None:
+def _compare_nodes(
+    log: TransparencyLog, computed: dict[merkle.Node, bytes], report: Report
+) -> None:
     stored = _stored_nodes(log, computed)
     # In the order the tree was built (a leaf before the nodes above it), so the first
     # mismatch named is the altered event itself, or the altered node if every event holds.
@@ -149,39 +158,50 @@ def _stored_nodes(
 
 
 def _check_checkpoints(
-    stored: dict[int, StoredCheckpoint],
+    stored: dict[int, list[StoredCheckpoint]],
     roots: dict[int, bytes],
-    verifier: str,
-    origin: str,
+    trusted: Sequence[str],
     report: Report,
 ) -> None:
-    for size, checkpoint in sorted(stored.items()):
-        note = checkpoint.note
+    for size, checkpoints in sorted(stored.items()):
+        for checkpoint in checkpoints:
+            signed = _signed_by_any(checkpoint.note, trusted)
+            if isinstance(signed, str):
+                report.fail(f"checkpoint of size {size}: {signed}")
+                continue
+            report.checkpoints_checked += 1
+            if size not in roots:
+                report.fail(
+                    f"checkpoint of size {size}: the ledger has only {report.events} events"
+                )
+            elif signed.root_hash != roots[size] or signed.size != size:
+                report.fail(
+                    f"checkpoint of size {size}: its root {signed.root_hash.hex()} is not the "
+                    f"recomputed root {roots[size].hex()}",
+                    size - 1,
+                )
+
+
+def _signed_by_any(note: str, trusted: Sequence[str]) -> Checkpoint | str:
+    """The checkpoint if a trusted key signed it, else why not (the first key's reason)."""
+    reasons = []
+    for verifier in trusted:
         try:
-            signed = verify_checkpoint(note, verifier, origin=origin)
+            return verify_checkpoint(note, verifier)
         except ValueError as error:
-            report.fail(f"checkpoint of size {size}: {error}")
-            continue
-        report.checkpoints_checked += 1
-        if size not in roots:
-            report.fail(f"checkpoint of size {size}: the ledger has only {report.events} events")
-        elif signed.root_hash != roots[size] or signed.size != size:
-            report.fail(
-                f"checkpoint of size {size}: its root {signed.root_hash.hex()} is not the "
-                f"recomputed root {roots[size].hex()}",
-                size - 1,
-            )
+            reasons.append(str(error))
+    return reasons[0] if reasons else "no trusted key to check it against"
 
 
-def _open_kept(note: str | None, verifier: str, report: Report) -> Checkpoint | None:
+def _open_kept(note: str | None, trusted: Sequence[str], report: Report) -> Checkpoint | None:
     if note is None:
         return None
-    try:
-        return verify_checkpoint(note, verifier)
-    except ValueError as error:
-        report.fail(f"the kept checkpoint does not verify: {error}")
+    signed = _signed_by_any(note, trusted)
+    if isinstance(signed, str):
+        report.fail(f"the kept checkpoint does not verify: {signed}")
         report.extends_kept_checkpoint = False
         return None
+    return signed
 
 
 def _check_kept(

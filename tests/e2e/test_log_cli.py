@@ -158,3 +158,33 @@ def test_export_verify_bundle_and_import(cli, tmp_path: Path, capsys) -> None:  
     code, _, err = cli("verify-bundle", str(bundle))
     assert code == 1
     assert "FAIL: root mismatch" in err
+
+
+def test_an_auditor_without_the_private_key(cli, tmp_path: Path) -> None:
+    code, out, _ = cli("key")
+    pinned = tmp_path / "pinned.key"
+    pinned.write_text(out)
+    assert cli("checkpoint")[0] == 0
+    (tmp_path / "signing.key").rename(tmp_path / "elsewhere.key")
+
+    # verify with the pinned key (as a file), proofs against the latest kept checkpoint.
+    code, out, err = cli("verify", "--key", str(pinned), "--json")
+    assert code == 0
+    assert json.loads(out)["ok"] is True
+    code, out, err = cli("proof", "inclusion", "3", "--json")
+    assert code == 0
+    assert "latest checkpoint" in err
+    code, out, _ = cli("history", "harbor-7b", "--proofs", "--json")
+    assert code == 0
+    assert json.loads(out)["proofs"]["verifier_key"] is None  # the auditor uses the pinned key
+    code, _, err = cli("verify")
+    assert code == 1
+    assert "--key" in err
+
+
+def test_grant_service_role_is_for_postgres(cli, database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the PostgreSQL case is tested in tests/integration/test_append_only.py")
+    code, _, err = cli("grant-service-role", "someone")
+    assert code == 1
+    assert "SQLite has no roles" in err

@@ -126,7 +126,18 @@ def test_postgres_service_role_may_only_insert_and_read(pg_schema: str) -> None:
     role = f"svc_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN")
+    reader = f"ro_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {reader} LOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA {pg_schema} TO {reader}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {pg_schema} TO {reader}")
     try:
+        # A role that may only read cannot append through the ledger's insert function.
+        with psycopg.connect(POSTGRES_URL.replace("postgres@", f"{reader}@", 1)) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(
+                    f"SELECT {pg_schema}.ledger_events_insert(ARRAY[]::{pg_schema}.stored_event_uuid[])"
+                )
         grant_service_role(log.recorder, role)
         service = POSTGRES_URL.replace("postgres@", f"{role}@", 1) + f"?schema={pg_schema}"
         settings = Settings(
@@ -165,5 +176,6 @@ def test_postgres_service_role_may_only_insert_and_read(pg_schema: str) -> None:
                     conn.execute(statement)
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f"DROP OWNED BY {role}")
-            conn.execute(f"DROP ROLE {role}")
+            for who in (role, reader):
+                conn.execute(f"DROP OWNED BY {who}")
+                conn.execute(f"DROP ROLE {who}")
