@@ -133,11 +133,12 @@ def test_postgres_service_role_may_only_insert_and_read(pg_schema: str) -> None:
         conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {pg_schema} TO {reader}")
     try:
         # A role that may only read cannot append through the ledger's insert function.
-        with psycopg.connect(POSTGRES_URL.replace("postgres@", f"{reader}@", 1)) as conn:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(
-                    f"SELECT {pg_schema}.ledger_events_insert(ARRAY[]::{pg_schema}.stored_event_uuid[])"
-                )
+        call = f"SELECT {pg_schema}.ledger_events_insert(ARRAY[]::{pg_schema}.stored_event_uuid[])"
+        with (
+            psycopg.connect(POSTGRES_URL.replace("postgres@", f"{reader}@", 1)) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute(call)
         grant_service_role(log.recorder, role)
         service = POSTGRES_URL.replace("postgres@", f"{role}@", 1) + f"?schema={pg_schema}"
         settings = Settings(
