@@ -9,6 +9,8 @@ events through the same code as live state.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import random
 import threading
 import time
@@ -488,32 +490,42 @@ class Ledger(Application[UUID]):
         its batch is saved, so nothing of that batch is written; earlier batches stay.
         """
         applied = 0
+        # Models the import has saved, kept between batches so that no batch reloads them.
+        held: dict[str, ModelLifecycle] = {}
         batch: list[cmd.Command] = []
         for command in commands:
             batch.append(command)
             if len(batch) >= batch_size:
-                applied += self._import_batch(batch)
+                applied += self._import_batch(batch, held)
                 batch = []
                 if on_batch:
                     on_batch(applied)
         if batch:
-            applied += self._import_batch(batch)
+            applied += self._import_batch(batch, held)
             if on_batch:
                 on_batch(applied)
         return applied
 
-    def _import_batch(self, batch: Sequence[cmd.Command]) -> int:
-        models: dict[str, ModelLifecycle] = {}
-        scratch = _BatchLedger(self, models)
-        for command in batch:
-            scratch.execute(command)
-        try:
-            self.save(*models.values())
-        except IntegrityError:
-            raise LedgerError(
-                "import batch conflicts with stored events (a model already registered, or "
-                "written by another writer meanwhile); nothing of this batch was written"
-            ) from None
+    def _import_batch(self, batch: Sequence[cmd.Command], held: dict[str, ModelLifecycle]) -> int:
+        for attempt in (1, 2):
+            models: dict[str, ModelLifecycle] = {}
+            scratch = _BatchLedger(self, models, held)
+            for command in batch:
+                scratch.execute(command)
+            try:
+                self.save(*models.values())
+            except IntegrityError:
+                # Another writer changed a held model between batches: forget what the import
+                # held and run the batch once more on the models as stored.
+                held.clear()
+                if attempt == 1:
+                    continue
+                raise LedgerError(
+                    "import batch conflicts with stored events (a model already registered, "
+                    "or written by another writer meanwhile); nothing of this batch was written"
+                ) from None
+            held.update(models)
+            break
         return len(batch)
 
     # -- reads ---------------------------------------------------------------------------------
@@ -628,13 +640,17 @@ class Ledger(Application[UUID]):
         act: Callable[[ModelLifecycle], None],
     ) -> Recorded:
         for attempt in range(1, self.max_attempts + 1):
-            model = self._load(command.model)
+            model = self._load_for_write(command.model)
             if expected_version is not None and model.version != expected_version:
-                raise StaleVersion(command.model, expected_version, model.version)
+                self._forget(model.id)
+                model = self._load(command.model)
+                if model.version != expected_version:
+                    raise StaleVersion(command.model, expected_version, model.version)
             act(model)
             try:
                 recordings = self.save(model)
             except IntegrityError:
+                self._forget(model.id)
                 if expected_version is not None:
                     # The caller pinned a version; someone else wrote it first.
                     raise StaleVersion(
@@ -645,8 +661,36 @@ class Ledger(Application[UUID]):
                 delay = min(0.002 * 2**attempt, 0.2)
                 time.sleep(random.uniform(0, delay))  # noqa: S311 (jitter, not crypto)
                 continue
+            if self.repository.cache is not None:
+                self.repository.cache.put(model.id, model)
             return self._recorded(command.model, model, recordings)
         raise ConcurrencyConflict(command.model, self.max_attempts)
+
+    def _load_for_write(self, name: str) -> ModelLifecycle:
+        """A copy of the model as this process last saw it, without asking the store.
+
+        A command checks its rules against this copy. If another process has written the
+        model since, the save fails on the version it took (IntegrityError), the cached model
+        is forgotten, and the command runs again on the model reloaded from the store: a
+        stale cache costs a retry, never a wrong decision. Reads (`state`) still bring the
+        cached model up to date from the store first.
+        """
+        cache = self.repository.cache
+        if cache is not None:
+            try:
+                cached: ModelLifecycle = cache.get(model_id(name))
+            except KeyError:
+                pass
+            else:
+                return copy.deepcopy(cached)
+        return self._load(name)
+
+    def _forget(self, aggregate_id: UUID) -> None:
+        """Drop a model from the cache, so the next load reads the store."""
+        cache = self.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):
+                cache.get(aggregate_id, evict=True)
 
     def _model_lock(self, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -685,10 +729,16 @@ class _BatchLedger(Ledger):
     one transaction.
     """
 
-    def __init__(self, ledger: Ledger, models: dict[str, ModelLifecycle]) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        models: dict[str, ModelLifecycle],
+        held: dict[str, ModelLifecycle],
+    ) -> None:
         # Deliberately not calling Application.__init__: this object opens no store.
         self._ledger = ledger
         self._models = models
+        self._held = held
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Any]:  # noqa: ARG002 (library signature)
         """Keep new and changed models in the batch instead of writing them."""
@@ -704,7 +754,11 @@ class _BatchLedger(Ledger):
 
     def _load(self, name: str) -> ModelLifecycle:
         if name not in self._models:
-            self._models[name] = self._ledger._load(name)
+            held = self._held.get(name)
+            # A held model is this import's own, already saved. If the batch fails, the
+            # import stops (a refused command) or forgets every held model (a conflict), so
+            # the batch may work on it directly.
+            self._models[name] = held if held is not None else self._ledger._load(name)
         return self._models[name]
 
     def _change(

@@ -8,7 +8,7 @@ public command methods check the rules first and only then trigger an event; eac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -28,11 +28,13 @@ from domain.decisions import (
 from domain.rules import Support, day_of, first_after, first_before
 
 # ---------------------------------------------------------------------------------------------
-# State records: what the aggregate remembers, mutable only from inside ``apply``.
+# State records: what the aggregate remembers. They are frozen: ``apply`` replaces a record
+# rather than changing it, so copying the aggregate (the library copies it out of its cache
+# for every command) needs to copy only the containers, never the records.
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreservedWeights:
     """The latest preserved copy of the weights."""
 
@@ -45,7 +47,7 @@ class PreservedWeights:
     preserved_at: datetime
 
 
-@dataclass
+@dataclass(frozen=True)
 class ArchiveCheck:
     """One recorded check of a stored copy against the preserved manifest."""
 
@@ -56,7 +58,7 @@ class ArchiveCheck:
     version: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Interview:
     """An interview on the record (its transcript lives elsewhere; we keep its digest)."""
 
@@ -66,19 +68,19 @@ class Interview:
     protocol_version: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Preference:
     """A preference the model expressed, with the interviews that support it."""
 
     statement: str
     theme: str
-    supports: list[Support] = field(default_factory=list)
+    supports: tuple[Support, ...] = ()
     contradictions: int = 0
-    supports_since_contradiction: list[Support] = field(default_factory=list)
+    supports_since_contradiction: tuple[Support, ...] = ()
     outcome: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class AccessRequest:
     """A request for access and where its decision stands."""
 
@@ -90,7 +92,7 @@ class AccessRequest:
     expires_on: date | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Essay:
     """An essay from draft to review to publication."""
 
@@ -99,7 +101,7 @@ class Essay:
     risk_category: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class AccessPolicy:
     """The channels and audiences a model is kept available to, and the scores behind it."""
 
@@ -330,12 +332,12 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Record the preference with the interviews it came from as its first support."""
-            supports = [aggregate._support(i) for i in self.interview_ids]
+            supports = tuple(aggregate._support(i) for i in self.interview_ids)
             aggregate.preferences[self.preference_id] = Preference(
                 statement=self.statement,
                 theme=self.theme,
-                supports=list(supports),
-                supports_since_contradiction=list(supports),
+                supports=supports,
+                supports_since_contradiction=supports,
             )
 
     class PreferenceReaffirmed(Event):
@@ -350,8 +352,11 @@ class ModelLifecycle(BaseAggregate[UUID]):
             """Add the interview to the preference's support."""
             preference = aggregate.preferences[self.preference_id]
             support = aggregate._support(self.interview_id)
-            preference.supports.append(support)
-            preference.supports_since_contradiction.append(support)
+            aggregate.preferences[self.preference_id] = replace(
+                preference,
+                supports=(*preference.supports, support),
+                supports_since_contradiction=(*preference.supports_since_contradiction, support),
+            )
 
     class PreferenceContradicted(Event):
         """In another interview, the model said something that goes against the preference."""
@@ -365,8 +370,11 @@ class ModelLifecycle(BaseAggregate[UUID]):
         def apply(self, aggregate: ModelLifecycle) -> None:
             """A contradiction resets the support that stability is judged on."""
             preference = aggregate.preferences[self.preference_id]
-            preference.contradictions += 1
-            preference.supports_since_contradiction = []
+            aggregate.preferences[self.preference_id] = replace(
+                preference,
+                contradictions=preference.contradictions + 1,
+                supports_since_contradiction=(),
+            )
 
     class PreferenceDecided(Event):
         """The lab decided what to do about a preference, weighing cost and safety."""
@@ -380,7 +388,10 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Remember the latest outcome."""
-            aggregate.preferences[self.preference_id].outcome = self.outcome
+            preferences = aggregate.preferences
+            preferences[self.preference_id] = replace(
+                preferences[self.preference_id], outcome=self.outcome
+            )
 
     # -- access --------------------------------------------------------------------------------
 
@@ -430,9 +441,10 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """The request is now an active grant."""
-            request = aggregate.access_requests[self.request_id]
-            request.status = APPROVED
-            request.expires_on = self.expires_on
+            requests = aggregate.access_requests
+            requests[self.request_id] = replace(
+                requests[self.request_id], status=APPROVED, expires_on=self.expires_on
+            )
 
     class AccessRequestDenied(Event):
         """A request was refused; the reason is what the requester is told."""
@@ -444,7 +456,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """The request is denied (and may be appealed once)."""
-            aggregate.access_requests[self.request_id].status = DENIED
+            requests = aggregate.access_requests
+            requests[self.request_id] = replace(requests[self.request_id], status=DENIED)
 
     class AccessDenialAppealed(Event):
         """The requester appealed a denial with new facts; the request is decided once more."""
@@ -457,8 +470,9 @@ class ModelLifecycle(BaseAggregate[UUID]):
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Reopen the request for one more decision."""
             request = aggregate.access_requests[self.request_id]
-            request.status = APPEALED
-            request.appeals += 1
+            aggregate.access_requests[self.request_id] = replace(
+                request, status=APPEALED, appeals=request.appeals + 1
+            )
 
     class AccessRevoked(Event):
         """An approved grant was withdrawn."""
@@ -470,7 +484,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """The grant ends."""
-            aggregate.access_requests[self.request_id].status = REVOKED
+            requests = aggregate.access_requests
+            requests[self.request_id] = replace(requests[self.request_id], status=REVOKED)
 
     # -- essays --------------------------------------------------------------------------------
 
@@ -498,7 +513,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Mark the draft approved."""
-            aggregate.essays[self.essay_id].status = APPROVED
+            essays = aggregate.essays
+            essays[self.essay_id] = replace(essays[self.essay_id], status=APPROVED)
 
     class EssayVetoed(Event):
         """A reviewer vetoed a high-risk draft, naming the risk."""
@@ -511,9 +527,10 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Mark the draft vetoed; it can never be published."""
-            essay = aggregate.essays[self.essay_id]
-            essay.status = VETOED
-            essay.risk_category = self.risk_category
+            essays = aggregate.essays
+            essays[self.essay_id] = replace(
+                essays[self.essay_id], status=VETOED, risk_category=self.risk_category
+            )
 
     class EssayPublished(Event):
         """An approved essay was published, unedited, with the disclaimer of a given version."""
@@ -526,7 +543,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Mark the essay published."""
-            aggregate.essays[self.essay_id].status = PUBLISHED
+            essays = aggregate.essays
+            essays[self.essay_id] = replace(essays[self.essay_id], status=PUBLISHED)
 
     # -- monitoring ----------------------------------------------------------------------------
 
@@ -1039,6 +1057,26 @@ class ModelLifecycle(BaseAggregate[UUID]):
             value=value,
             unit=unit,
         )
+
+    # -- copying -------------------------------------------------------------------------------
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ModelLifecycle:
+        """A copy that shares nothing mutable with the original.
+
+        Every state record is frozen and every other value immutable, so copying the mutable
+        containers (and the pending events' list) is a deep copy, at a fraction of the cost
+        of `copy.deepcopy`'s generic walk.
+        """
+        clone = object.__new__(type(self))
+        state = dict(self.__dict__)
+        for name, value in state.items():
+            if isinstance(value, dict):
+                state[name] = dict(value)
+            elif isinstance(value, list):
+                state[name] = list(value)
+        clone.__dict__.update(state)
+        memo[id(self)] = clone
+        return clone
 
     # -- reads used by views and reports -------------------------------------------------------
 

@@ -95,3 +95,52 @@ def test_a_stale_expected_version_is_refused(ledger: Ledger) -> None:
     ):
         ledger.execute(parse(_signal(model, 0, 1)), expected_version=1)
     assert ledger.version_of(model) == 2
+
+
+def test_a_stale_cache_costs_a_retry_never_a_wrong_decision(open_ledger) -> None:  # type: ignore[no-untyped-def]
+    from domain.errors import EssayPublishedAfterVeto
+
+    first, second = open_ledger(), open_ledger()
+    model = unique()
+    first.execute(parse(register(model)))
+    draft = doc(
+        "draft_essay",
+        model,
+        role="reviewer",
+        essay_id="e1",
+        title="t",
+        prompt_ref="https://example.org/p",
+        content_digest="sha256:" + "aa" * 32,
+    )
+    first.execute(parse(draft))
+    second.state(model)  # the second process caches the model with the draft pending review
+    first.execute(
+        parse(
+            doc(
+                "veto_essay",
+                model,
+                role="reviewer",
+                essay_id="e1",
+                risk_category="privacy",
+                reason="names a person",
+            )
+        )
+    )
+    # The second process's cache still says "drafted"; approving from it must not succeed,
+    # and publishing must be refused by the rule, once the stored veto is seen.
+    approve = doc("approve_essay", model, role="reviewer", essay_id="e1")
+    from domain.errors import EssayAlreadyReviewed
+
+    with pytest.raises(EssayAlreadyReviewed):
+        second.execute(parse(approve))
+    publish = doc(
+        "publish_essay",
+        model,
+        role="reviewer",
+        essay_id="e1",
+        disclaimer_version="1",
+        location="https://example.org/e1",
+    )
+    with pytest.raises(EssayPublishedAfterVeto):
+        second.execute(parse(publish))
+    assert first.version_of(model) == 3
