@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -678,11 +678,11 @@ class Ledger(Application[UUID]):
         cache = self.repository.cache
         if cache is not None:
             try:
-                cached: ModelLifecycle = cache.get(model_id(name))
+                cached = cache.get(model_id(name))
             except KeyError:
                 pass
             else:
-                return copy.deepcopy(cached)
+                return copy.deepcopy(cast(ModelLifecycle, cached))
         return self._load(name)
 
     def _forget(self, aggregate_id: UUID) -> None:
