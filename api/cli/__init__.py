@@ -40,10 +40,11 @@ def _options(
 
 
 def _register_commands() -> None:
-    from api.cli import ledger_cmds, log_cmds
+    from api.cli import archive_cmds, ledger_cmds, log_cmds
 
     ledger_cmds.register(app)
     log_cmds.register(app)
+    archive_cmds.register(app)
 
 
 _register_commands()
