@@ -273,11 +273,7 @@ def _record_check(
             "actor": {"id": actor_id, "role": actor_role},
             "rationale": (
                 f"Copy at {location} checked file by file against the preserved manifest: "
-                + (
-                    "every file matches."
-                    if not differing
-                    else f"{len(differing)} file(s) differ."
-                )
+                + ("every file matches." if not differing else f"{len(differing)} file(s) differ.")
             ),
             "location": location,
             "checked_at": datetime.now(UTC).isoformat(),
