@@ -241,15 +241,17 @@ def _recorded_from_bundle(bundle: Path, model: str, key_text: str | None) -> dic
     if latest is None:
         raise LedgerError(f"the bundle records no preserved weights for model {model!r}")
     facts = latest["facts"]
-    assert report.checkpoint is not None
+    checkpoint = report.checkpoint
+    if checkpoint is None:  # a verified bundle always has one
+        raise LedgerError("the bundle has no checkpoint")
     return {
         "files": [ManifestEntry(f["path"], f["size"], f["sha256"]) for f in facts["files"]],
         "manifest_digest": facts["manifest_digest"],
         "recorded_in": {
             "version": latest["version"],
             "sequence": latest["sequence"],
-            "checkpoint_size": report.checkpoint.size,
-            "checkpoint_root": report.checkpoint.root_hash.hex(),
+            "checkpoint_size": checkpoint.size,
+            "checkpoint_root": checkpoint.root_hash.hex(),
             "inclusion_verified": True,  # the whole bundle was recomputed to the signed root
         },
     }
