@@ -57,7 +57,7 @@ def manifest_digest(entries: Iterable[ManifestEntry]) -> str:
     It is the SHA-256 of the lines ``<sha256>  <path>\\n`` with the entries sorted by the
     UTF-8 bytes of their paths: exactly what ``sha256sum`` prints for the files in that order,
     so a reviewer recomputes it with ``find . -type f -printf '%P\\0' | LC_ALL=C sort -z |
-    xargs -0 sha256sum | sha256sum`` and needs no Reliquary code.
+    xargs -0 sha256sum -- | sha256sum`` and needs no Reliquary code.
     """
     ordered = sorted(entries, key=lambda entry: entry.path.encode("utf-8"))
     hasher = hashlib.sha256()
