@@ -35,6 +35,8 @@ fmt: $(VENV)/pyvenv.cfg
 
 bench: $(VENV)/pyvenv.cfg
 	$(BIN)/python bench/append.py
+	$(BIN)/python bench/transparency.py
+	$(BIN)/python bench/archive.py
 
 docs-check: $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pytest tests/docs -p no:cacheprovider
