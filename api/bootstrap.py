@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from domain.storage import store_for
 
 if TYPE_CHECKING:
     from api.settings import Settings
     from domain.ledger import Ledger
+    from projections.runner import ViewRunner
     from projections.translog.tree import TransparencyLog
 
 
@@ -35,6 +36,33 @@ def build_log(settings: Settings, ledger: Ledger) -> TransparencyLog:
     from projections.translog.tree import build_log as open_log
 
     return open_log(ledger, settings.log_origin)
+
+
+def build_views(ledger: Ledger) -> ViewRunner:
+    """The views of a ledger (in its own database), with the runner that keeps them."""
+    from projections.registers import AccessView, EssayView, PreferenceView
+    from projections.runner import PostgresViewRecorder, SQLiteViewRecorder
+    from projections.runner import ViewRunner as Runner
+    from projections.search import SearchView
+    from projections.views import StatusView, TimelineView
+
+    factory: Any = ledger.factory
+    if factory.__class__.__module__.startswith("eventsourcing.postgres"):
+        recorder = factory.tracking_recorder(PostgresViewRecorder)
+    else:
+        recorder = factory.tracking_recorder(SQLiteViewRecorder)
+    views = [
+        view_class(recorder)
+        for view_class in (
+            TimelineView,
+            StatusView,
+            AccessView,
+            EssayView,
+            PreferenceView,
+            SearchView,
+        )
+    ]
+    return Runner(ledger, recorder, views)
 
 
 def _ensure_postgres_schema(env: dict[str, str], schema: str) -> None:

@@ -1,0 +1,401 @@
+"""The access, essay and preference registers, and the rows the fairness report reads.
+
+Each register is a `View` kept by `projections.runner.ViewRunner`. The read functions return
+the row types of `projections.rows`, with preference stability judged at read time under the
+configured `PreferencePolicy` (so changing the policy needs no rebuild).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+
+from domain.rules import PreferencePolicy, Support, is_stable
+from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
+from projections.runner import Context, View, ViewRecorder, day_of_decision
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+class AccessView(View):
+    """Access policies, requests, their decisions, appeals, grants and expiry."""
+
+    name = "access"
+    tables = ("view_access_requests", "view_access_policies")
+
+    def create_statements(self, dialect: str) -> list[str]:  # noqa: ARG002 (one DDL for both)
+        """Requests and the policy in force, per model."""
+        return [
+            "CREATE TABLE IF NOT EXISTS view_access_requests (model TEXT NOT NULL, "
+            "request_id TEXT NOT NULL, requester TEXT NOT NULL, organisation TEXT NOT NULL, "
+            "requester_group TEXT NOT NULL, purpose TEXT NOT NULL, scope TEXT NOT NULL, "
+            "requested_on TEXT NOT NULL, status TEXT NOT NULL, first_decision TEXT, "
+            "decided_on TEXT, appealed INTEGER NOT NULL, expires_on TEXT, terms TEXT, "
+            "reason TEXT, PRIMARY KEY (model, request_id))",
+            "CREATE TABLE IF NOT EXISTS view_access_policies (model TEXT PRIMARY KEY, "
+            "decided_on TEXT NOT NULL, channels TEXT NOT NULL, criteria TEXT, "
+            "rationale TEXT NOT NULL)",
+        ]
+
+    def apply(self, cursor: Any, event: Any, context: Context) -> None:
+        """Open, decide, appeal, revoke; set the policy."""
+        kind = type(event).__name__
+        execute = self.view.execute
+        day = day_of_decision(event).isoformat()
+        key = (context.model, getattr(event, "request_id", None))
+        if kind == "AccessRequested":
+            execute(
+                cursor,
+                "INSERT INTO view_access_requests (model, request_id, requester, organisation, "
+                "requester_group, purpose, scope, requested_on, status, appealed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)",
+                (
+                    *key,
+                    event.requester,
+                    event.organisation,
+                    event.requester_group,
+                    event.purpose,
+                    event.scope,
+                    day,
+                ),
+            )
+        elif kind == "AccessRequestApproved":
+            execute(
+                cursor,
+                "UPDATE view_access_requests SET status = 'approved', "
+                "first_decision = COALESCE(first_decision, 'approved'), decided_on = ?, "
+                "expires_on = ?, terms = ? WHERE model = ? AND request_id = ?",
+                (
+                    day,
+                    event.expires_on.isoformat() if event.expires_on else None,
+                    event.terms,
+                    *key,
+                ),
+            )
+        elif kind == "AccessRequestDenied":
+            execute(
+                cursor,
+                "UPDATE view_access_requests SET status = 'denied', "
+                "first_decision = COALESCE(first_decision, 'denied'), decided_on = ?, "
+                "reason = ? WHERE model = ? AND request_id = ?",
+                (day, event.reason, *key),
+            )
+        elif kind == "AccessDenialAppealed":
+            execute(
+                cursor,
+                "UPDATE view_access_requests SET status = 'appealed', appealed = 1 "
+                "WHERE model = ? AND request_id = ?",
+                key,
+            )
+        elif kind == "AccessRevoked":
+            execute(
+                cursor,
+                "UPDATE view_access_requests SET status = 'revoked', reason = ? "
+                "WHERE model = ? AND request_id = ?",
+                (event.reason, *key),
+            )
+        elif kind == "AccessPolicySet":
+            channels = [[c.channel, c.audience] for c in event.channels]
+            execute(
+                cursor,
+                "INSERT INTO view_access_policies (model, decided_on, channels, criteria, "
+                "rationale) VALUES (?, ?, ?, ?, ?) ON CONFLICT (model) DO UPDATE SET "
+                "decided_on = excluded.decided_on, channels = excluded.channels, "
+                "criteria = excluded.criteria, rationale = excluded.rationale",
+                (
+                    context.model,
+                    day,
+                    orjson.dumps(channels).decode(),
+                    orjson.dumps(event.criteria).decode() if event.criteria is not None else None,
+                    event.rationale,
+                ),
+            )
+
+
+def access_requests(recorder: ViewRecorder, model: str | None = None) -> list[AccessRequestRow]:
+    """Every access request (of one model, if named), by model and request id."""
+    where, params = ("WHERE model = ? ", (model,)) if model else ("", ())
+    statement = (
+        "SELECT model, request_id, requester, organisation, requester_group, purpose, "
+        "requested_on, status, first_decision, decided_on, appealed, expires_on, reason "
+        f"FROM view_access_requests {where}ORDER BY model, request_id"  # noqa: S608 (no input)
+    )
+    rows = recorder.fetch(statement, params)
+    return [
+        AccessRequestRow(
+            model=r[0],
+            request_id=r[1],
+            requester=r[2],
+            organisation=r[3],
+            requester_group=r[4],
+            purpose=r[5],
+            requested_on=date.fromisoformat(r[6]),
+            status=r[7],
+            first_decision=r[8],
+            decided_on=_day(r[9]),
+            appealed=bool(r[10]),
+            expires_on=_day(r[11]),
+            reason=r[12],
+        )
+        for r in rows
+    ]
+
+
+def access_policies(recorder: ViewRecorder) -> list[AccessPolicyRow]:
+    """The policy in force for every model that has one, with its final status if retired."""
+    rows = recorder.fetch(
+        "SELECT p.model, p.decided_on, p.channels, p.criteria, m.final_status, p.rationale "
+        "FROM view_access_policies p LEFT JOIN view_models m ON m.model = p.model "
+        "ORDER BY p.model"
+    )
+    return [
+        AccessPolicyRow(
+            model=r[0],
+            decided_on=date.fromisoformat(r[1]),
+            channels=tuple((c, a) for c, a in orjson.loads(r[2])),
+            criteria=orjson.loads(r[3]) if r[3] else None,
+            final_status=r[4],
+            rationale=r[5],
+        )
+        for r in rows
+    ]
+
+
+class EssayView(View):
+    """Drafts, review outcomes and reviewers, risk categories, publication."""
+
+    name = "essays"
+    tables = ("view_essays",)
+
+    def create_statements(self, dialect: str) -> list[str]:  # noqa: ARG002 (one DDL for both)
+        """One row per essay."""
+        return [
+            "CREATE TABLE IF NOT EXISTS view_essays (model TEXT NOT NULL, essay_id TEXT NOT NULL, "
+            "title TEXT NOT NULL, drafted_on TEXT NOT NULL, status TEXT NOT NULL, reviewer TEXT, "
+            "reviewed_on TEXT, risk_category TEXT, veto_reason TEXT, published_on TEXT, "
+            "disclaimer_version TEXT, PRIMARY KEY (model, essay_id))"
+        ]
+
+    def apply(self, cursor: Any, event: Any, context: Context) -> None:
+        """Follow an essay from draft to publication."""
+        kind = type(event).__name__
+        execute = self.view.execute
+        day = day_of_decision(event).isoformat()
+        key = (context.model, getattr(event, "essay_id", None))
+        if kind == "EssayDrafted":
+            execute(
+                cursor,
+                "INSERT INTO view_essays (model, essay_id, title, drafted_on, status) "
+                "VALUES (?, ?, ?, ?, 'drafted')",
+                (*key, event.title, day),
+            )
+        elif kind == "EssayApproved":
+            execute(
+                cursor,
+                "UPDATE view_essays SET status = 'approved', reviewer = ?, reviewed_on = ? "
+                "WHERE model = ? AND essay_id = ?",
+                (event.actor.id, day, *key),
+            )
+        elif kind == "EssayVetoed":
+            execute(
+                cursor,
+                "UPDATE view_essays SET status = 'vetoed', reviewer = ?, reviewed_on = ?, "
+                "risk_category = ?, veto_reason = ? WHERE model = ? AND essay_id = ?",
+                (event.actor.id, day, event.risk_category, event.reason, *key),
+            )
+        elif kind == "EssayPublished":
+            execute(
+                cursor,
+                "UPDATE view_essays SET status = 'published', published_on = ?, "
+                "disclaimer_version = ? WHERE model = ? AND essay_id = ?",
+                (day, event.disclaimer_version, *key),
+            )
+
+
+def essays(recorder: ViewRecorder, model: str | None = None) -> list[EssayRow]:
+    """Every essay (of one model, if named), by model and draft day."""
+    where, params = ("WHERE model = ? ", (model,)) if model else ("", ())
+    statement = (
+        "SELECT model, essay_id, title, drafted_on, status, reviewer, reviewed_on, "
+        "risk_category, veto_reason, published_on, disclaimer_version "
+        f"FROM view_essays {where}ORDER BY model, drafted_on, essay_id"  # noqa: S608 (no input)
+    )
+    rows = recorder.fetch(statement, params)
+    return [
+        EssayRow(
+            model=r[0],
+            essay_id=r[1],
+            title=r[2],
+            drafted_on=date.fromisoformat(r[3]),
+            status=r[4],
+            reviewer=r[5],
+            reviewed_on=_day(r[6]),
+            risk_category=r[7],
+            veto_reason=r[8],
+            published_on=_day(r[9]),
+            disclaimer_version=r[10],
+        )
+        for r in rows
+    ]
+
+
+class PreferenceView(View):
+    """Preferences: recorded, reaffirmed, contradicted, decided; and the interviews behind them."""
+
+    name = "preferences"
+    tables = ("view_interviews", "view_preferences")
+
+    def create_statements(self, dialect: str) -> list[str]:  # noqa: ARG002 (one DDL for both)
+        """Interviews (for the day and framing of each support) and preferences."""
+        return [
+            "CREATE TABLE IF NOT EXISTS view_interviews (model TEXT NOT NULL, "
+            "interview_id TEXT NOT NULL, conducted_on TEXT NOT NULL, framing TEXT NOT NULL, "
+            "PRIMARY KEY (model, interview_id))",
+            "CREATE TABLE IF NOT EXISTS view_preferences (model TEXT NOT NULL, "
+            "preference_id TEXT NOT NULL, statement TEXT NOT NULL, theme TEXT NOT NULL, "
+            "recorded_on TEXT NOT NULL, supports TEXT NOT NULL, since_contradiction TEXT NOT NULL, "
+            "contradictions INTEGER NOT NULL, outcome TEXT, decided_on TEXT, "
+            "supports_at_decision TEXT, decision_rationale TEXT, "
+            "PRIMARY KEY (model, preference_id))",
+        ]
+
+    def apply(self, cursor: Any, event: Any, context: Context) -> None:
+        """Keep each preference's supporting interviews and its decision."""
+        kind = type(event).__name__
+        execute = self.view.execute
+        if kind == "InterviewConducted":
+            execute(
+                cursor,
+                "INSERT INTO view_interviews (model, interview_id, conducted_on, framing) "
+                "VALUES (?, ?, ?, ?)",
+                (context.model, event.interview_id, event.conducted_on.isoformat(), event.framing),
+            )
+            return
+        if kind not in _PREFERENCE_EVENTS:
+            return
+        if kind == "PreferenceRecorded":
+            supports = [self._support(cursor, context.model, i) for i in event.interview_ids]
+            execute(
+                cursor,
+                "INSERT INTO view_preferences (model, preference_id, statement, theme, "
+                "recorded_on, supports, since_contradiction, contradictions) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                (
+                    context.model,
+                    event.preference_id,
+                    event.statement,
+                    event.theme,
+                    day_of_decision(event).isoformat(),
+                    orjson.dumps(supports).decode(),
+                    orjson.dumps(supports).decode(),
+                ),
+            )
+            return
+        row = self._preference(cursor, context.model, event.preference_id)
+        supports, since, contradictions = row
+        if kind == "PreferenceReaffirmed":
+            support = self._support(cursor, context.model, event.interview_id)
+            supports, since = [*supports, support], [*since, support]
+        elif kind == "PreferenceContradicted":
+            since, contradictions = [], contradictions + 1
+        execute(
+            cursor,
+            "UPDATE view_preferences SET supports = ?, since_contradiction = ?, "
+            "contradictions = ? WHERE model = ? AND preference_id = ?",
+            (
+                orjson.dumps(supports).decode(),
+                orjson.dumps(since).decode(),
+                contradictions,
+                context.model,
+                event.preference_id,
+            ),
+        )
+        if kind == "PreferenceDecided":
+            execute(
+                cursor,
+                "UPDATE view_preferences SET outcome = ?, decided_on = ?, "
+                "supports_at_decision = ?, decision_rationale = ? "
+                "WHERE model = ? AND preference_id = ?",
+                (
+                    event.outcome,
+                    day_of_decision(event).isoformat(),
+                    orjson.dumps(since).decode(),
+                    event.rationale,
+                    context.model,
+                    event.preference_id,
+                ),
+            )
+
+    def _support(self, cursor: Any, model: str, interview_id: str) -> list[str]:
+        self.view.execute(
+            cursor,
+            "SELECT conducted_on, framing FROM view_interviews "
+            "WHERE model = ? AND interview_id = ?",
+            (model, interview_id),
+        )
+        row = _values(cursor.fetchone())
+        return [interview_id, row[0], row[1]]
+
+    def _preference(self, cursor: Any, model: str, preference_id: str) -> tuple[Any, Any, int]:
+        self.view.execute(
+            cursor,
+            "SELECT supports, since_contradiction, contradictions FROM view_preferences "
+            "WHERE model = ? AND preference_id = ?",
+            (model, preference_id),
+        )
+        row = _values(cursor.fetchone())
+        return orjson.loads(row[0]), orjson.loads(row[1]), int(row[2])
+
+
+_PREFERENCE_EVENTS = frozenset(
+    {"PreferenceRecorded", "PreferenceReaffirmed", "PreferenceContradicted", "PreferenceDecided"}
+)
+
+
+def _values(row: Any) -> tuple[Any, ...]:
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+def _supports(text: str | None) -> list[Support]:
+    if not text:
+        return []
+    return [Support(i, date.fromisoformat(day), framing) for i, day, framing in orjson.loads(text)]
+
+
+def preferences(
+    recorder: ViewRecorder, policy: PreferencePolicy, model: str | None = None
+) -> list[PreferenceRow]:
+    """Every preference (of one model, if named), stability judged under ``policy``."""
+    where, params = ("WHERE model = ? ", (model,)) if model else ("", ())
+    statement = (
+        "SELECT model, preference_id, statement, theme, recorded_on, supports, "
+        "since_contradiction, contradictions, outcome, decided_on, supports_at_decision, "
+        f"decision_rationale FROM view_preferences {where}"  # noqa: S608 (no input)
+        "ORDER BY model, preference_id"
+    )
+    rows = recorder.fetch(statement, params)
+    result = []
+    for r in rows:
+        supports = _supports(r[5])
+        at_decision = _supports(r[10]) if r[9] else None
+        result.append(
+            PreferenceRow(
+                model=r[0],
+                preference_id=r[1],
+                statement=r[2],
+                theme=r[3],
+                recorded_on=date.fromisoformat(r[4]),
+                interviews=len({s.interview_id for s in supports}),
+                contradictions=int(r[7]),
+                stable=is_stable(_supports(r[6]), policy),
+                outcome=r[8],
+                decided_on=_day(r[9]),
+                stable_when_decided=None if at_decision is None else is_stable(at_decision, policy),
+                decision_rationale=r[11],
+            )
+        )
+    return result

@@ -1,0 +1,351 @@
+"""Following the event log into views: exactly once, in order, resumable, rebuildable.
+
+Each view is a library `Projection` whose view is a tracking recorder of the library on the
+ledger's own database (SQLite or PostgreSQL), extended with a `transaction` the view writes its
+rows in, together with the tracking record of the last event it took. The library's
+`ProjectionRunner` cannot follow an SQLite application (it has no subscriptions), so
+`ViewRunner` drives the same projections on both backends by reading the notification log
+after each view's tracked position, a page at a time: one transaction per view per page, so a
+crash leaves each view either with the whole page and its tracking record, or with neither.
+
+A query first catches its views up (`ViewRunner.catch_up`); `reliquary projections status`
+shows each view's position against the head of the log, and `rebuild` drops a view's tables
+and tracking record and takes every event again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import (
+    IntegrityError,
+    Notification,
+    OperationalError,
+    Tracking,
+    TrackingRecorder,
+)
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from domain.identity import model_id
+
+if TYPE_CHECKING:
+    from domain.ledger import Ledger
+
+TRACKING_TABLE = "view_tracking"
+
+
+class ViewRecorder(TrackingRecorder):
+    """What a view needs from the database: a transaction, a dialect, and tracking."""
+
+    dialect: str
+
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """A cursor in a transaction that commits when the block ends without error."""
+        raise NotImplementedError
+
+    def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement written with ``?`` placeholders."""
+        raise NotImplementedError
+
+    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query (``?`` placeholders) and return its rows as tuples."""
+        raise NotImplementedError
+
+    def track(self, cursor: Any, tracking: Tracking) -> None:
+        """Record, in the view's transaction, the last event the view took."""
+        raise NotImplementedError
+
+    def forget(self, name: str) -> None:
+        """Drop a view's tracking record, so that it takes every event again."""
+        raise NotImplementedError
+
+
+class SQLiteViewRecorder(SQLiteTrackingRecorder, ViewRecorder):
+    """Views in the ledger's SQLite file."""
+
+    dialect = "sqlite"
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        # The library's statements name its shared "tracking" table; views keep their own.
+        self.insert_tracking_statement = self.insert_tracking_statement.replace(
+            "tracking", TRACKING_TABLE
+        )
+        self.select_max_tracking_id_statement = self.select_max_tracking_id_statement.replace(
+            "tracking", TRACKING_TABLE
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The views' tracking table."""
+        return [
+            statement.replace("EXISTS tracking", f"EXISTS {TRACKING_TABLE}")
+            for statement in super().construct_create_table_statements()
+        ]
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in a committed transaction."""
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+        cursor.execute(statement, tuple(params))
+
+    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, tuple(params))
+            return [tuple(row) for row in cursor.fetchall()]
+
+    def track(self, cursor: Any, tracking: Tracking) -> None:
+        """Record the tracking position in the view's transaction."""
+        self._insert_tracking(cursor, tracking)
+
+    def forget(self, name: str) -> None:
+        """Drop a view's tracking record."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = ?", (name,))  # noqa: S608
+
+
+class PostgresViewRecorder(PostgresTrackingRecorder, ViewRecorder):
+    """Views in the ledger's PostgreSQL schema."""
+
+    dialect = "postgres"
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        kwargs["tracking_table_name"] = TRACKING_TABLE
+        super().__init__(datastore, **kwargs)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in a committed transaction, statements pipelined to the server."""
+        with self.datastore.transaction(commit=True) as cursor, cursor.connection.pipeline():
+            cursor.execute(f"SET LOCAL search_path TO {self.datastore.schema}")
+            yield cursor
+
+    def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement (``?`` becomes psycopg's ``%s``)."""
+        cursor.execute(statement.replace("?", "%s"), tuple(params), prepare=True)
+
+    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"SET LOCAL search_path TO {self.datastore.schema}")
+            cursor.execute(statement.replace("?", "%s"), tuple(params))
+            return [tuple(row.values()) for row in cursor.fetchall()]
+
+    def track(self, cursor: Any, tracking: Tracking) -> None:
+        """Record the tracking position in the view's transaction."""
+        self._insert_tracking(cursor, tracking)
+
+    def forget(self, name: str) -> None:
+        """Drop a view's tracking record."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"DELETE FROM {self.datastore.schema}.{TRACKING_TABLE} "  # noqa: S608
+                "WHERE application_name = %s",
+                (name,),
+            )
+
+
+@dataclass
+class Context:
+    """What a view knows besides the event: the model's name and the event's position."""
+
+    model: str
+    position: int
+    notification_id: int
+
+
+class View(Projection[ViewRecorder]):
+    """A projection whose rows live in tables of its own, beside the events."""
+
+    name = "view"
+    # The tables (and indexes) this view writes, per dialect; dropped by a rebuild.
+    tables: tuple[str, ...] = ()
+
+    def create_statements(self, dialect: str) -> list[str]:
+        """DDL that creates the view's tables if they do not exist."""
+        raise NotImplementedError
+
+    def apply(self, cursor: Any, event: Any, context: Context) -> None:
+        """Write what one event changes (the runner tracks it in the same transaction)."""
+        raise NotImplementedError
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """The library's interface: take one event and its tracking record atomically."""
+        raise NotImplementedError(
+            "views are driven by ViewRunner, which knows each event's model and position"
+        )
+
+
+@dataclass(frozen=True)
+class ViewStatus:
+    """Where a view stands against the head of the log."""
+
+    name: str
+    position: int  # the last notification id taken (0 if none)
+    head: int  # the last notification id in the log
+    behind: int  # events not yet taken
+
+
+class ViewRunner:
+    """Catches views up with the ledger, reports their status, and rebuilds them."""
+
+    page = 1000
+
+    def __init__(self, ledger: Ledger, recorder: ViewRecorder, views: Sequence[View]) -> None:
+        self.ledger = ledger
+        self.recorder = recorder
+        self.views = {view.name: view for view in views}
+        self._names: dict[str, str] = {}
+        self._created = False
+
+    def create_tables(self) -> None:
+        """Create every view's tables (idempotent)."""
+        with self.recorder.transaction() as cursor:
+            # How many events each view has taken: the sequence number of its next event.
+            self.recorder.execute(
+                cursor,
+                "CREATE TABLE IF NOT EXISTS view_counts "
+                "(name TEXT PRIMARY KEY, taken BIGINT NOT NULL)",
+            )
+            for view in self.views.values():
+                for statement in view.create_statements(self.recorder.dialect):
+                    self.recorder.execute(cursor, statement)
+        self._created = True
+
+    def catch_up(
+        self,
+        names: Sequence[str] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Take every new event into the named views (all by default); return how many."""
+        if not self._created:
+            self.create_tables()
+        taken = 0
+        for name in names or list(self.views):
+            taken += self._catch_up_view(self.views[name], on_progress)
+        return taken
+
+    def status(self) -> list[ViewStatus]:
+        """Each view's position against the head of the log."""
+        head = self.ledger.recorder.max_notification_id() or 0
+        statuses = []
+        for name in self.views:
+            position = self.recorder.max_tracking_id(name) or 0
+            behind = sum(1 for _ in self._notifications_after(position)) if head > position else 0
+            statuses.append(ViewStatus(name, position, head, behind))
+        return statuses
+
+    def rebuild(
+        self, names: Sequence[str] | None = None, on_progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Drop the named views' tables and tracking, then take every event again."""
+        chosen = list(names or self.views)
+        with self.recorder.transaction() as cursor:
+            for name in chosen:
+                for table in self.views[name].tables:
+                    self.recorder.execute(cursor, f"DROP TABLE IF EXISTS {table}")
+        with self.recorder.transaction() as cursor:
+            for name in chosen:
+                self.recorder.execute(cursor, "DELETE FROM view_counts WHERE name = ?", (name,))
+        for name in chosen:
+            self.recorder.forget(name)
+        self._created = False
+        self.create_tables()
+        return self.catch_up(chosen, on_progress)
+
+    def _catch_up_view(self, view: View, on_progress: Callable[[int], None] | None) -> int:
+        taken = 0
+        attempts = 0
+        while True:
+            position = self.recorder.max_tracking_id(view.name) or 0
+            notifications = self.ledger.recorder.select_notifications(
+                start=position, limit=self.page, inclusive_of_start=False
+            )
+            if not notifications:
+                return taken
+            try:
+                self._take(view, notifications)
+            except (IntegrityError, OperationalError) as error:
+                # Another process took this page first (its tracking record conflicts), or
+                # SQLite refused a second writer: look again where the view stands.
+                attempts += 1
+                if attempts > 50:
+                    raise
+                if isinstance(error, OperationalError) and "locked" not in str(error):
+                    raise
+                time.sleep(0.01)
+                continue
+            taken += len(notifications)
+            if on_progress:
+                on_progress(len(notifications))
+            if len(notifications) < self.page:
+                return taken
+
+    def _take(self, view: View, notifications: Sequence[Notification]) -> None:
+        """One page into one view, with its tracking record, in one transaction."""
+        mapper = self.ledger.mapper
+        with self.recorder.transaction() as cursor:
+            position = self._position(cursor, view)
+            for offset, notification in enumerate(notifications):
+                event = mapper.to_domain_event(notification)
+                context = Context(
+                    model=self._name_of(event),
+                    position=position + offset,
+                    notification_id=notification.id,
+                )
+                view.apply(cursor, event, context)
+            self._count(cursor, view, position + len(notifications))
+            self.recorder.track(cursor, Tracking(view.name, notifications[-1].id))
+
+    def _position(self, cursor: Any, view: View) -> int:
+        """How many events the view has taken: the position (sequence) of the next one."""
+        self.recorder.execute(cursor, "SELECT taken FROM view_counts WHERE name = ?", (view.name,))
+        row = cursor.fetchone()
+        if row is None:
+            return 0
+        return int(next(iter(row.values())) if isinstance(row, dict) else row[0])
+
+    def _count(self, cursor: Any, view: View, taken: int) -> None:
+        self.recorder.execute(
+            cursor,
+            "INSERT INTO view_counts (name, taken) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET taken = excluded.taken",
+            (view.name, taken),
+        )
+
+    def _name_of(self, event: Any) -> str:
+        key = str(event.originator_id)
+        name = getattr(event, "name", None)
+        if event.originator_version == 1 and isinstance(name, str):
+            self._names[key] = name
+            return name
+        if key not in self._names:
+            self._names.update({str(model_id(n)): n for n in self.ledger.model_names()})
+        return self._names[key]
+
+    def _notifications_after(self, position: int) -> Iterator[Notification]:
+        while True:
+            page = self.ledger.recorder.select_notifications(
+                start=position, limit=self.page, inclusive_of_start=False
+            )
+            yield from page
+            if len(page) < self.page:
+                return
+            position = page[-1].id
+
+
+def day_of_decision(event: Any) -> date:
+    """The day a decision took effect: its ``effective_at``, else when it was recorded (UTC)."""
+    moment: datetime = event.effective_at or event.timestamp
+    return moment.astimezone(UTC).date()

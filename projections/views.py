@@ -1,0 +1,285 @@
+"""The timeline of every decision, and each model's current status.
+
+Both are `View`s driven by `projections.runner.ViewRunner`; their read functions take the
+view recorder and return plain rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from projections.records import event_facts, jsonable
+from projections.runner import Context, View, ViewRecorder, day_of_decision
+
+
+def moment(value: datetime) -> str:
+    """A fixed-width UTC timestamp, so that text order is time order in both databases."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(jsonable(value)).decode()
+
+
+class TimelineView(View):
+    """Every decision, in ledger order, filterable by model, type, actor, role and time."""
+
+    name = "timeline"
+    tables = ("view_timeline",)
+
+    def create_statements(self, dialect: str) -> list[str]:
+        """The timeline table and its indexes."""
+        big = "BIGINT" if dialect == "postgres" else "INTEGER"
+        return [
+            "CREATE TABLE IF NOT EXISTS view_timeline ("
+            f"sequence {big} PRIMARY KEY, notification_id {big} NOT NULL UNIQUE, "
+            f"model TEXT NOT NULL, version {big} NOT NULL, type TEXT NOT NULL, "
+            "recorded_at TEXT NOT NULL, effective_at TEXT, at TEXT NOT NULL, "
+            "actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, rationale TEXT NOT NULL, "
+            "evidence TEXT NOT NULL, facts TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS view_timeline_model ON view_timeline (model, sequence)",
+            "CREATE INDEX IF NOT EXISTS view_timeline_type ON view_timeline (type, sequence)",
+            "CREATE INDEX IF NOT EXISTS view_timeline_actor ON view_timeline (actor_id, sequence)",
+            "CREATE INDEX IF NOT EXISTS view_timeline_at ON view_timeline (at)",
+        ]
+
+    def apply(self, cursor: Any, event: Any, context: Context) -> None:
+        """One row per event."""
+        recorded = moment(event.timestamp)
+        effective = moment(event.effective_at) if event.effective_at else None
+        self.view.execute(
+            cursor,
+            "INSERT INTO view_timeline (sequence, notification_id, model, version, type, "
+            "recorded_at, effective_at, at, actor_id, actor_role, rationale, evidence, facts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                context.position,
+                context.notification_id,
+                context.model,
+                event.originator_version,
+                type(event).__name__,
+                recorded,
+                effective,
+                effective or recorded,
+                event.actor.id,
+                event.actor.role,
+                event.rationale,
+                _json(event.evidence),
+                orjson.dumps(event_facts(event)).decode(),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One decision as the timeline shows it."""
+
+    sequence: int
+    model: str
+    version: int
+    type: str
+    recorded_at: str
+    effective_at: str | None
+    actor_id: str
+    actor_role: str
+    rationale: str
+    evidence: list[dict[str, Any]]
+    facts: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {
+            "sequence": self.sequence,
+            "model": self.model,
+            "version": self.version,
+            "type": self.type,
+            "recorded_at": self.recorded_at,
+            "effective_at": self.effective_at,
+            "actor": {"id": self.actor_id, "role": self.actor_role},
+            "rationale": self.rationale,
+            "evidence": self.evidence,
+            "facts": self.facts,
+        }
+
+
+_TIMELINE_COLUMNS = (
+    "sequence, model, version, type, recorded_at, effective_at, actor_id, actor_role, "
+    "rationale, evidence, facts"
+)
+
+
+def timeline_entry(row: tuple[Any, ...]) -> TimelineEntry:
+    """A timeline row as a value."""
+    return TimelineEntry(
+        sequence=int(row[0]),
+        model=row[1],
+        version=int(row[2]),
+        type=row[3],
+        recorded_at=row[4],
+        effective_at=row[5],
+        actor_id=row[6],
+        actor_role=row[7],
+        rationale=row[8],
+        evidence=orjson.loads(row[9]),
+        facts=orjson.loads(row[10]),
+    )
+
+
+def timeline(
+    recorder: ViewRecorder,
+    *,
+    model: str | None = None,
+    event_type: str | None = None,
+    actor: str | None = None,
+    role: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int | None = None,
+    limit: int = 100,
+) -> list[TimelineEntry]:
+    """Decisions in ledger order, filtered; page with ``after`` = the last sequence seen.
+
+    ``since``/``until`` bound the time each decision took effect (or was recorded, if it
+    took effect then), inclusive.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("model", model),
+        ("type", event_type),
+        ("actor_id", actor),
+        ("actor_role", role),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(moment(since))
+    if until is not None:
+        clauses.append("at <= ?")
+        params.append(moment(until))
+    if after is not None:
+        clauses.append("sequence > ?")
+        params.append(after)
+    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+    rows = recorder.fetch(
+        f"SELECT {_TIMELINE_COLUMNS} FROM view_timeline {where}"  # noqa: S608 (no user text)
+        "ORDER BY sequence LIMIT ?",
+        (*params, limit),
+    )
+    return [timeline_entry(row) for row in rows]
+
+
+def timeline_entries(recorder: ViewRecorder, sequences: list[int]) -> dict[int, TimelineEntry]:
+    """Timeline rows by sequence number."""
+    if not sequences:
+        return {}
+    marks = ", ".join("?" for _ in sequences)
+    rows = recorder.fetch(
+        f"SELECT {_TIMELINE_COLUMNS} FROM view_timeline WHERE sequence IN ({marks})",  # noqa: S608
+        sequences,
+    )
+    return {int(row[0]): timeline_entry(row) for row in rows}
+
+
+class StatusView(View):
+    """Each model's current lifecycle status."""
+
+    name = "status"
+    tables = ("view_models",)
+
+    def create_statements(self, dialect: str) -> list[str]:
+        """One row per model."""
+        big = "BIGINT" if dialect == "postgres" else "INTEGER"
+        return [
+            "CREATE TABLE IF NOT EXISTS view_models (model TEXT PRIMARY KEY, family TEXT NOT NULL, "
+            "developer TEXT NOT NULL, release_date TEXT NOT NULL, status TEXT NOT NULL, "
+            f"version {big} NOT NULL, retirement_date TEXT, successor TEXT, retired_on TEXT, "
+            "final_status TEXT, weights_digest TEXT, updated_at TEXT NOT NULL)"
+        ]
+
+    def apply(self, cursor: Any, event: Any, context: Context) -> None:
+        """Keep the model's row current."""
+        kind = type(event).__name__
+        execute = self.view.execute
+        if kind == "ModelRegistered":
+            execute(
+                cursor,
+                "INSERT INTO view_models (model, family, developer, release_date, status, "
+                "version, updated_at) VALUES (?, ?, ?, ?, 'registered', 1, ?)",
+                (
+                    context.model,
+                    event.family,
+                    event.developer,
+                    event.release_date.isoformat(),
+                    moment(event.timestamp),
+                ),
+            )
+            return
+        if kind == "RetirementScheduled":
+            execute(
+                cursor,
+                "UPDATE view_models SET status = 'retirement_scheduled', retirement_date = ?, "
+                "successor = ? WHERE model = ?",
+                (event.retirement_date.isoformat(), event.successor, context.model),
+            )
+        elif kind == "ModelRetired":
+            execute(
+                cursor,
+                "UPDATE view_models SET status = ?, final_status = ?, retired_on = ? "
+                "WHERE model = ?",
+                (
+                    event.final_status,
+                    event.final_status,
+                    event.retired_on.isoformat(),
+                    context.model,
+                ),
+            )
+        elif kind == "WeightsPreserved":
+            execute(
+                cursor,
+                "UPDATE view_models SET weights_digest = ? WHERE model = ?",
+                (event.manifest_digest, context.model),
+            )
+        execute(
+            cursor,
+            "UPDATE view_models SET version = ?, updated_at = ? WHERE model = ?",
+            (event.originator_version, moment(event.timestamp), context.model),
+        )
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """A model's row in the status view."""
+
+    model: str
+    family: str
+    developer: str
+    release_date: str
+    status: str
+    version: int
+    retirement_date: str | None
+    successor: str | None
+    retired_on: str | None
+    weights_digest: str | None
+    updated_at: str
+
+
+def model_statuses(recorder: ViewRecorder) -> list[ModelStatus]:
+    """Every model, by name."""
+    rows = recorder.fetch(
+        "SELECT model, family, developer, release_date, status, version, retirement_date, "
+        "successor, retired_on, weights_digest, updated_at FROM view_models ORDER BY model"
+    )
+    return [
+        ModelStatus(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], r[8], r[9], r[10])
+        for r in rows
+    ]
+
+
+__all__ = ["StatusView", "TimelineView", "day_of_decision", "model_statuses", "timeline"]
