@@ -1,7 +1,7 @@
 """Justification search: decisions ranked by their rationale and evidence text.
 
 SQLite uses FTS5 (BM25 ranking, Porter stemming); PostgreSQL a ``tsvector`` column with a GIN
-index (``ts_rank_cd`` ranking, English stemming). Each hit is a timeline entry: the decision,
+index (``ts_rank``, with decisions matching every word first; English stemming). Each hit is a timeline entry: the decision,
 who took it, when, its facts (criteria scores included) and its evidence.
 """
 
@@ -107,12 +107,14 @@ def search(
             (expression, *params, limit),
         )
     else:
-        expression = " | ".join(words)
+        # Any word matches; a decision matching every word ranks above those matching some.
         rows = recorder.fetch(
-            "SELECT sequence, ts_rank_cd(document, query) AS rank "  # noqa: S608
-            "FROM view_search, to_tsquery('english', ?) AS query "
-            f"WHERE document @@ query{filters} ORDER BY rank DESC, sequence LIMIT ?",
-            (expression, *params, limit),
+            "SELECT sequence, ts_rank(document, anyword) "
+            "+ CASE WHEN document @@ everyword THEN 1 ELSE 0 END AS rank "
+            "FROM view_search, to_tsquery('english', ?) AS anyword, "
+            "to_tsquery('english', ?) AS everyword "
+            f"WHERE document @@ anyword{filters} ORDER BY rank DESC, sequence LIMIT ?",
+            (" | ".join(words), " & ".join(words), *params, limit),
         )
     entries = timeline_entries(recorder, [int(row[0]) for row in rows])
     return [Hit(float(row[1]), entries[int(row[0])]) for row in rows if int(row[0]) in entries]

@@ -40,9 +40,10 @@ def _options(
 
 
 def _register_commands() -> None:
-    from api.cli import archive_cmds, ledger_cmds, log_cmds
+    from api.cli import archive_cmds, audit_cmds, ledger_cmds, log_cmds
 
     ledger_cmds.register(app)
+    audit_cmds.register(app)
     log_cmds.register(app)
     archive_cmds.register(app)
 

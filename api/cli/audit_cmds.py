@@ -1,0 +1,299 @@
+"""CLI commands over the views: timeline, why, registers, the fairness report, projections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from api.cli.ledger_cmds import JsonFlag, _ledger, _moment, _settings
+from api.cli.output import print_json, print_table, progress, say
+
+if TYPE_CHECKING:
+    from projections.runner import ViewRunner
+
+projections_app = typer.Typer(help="The views derived from the events.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports over the views.", no_args_is_help=True)
+
+ModelOption = Annotated[str | None, typer.Option("--model", help="Only this model")]
+TypeOption = Annotated[str | None, typer.Option("--type", help="Only this event type")]
+
+
+def _views(ctx: typer.Context) -> ViewRunner:
+    """The views, caught up with the ledger first (a progress bar on a terminal)."""
+    from api.bootstrap import build_views
+
+    runner = build_views(_ledger(ctx))
+    behind = runner.ledger.recorder.max_notification_id() or 0
+    with progress("updating views", behind * len(runner.views), "events") as bar:
+        runner.catch_up(on_progress=bar.advance)
+    return runner
+
+
+def _when(text: str | None) -> datetime | None:
+    return _moment(text) if text is not None else None
+
+
+@projections_app.command("status")
+def projections_status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Each view's position against the head of the event log."""
+    from api.bootstrap import build_views
+
+    runner = build_views(_ledger(ctx))
+    runner.create_tables()
+    statuses = runner.status()
+    if as_json:
+        print_json(
+            [
+                {"view": s.name, "position": s.position, "head": s.head, "behind": s.behind}
+                for s in statuses
+            ]
+        )
+        return
+    print_table(
+        "Views",
+        ["view", "position", "head", "behind"],
+        [(s.name, s.position, s.head, s.behind) for s in statuses],
+    )
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Views to rebuild (default: all)")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Drop views and take every event again, with a progress bar."""
+    from api.bootstrap import build_views
+    from domain.errors import LedgerError
+
+    runner = build_views(_ledger(ctx))
+    unknown = [name for name in names or [] if name not in runner.views]
+    if unknown:
+        raise LedgerError(f"no view named {unknown[0]!r}; the views: {', '.join(runner.views)}")
+    chosen = names or list(runner.views)
+    total = (runner.ledger.recorder.max_notification_id() or 0) * len(chosen)
+    with progress("rebuilding", total, "events") as bar:
+        taken = runner.rebuild(chosen, on_progress=bar.advance)
+    if as_json:
+        print_json({"rebuilt": chosen, "events_taken": taken})
+    else:
+        say(f"OK: rebuilt {', '.join(chosen)} ({taken} events taken)")
+
+
+def timeline(
+    ctx: typer.Context,
+    model: ModelOption = None,
+    event_type: TypeOption = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only this actor's decisions")
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help="Only decisions taken in this role")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this moment (ISO 8601)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Up to this moment (ISO 8601)")
+    ] = None,
+    after: Annotated[
+        int | None, typer.Option("--after", help="After this sequence (paging)")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every decision in ledger order, filtered; page with --after the last sequence shown."""
+    from projections.views import timeline as query
+
+    runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
+    entries = query(
+        runner.recorder,
+        model=model,
+        event_type=event_type,
+        actor=actor,
+        role=role,
+        since=_when(since),
+        until=_when(until),
+        after=after,
+        limit=limit,
+    )
+    if as_json:
+        print_json(
+            {
+                "entries": [entry.as_json() for entry in entries],
+                "next_after": entries[-1].sequence if len(entries) == limit else None,
+            }
+        )
+        return
+    print_table(
+        "Timeline",
+        ["seq", "model", "v", "type", "effective", "actor", "rationale"],
+        [
+            (
+                e.sequence,
+                e.model,
+                e.version,
+                e.type,
+                e.effective_at or e.recorded_at,
+                f"{e.actor_id} ({e.actor_role})",
+                e.rationale,
+            )
+            for e in entries
+        ],
+    )
+
+
+def why(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to look for in the justifications")],
+    model: ModelOption = None,
+    event_type: TypeOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Decisions ranked by how well their rationale and evidence match QUERY."""
+    from projections.search import search
+
+    runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
+    hits = search(runner.recorder, query, model=model, event_type=event_type, limit=limit)
+    if as_json:
+        print_json([{"rank": round(hit.rank, 6), **hit.entry.as_json()} for hit in hits])
+        return
+    rows = []
+    for hit in hits:
+        entry = hit.entry
+        criteria = entry.facts.get("criteria")
+        evidence = "; ".join(f"{e['description']} <{e['uri']}>" for e in entry.evidence)
+        rows.append(
+            (
+                f"{hit.rank:.3f}",
+                f"{entry.model} v{entry.version} (seq {entry.sequence})",
+                entry.type,
+                f"{entry.actor_id} ({entry.actor_role})",
+                entry.effective_at or entry.recorded_at,
+                entry.rationale,
+                (f"criteria {criteria}; " if criteria else "") + evidence,
+            )
+        )
+    print_table(
+        f"Why: {query}",
+        ["rank", "decision", "type", "who", "when", "rationale", "criteria and evidence"],
+        rows,
+    )
+
+
+def register_cmd(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="access, policies, essays or preferences")],
+    model: ModelOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A register: access requests, access policies, essays, or preferences."""
+    from dataclasses import asdict
+
+    from domain.errors import LedgerError
+    from projections import registers
+    from projections.records import jsonable
+
+    runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
+    recorder = runner.recorder
+    settings = _settings(ctx)
+    rows: list[Any]
+    if kind == "access":
+        rows = registers.access_requests(recorder, model)
+    elif kind == "policies":
+        rows = [p for p in registers.access_policies(recorder) if model in (None, p.model)]
+    elif kind == "essays":
+        rows = registers.essays(recorder, model)
+    elif kind == "preferences":
+        rows = registers.preferences(recorder, _policy(settings), model)
+    else:
+        raise LedgerError(f"no register {kind!r}: use access, policies, essays or preferences")
+    data = [jsonable(asdict(row)) for row in rows]
+    if as_json:
+        print_json(data)
+        return
+    columns = list(data[0]) if data else ["(empty)"]
+    print_table(f"{kind.capitalize()} register", columns, [list(d.values()) for d in data])
+
+
+def _policy(settings: Any) -> Any:
+    from domain.rules import PreferencePolicy
+
+    return PreferencePolicy(
+        settings.preference_min_interviews,
+        settings.preference_min_days,
+        settings.preference_min_framings,
+    )
+
+
+@report_app.command("fairness")
+def fairness(
+    ctx: typer.Context,
+    as_json: JsonFlag = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="A Markdown report")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV, one row per figure")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="With --markdown: write REPORT.md and its charts here"),
+    ] = None,
+    criteria_distance: Annotated[
+        float,
+        typer.Option("--criteria-distance", min=0.0, help="How close criteria count as alike"),
+    ] = 0.15,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Count missed weeks up to this day")
+    ] = None,
+) -> None:
+    """Were requesters, models and essays treated alike? Access, criteria, essays, preferences."""
+    from datetime import date
+
+    from projections import fairness as reports
+    from projections import registers
+
+    runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
+    recorder = runner.recorder
+    settings = _settings(ctx)
+    report = reports.fairness_report(
+        registers.access_requests(recorder),
+        registers.access_policies(recorder),
+        registers.essays(recorder),
+        registers.preferences(recorder, _policy(settings)),
+        policy=reports.FairnessPolicy(criteria_distance=criteria_distance),
+        as_of=date.fromisoformat(as_of) if as_of else None,
+    )
+    if markdown:
+        charts = reports.report_charts(report)
+        names = {name: name for name in charts}
+        text = reports.report_markdown(report, names)
+        if output is None:
+            print(text)  # noqa: T201
+            return
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "REPORT.md").write_text(text)
+        for name, data in charts.items():
+            (output / name).write_bytes(data)
+        say(f"OK: wrote {output / 'REPORT.md'} and {len(charts)} chart(s)")
+        return
+    if csv_out:
+        print(reports.report_csv(report), end="")  # noqa: T201
+        return
+    data = reports.report_json(report)
+    if as_json:
+        print_json(data)
+        return
+    print(reports.report_markdown(report, {}))  # noqa: T201
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the CLI."""
+    app.add_typer(projections_app, name="projections")
+    app.command()(timeline)
+    app.command()(why)
+    app.command("register")(register_cmd)
+    app.add_typer(report_app, name="report")
