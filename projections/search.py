@@ -1,7 +1,8 @@
 """Justification search: decisions ranked by their rationale and evidence text.
 
 SQLite uses FTS5 (BM25 ranking, Porter stemming); PostgreSQL a ``tsvector`` column with a GIN
-index (``ts_rank``, with decisions matching every word first; English stemming). Each hit is a timeline entry: the decision,
+index (``ts_rank``, decisions matching every word first; English stemming). Each hit is a
+timeline entry: the decision,
 who took it, when, its facts (criteria scores included) and its evidence.
 """
 
