@@ -228,13 +228,43 @@ class ViewRunner:
         names: Sequence[str] | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Take every new event into the named views (all by default); return how many."""
+        """Take every new event into the named views (all by default); return how many.
+
+        Views at the same position (the usual case) share each page: it is read and decoded
+        once, and applied to each of them in one transaction with each view's own tracking
+        record. A view that is behind catches up first, until it joins the others.
+        """
         if not self._created:
             self.create_tables()
+        chosen = [self.views[name] for name in names or list(self.views)]
         taken = 0
-        for name in names or list(self.views):
-            taken += self._catch_up_view(self.views[name], on_progress)
-        return taken
+        attempts = 0
+        while True:
+            positions = {
+                view.name: self.recorder.max_tracking_id(view.name) or 0 for view in chosen
+            }
+            lowest = min(positions.values())
+            group = [view for view in chosen if positions[view.name] == lowest]
+            notifications = self.ledger.recorder.select_notifications(
+                start=lowest, limit=self.page, inclusive_of_start=False
+            )
+            if not notifications:
+                return taken
+            try:
+                self._take(group, notifications)
+            except (IntegrityError, OperationalError) as error:
+                # Another process took this page first (its tracking record conflicts), or
+                # SQLite refused a second writer: look again where the views stand.
+                attempts += 1
+                if attempts > 50:
+                    raise
+                if isinstance(error, OperationalError) and "locked" not in str(error):
+                    raise
+                time.sleep(0.01)
+                continue
+            taken += len(notifications) * len(group)
+            if on_progress:
+                on_progress(len(notifications) * len(group))
 
     def status(self) -> list[ViewStatus]:
         """Each view's position against the head of the log."""
@@ -264,49 +294,25 @@ class ViewRunner:
         self.create_tables()
         return self.catch_up(chosen, on_progress)
 
-    def _catch_up_view(self, view: View, on_progress: Callable[[int], None] | None) -> int:
-        taken = 0
-        attempts = 0
-        while True:
-            position = self.recorder.max_tracking_id(view.name) or 0
-            notifications = self.ledger.recorder.select_notifications(
-                start=position, limit=self.page, inclusive_of_start=False
-            )
-            if not notifications:
-                return taken
-            try:
-                self._take(view, notifications)
-            except (IntegrityError, OperationalError) as error:
-                # Another process took this page first (its tracking record conflicts), or
-                # SQLite refused a second writer: look again where the view stands.
-                attempts += 1
-                if attempts > 50:
-                    raise
-                if isinstance(error, OperationalError) and "locked" not in str(error):
-                    raise
-                time.sleep(0.01)
-                continue
-            taken += len(notifications)
-            if on_progress:
-                on_progress(len(notifications))
-            if len(notifications) < self.page:
-                return taken
-
-    def _take(self, view: View, notifications: Sequence[Notification]) -> None:
-        """One page into one view, with its tracking record, in one transaction."""
+    def _take(self, views: Sequence[View], notifications: Sequence[Notification]) -> None:
+        """One page into some views, each with its tracking record, in one transaction."""
         mapper = self.ledger.mapper
+        events = [mapper.to_domain_event(notification) for notification in notifications]
+        models = [self._name_of(event) for event in events]
         with self.recorder.transaction() as cursor:
-            position = self._position(cursor, view)
-            for offset, notification in enumerate(notifications):
-                event = mapper.to_domain_event(notification)
-                context = Context(
-                    model=self._name_of(event),
-                    position=position + offset,
-                    notification_id=notification.id,
-                )
-                view.apply(cursor, event, context)
-            self._count(cursor, view, position + len(notifications))
-            self.recorder.track(cursor, Tracking(view.name, notifications[-1].id))
+            for view in views:
+                position = self._position(cursor, view)
+                for offset, (event, notification) in enumerate(
+                    zip(events, notifications, strict=True)
+                ):
+                    context = Context(
+                        model=models[offset],
+                        position=position + offset,
+                        notification_id=notification.id,
+                    )
+                    view.apply(cursor, event, context)
+                self._count(cursor, view, position + len(notifications))
+                self.recorder.track(cursor, Tracking(view.name, notifications[-1].id))
 
     def _position(self, cursor: Any, view: View) -> int:
         """How many events the view has taken: the position (sequence) of the next one."""
