@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -259,18 +259,21 @@ def fairness(
     runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
     recorder = runner.recorder
     settings = _settings(ctx)
+    try:
+        day = date.fromisoformat(as_of) if as_of else datetime.now(UTC).date()
+    except ValueError:
+        raise typer.BadParameter(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
     report = reports.fairness_report(
         registers.access_requests(recorder),
         registers.access_policies(recorder),
         registers.essays(recorder),
         registers.preferences(recorder, _policy(settings)),
         policy=reports.FairnessPolicy(criteria_distance=criteria_distance),
-        as_of=date.fromisoformat(as_of) if as_of else None,
+        as_of=day,
     )
     if markdown:
         charts = reports.report_charts(report)
-        names = {name: name for name in charts}
-        text = reports.report_markdown(report, names)
+        text = reports.report_markdown(report, None)
         if output is None:
             print(text)  # noqa: T201
             return
