@@ -279,17 +279,17 @@ def fairness(
             return
         output.mkdir(parents=True, exist_ok=True)
         (output / "REPORT.md").write_text(text)
-        for name, data in charts.items():
-            (output / name).write_bytes(data)
+        for name, chart in charts.items():
+            (output / name).write_bytes(chart)
         say(f"OK: wrote {output / 'REPORT.md'} and {len(charts)} chart(s)")
         return
     if csv_out:
         print(reports.report_csv(report), end="")  # noqa: T201
         return
-    data = reports.report_json(report)
     if as_json:
-        print_json(data)
+        print_json(reports.report_json(report))
         return
+    # For a terminal: the Markdown report, without chart links (there are no files beside it).
     print(reports.report_markdown(report, {}))  # noqa: T201
 
 
