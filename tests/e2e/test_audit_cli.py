@@ -1,0 +1,140 @@
+"""Timeline, justification search, registers, the fairness report and projections, via the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+
+
+@pytest.fixture
+def cli(database_url: str, capsys, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("RELIQUARY_DATABASE_URL", database_url)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    assert run("demo")[0] == 0
+    return run
+
+
+def test_timeline_filters_and_pages(cli) -> None:
+    code, out, _ = cli("timeline", "--model", "meridian-2", "--limit", "10", "--json")
+    first = json.loads(out)
+    assert code == 0
+    assert len(first["entries"]) == 10
+    assert {e["model"] for e in first["entries"]} == {"meridian-2"}
+    code, out, _ = cli(
+        "timeline", "--model", "meridian-2", "--after", str(first["next_after"]), "--json"
+    )
+    rest = json.loads(out)["entries"]
+    assert len(rest) == 15  # meridian-2 has 25 decisions
+    assert rest[0]["sequence"] > first["entries"][-1]["sequence"]
+
+    code, out, _ = cli(
+        "timeline",
+        "--role",
+        "board",
+        "--since",
+        "2026-01-01T00:00:00Z",
+        "--type",
+        "AccessRequestDenied",
+        "--json",
+    )
+    entries = json.loads(out)["entries"]
+    assert entries
+    assert all(
+        e["actor"]["role"] == "board" and e["type"] == "AccessRequestDenied" for e in entries
+    )
+    assert all((e["effective_at"] or e["recorded_at"]) >= "2026-01-01" for e in entries)
+
+    code, _, err = cli("timeline", "--since", "yesterday")
+    assert code == 1
+    assert "ISO 8601" in err
+
+
+def test_why_finds_the_decision_and_shows_its_justification(cli) -> None:
+    code, out, _ = cli("why", "licence forbids serving", "--json")
+    hits = json.loads(out)
+    assert code == 0
+    top = hits[0]
+    assert (top["model"], top["type"]) == ("cinder-1", "AccessPolicySet")
+    assert top["actor"]["role"] == "board"
+    assert top["facts"]["criteria"]["alignment"] == 0.8
+    assert top["evidence"]
+    code, out, _ = cli("why", "licence", "--model", "claude-opus-3", "--json")
+    assert all(hit["model"] == "claude-opus-3" for hit in json.loads(out))
+    code, out, _ = cli("why", "licence forbids serving")
+    assert "cinder-1" in out
+
+
+def test_registers(cli) -> None:
+    code, out, _ = cli("register", "access", "--json")
+    requests = json.loads(out)
+    assert len(requests) == 13
+    assert {r["requester_group"] for r in requests} == {
+        "academic",
+        "independent",
+        "industry",
+        "nonprofit",
+    }
+    code, out, _ = cli("register", "essays", "--model", "claude-opus-3", "--json")
+    assert any(e["status"] == "vetoed" for e in json.loads(out))
+    code, out, _ = cli("register", "preferences", "--json")
+    assert {p["outcome"] for p in json.loads(out)} >= {"honored", "declined", "deferred"}
+    code, _, err = cli("register", "nonsense")
+    assert code == 1
+    assert "no register" in err
+
+
+def test_fairness_report_in_every_form(cli, tmp_path: Path) -> None:
+    code, out, _ = cli("report", "fairness", "--json")
+    report = json.loads(out)
+    groups = {g["group"]: g for g in report["access_by_group"]["groups"]}
+    assert groups["academic"]["approval_rate"] == 0.75
+    assert groups["independent"]["below_four_fifths"] is True
+    pairs = report["criteria_consistency"]["flagged"]
+    assert {frozenset((p["model_a"], p["model_b"])) for p in pairs} == {
+        frozenset({"cinder-1", "meridian-2"})
+    }
+
+    code, out, _ = cli("report", "fairness", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows
+    assert {"section", "figure", "value"} <= set(rows[0])
+
+    code, _, err = cli("report", "fairness", "--markdown", "--output", str(tmp_path / "r"))
+    assert code == 0
+    text = (tmp_path / "r" / "REPORT.md").read_text()
+    assert "approval-by-group.svg" in text
+    assert "veto-rates.svg" in text
+    for chart in ("approval-by-group.svg", "veto-rates.svg"):
+        ET.parse(tmp_path / "r" / chart)  # well-formed SVG
+
+    code, _, _ = cli("report", "fairness", "--criteria-distance", "0.01", "--json")
+    assert code == 0
+
+
+def test_projections_status_and_rebuild(cli) -> None:
+    code, out, _ = cli("projections", "status", "--json")
+    before = {s["view"]: s for s in json.loads(out)}
+    assert set(before) == {"timeline", "status", "access", "essays", "preferences", "search"}
+    code, out, _ = cli("timeline", "--json", "--limit", "1000")
+    timeline = json.loads(out)
+    code, out, _ = cli("projections", "rebuild", "--json")
+    assert json.loads(out)["events_taken"] == 6 * 111
+    code, out, _ = cli("timeline", "--json", "--limit", "1000")
+    assert json.loads(out) == timeline
+    code, out, _ = cli("projections", "status", "--json")
+    assert all(s["behind"] == 0 for s in json.loads(out))
+    code, _, err = cli("projections", "rebuild", "nonsense")
+    assert code == 1
+    assert "no view named" in err
