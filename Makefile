@@ -20,6 +20,7 @@ demo: $(VENV)/pyvenv.cfg
 	$(BIN)/reliquary checkpoint
 	$(BIN)/reliquary history claude-opus-3 --at-version 19
 	$(BIN)/reliquary history claude-opus-3
+	$(BIN)/reliquary serve --auditor-token
 
 test: $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pytest $(T) $(if $(K),-k '$(K)',) -p no:cacheprovider

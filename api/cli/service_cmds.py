@@ -1,0 +1,105 @@
+"""CLI commands for the HTTP service: serve it, and manage the actors that may call it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api.cli.ledger_cmds import JsonFlag, _settings
+from api.cli.output import print_json, print_table, say
+
+actors_app = typer.Typer(
+    help="Bearer tokens, one per actor, stored only as hashes.", no_args_is_help=True
+)
+
+
+def _actors(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from api.actors import ActorStore
+    from api.bootstrap import build_ledger, build_views
+
+    ledger = build_ledger(_settings(ctx))
+    views = build_views(ledger)
+    return ledger, ActorStore(views.recorder)
+
+
+@actors_app.command("add")
+def actors_add(
+    ctx: typer.Context,
+    actor_id: Annotated[str, typer.Argument(metavar="ID", help="Who the token is for")],
+    role: Annotated[
+        str,
+        typer.Option("--role", help="curator, interviewer, board, reviewer, researcher or auditor"),
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue a token for an actor in a role; it is shown once."""
+    ledger, store = _actors(ctx)
+    issued = store.add(actor_id, role)
+    ledger.close()
+    if as_json:
+        print_json({"actor_id": issued.actor.id, "role": issued.actor.role, "token": issued.token})
+    else:
+        say(f"OK: token for {issued.actor.id} ({issued.actor.role}); it is not shown again:")
+        print(issued.token)  # noqa: T201
+
+
+@actors_app.command("revoke")
+def actors_revoke(
+    ctx: typer.Context,
+    actor_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke every live token of an actor."""
+    ledger, store = _actors(ctx)
+    count = store.revoke(actor_id)
+    ledger.close()
+    if as_json:
+        print_json({"actor_id": actor_id, "revoked": count})
+    else:
+        say(f"OK: revoked {count} token(s) of {actor_id}")
+
+
+@actors_app.command("list")
+def actors_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Every actor and role with a token (never the tokens)."""
+    ledger, store = _actors(ctx)
+    rows = store.list()
+    ledger.close()
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "Actors",
+        ["actor", "role", "created", "revoked"],
+        [(r["actor_id"], r["role"], r["created_at"], r["revoked_at"]) for r in rows],
+    )
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    auditor_token: Annotated[
+        bool, typer.Option("--auditor-token", help="Issue and print an auditor token first")
+    ] = False,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs)."""
+    import uvicorn
+
+    from api.http.app import create_app
+
+    settings = _settings(ctx)
+    if auditor_token:
+        ledger, store = _actors(ctx)
+        issued = store.add("demo-auditor", "auditor")
+        ledger.close()
+        say(f"auditor token: {issued.token}")
+    say(f"serving http://{host}:{port}/  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the CLI."""
+    app.add_typer(actors_app, name="actors")
+    app.command()(serve)

@@ -1,0 +1,129 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``), one stable type per rule.
+
+A `LedgerError`'s ``rule`` slug becomes the problem's ``type`` (``urn:reliquary:problem:<slug>``),
+so clients branch on the type, not on the wording. Nothing the caller sends produces a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain import errors
+
+PROBLEM = "application/problem+json"
+TYPE_PREFIX = "urn:reliquary:problem:"
+
+# Rules that mean "what you name does not exist" are 404s; the other rules are conflicts with
+# the model's current state (409); a malformed command is 422.
+_NOT_FOUND = {
+    errors.ModelNotFound.rule,
+    errors.AccessRequestNotFound.rule,
+    errors.EssayNotDrafted.rule,
+    errors.PreferenceNotRecorded.rule,
+    errors.InterviewNotRecorded.rule,
+    "version-not-found",
+    "transparency-log",
+}
+_STATUS = {
+    errors.CommandRejected.rule: 422,
+    errors.StaleVersion.rule: 409,
+    errors.ConcurrencyConflict.rule: 409,
+    "signing-key": 503,
+    "archive-input": 422,
+    "bundle": 422,
+    "invalid-database-url": 500,
+}
+
+
+class Problem(Exception):
+    """An HTTP-level problem (authentication, permission, idempotency, bad header)."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem details response."""
+    body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def status_of(error: errors.LedgerError) -> int:
+    """The HTTP status of a ledger error."""
+    if error.rule in _NOT_FOUND:
+        return 404
+    if error.rule in _STATUS:
+        return _STATUS[error.rule]
+    if isinstance(error, errors.LifecycleRuleViolation):
+        return 409
+    return 400
+
+
+def _jsonable_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value if isinstance(value, str | int | float | bool | None) else str(value)
+        for key, value in facts.items()
+    }
+
+
+def install(app: FastAPI) -> None:
+    """Map every error the service can meet onto a problem response."""
+
+    @app.exception_handler(errors.LedgerError)
+    async def ledger_error(_: Request, error: errors.LedgerError) -> JSONResponse:
+        return problem_response(
+            status_of(error),
+            error.rule,
+            type(error).__name__,
+            str(error),
+            facts=_jsonable_facts(error.facts),
+        )
+
+    @app.exception_handler(Problem)
+    async def http_problem(_: Request, problem: Problem) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+        return problem_response(
+            problem.status, problem.slug, problem.title, problem.detail, headers, **problem.extra
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "field": ".".join(str(part) for part in detail.get("loc", ())),
+                "problem": str(detail.get("msg", "")),
+            }
+            for detail in error.errors()
+        ]
+        first = problems[0] if problems else {"field": "", "problem": "invalid request"}
+        return problem_response(
+            422,
+            errors.CommandRejected.rule,
+            "Invalid request",
+            f"{first['field']}: {first['problem']}",
+            errors=problems[:20],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        return problem_response(
+            error.status_code, slug, str(error.detail), str(error.detail), dict(error.headers or {})
+        )

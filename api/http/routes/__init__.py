@@ -1,0 +1,1 @@
+"""HTTP routes, one module per kind of user question."""

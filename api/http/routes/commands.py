@@ -1,0 +1,379 @@
+"""One POST endpoint per command, its body validated by the same pydantic model as the CLI's.
+
+Each endpoint parses (the body, the path, the caller's actor from its token), calls one
+`Ledger` method through `Ledger.execute`, and presents what was appended. An ``If-Match``
+header with the model version the caller saw makes a stale write a 409; an
+``Idempotency-Key`` makes a repeat append nothing and return the first response again.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, create_model
+
+from api.http.deps import ServicesDep, require_role
+from api.http.idempotency import request_digest
+from api.http.problems import Problem, problem_response, status_of
+from domain import commands as cmd
+from domain.decisions import Actor
+from domain.errors import LedgerError
+from domain.identity import model_id
+
+router = APIRouter(tags=["decisions"])
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a command is posted, which path parts fill which fields, and who may post it."""
+
+    command: str
+    path: str
+    path_fields: tuple[str, ...]
+    roles: tuple[str, ...]
+    summary: str
+
+
+ROUTES = (
+    Route("register_model", "/models/{model}", (), ("curator",), "Register a model"),
+    Route(
+        "schedule_retirement",
+        "/models/{model}/retirement/schedule",
+        (),
+        ("curator",),
+        "Schedule a model's retirement",
+    ),
+    Route("retire_model", "/models/{model}/retirement", (), ("curator",), "Retire a model"),
+    Route(
+        "preserve_weights", "/models/{model}/weights", (), ("curator",), "Record preserved weights"
+    ),
+    Route("archive_artifact", "/models/{model}/artifacts", (), ("curator",), "Record an artifact"),
+    Route(
+        "record_archive_check",
+        "/models/{model}/archive-checks",
+        (),
+        ("curator", "auditor"),
+        "Record a check of an archived copy",
+    ),
+    Route(
+        "record_interview",
+        "/models/{model}/interviews",
+        (),
+        ("interviewer",),
+        "Record an interview",
+    ),
+    Route(
+        "record_preference",
+        "/models/{model}/preferences",
+        (),
+        ("interviewer",),
+        "Record a preference",
+    ),
+    Route(
+        "reaffirm_preference",
+        "/models/{model}/preferences/{preference_id}/reaffirm",
+        ("preference_id",),
+        ("interviewer",),
+        "Record a reaffirmation",
+    ),
+    Route(
+        "contradict_preference",
+        "/models/{model}/preferences/{preference_id}/contradict",
+        ("preference_id",),
+        ("interviewer",),
+        "Record a contradiction",
+    ),
+    Route(
+        "decide_preference",
+        "/models/{model}/preferences/{preference_id}/decide",
+        ("preference_id",),
+        ("board",),
+        "Decide a preference",
+    ),
+    Route(
+        "set_access_policy",
+        "/models/{model}/access-policy",
+        (),
+        ("board",),
+        "Set the access policy",
+    ),
+    Route(
+        "request_access", "/models/{model}/access-requests", (), ("researcher",), "Request access"
+    ),
+    Route(
+        "approve_access_request",
+        "/models/{model}/access-requests/{request_id}/approve",
+        ("request_id",),
+        ("board",),
+        "Approve an access request",
+    ),
+    Route(
+        "deny_access_request",
+        "/models/{model}/access-requests/{request_id}/deny",
+        ("request_id",),
+        ("board",),
+        "Deny an access request",
+    ),
+    Route(
+        "appeal_access_denial",
+        "/models/{model}/access-requests/{request_id}/appeal",
+        ("request_id",),
+        ("researcher",),
+        "Appeal a denial",
+    ),
+    Route(
+        "revoke_access",
+        "/models/{model}/access-requests/{request_id}/revoke",
+        ("request_id",),
+        ("board",),
+        "Revoke a grant",
+    ),
+    Route("draft_essay", "/models/{model}/essays", (), ("reviewer",), "Record a draft essay"),
+    Route(
+        "approve_essay",
+        "/models/{model}/essays/{essay_id}/approve",
+        ("essay_id",),
+        ("reviewer",),
+        "Approve an essay",
+    ),
+    Route(
+        "veto_essay",
+        "/models/{model}/essays/{essay_id}/veto",
+        ("essay_id",),
+        ("reviewer",),
+        "Veto an essay",
+    ),
+    Route(
+        "publish_essay",
+        "/models/{model}/essays/{essay_id}/publish",
+        ("essay_id",),
+        ("reviewer",),
+        "Publish an approved essay",
+    ),
+    Route(
+        "record_signal", "/models/{model}/signals", (), ("curator",), "Record a monitoring signal"
+    ),
+)
+ROLES_BY_COMMAND = {route.command: route.roles for route in ROUTES}
+
+
+class RecordedPublic(BaseModel):
+    """What a command appended."""
+
+    model: str
+    event: str
+    version: int
+    sequence: int | None
+    notification_id: int | None
+
+
+def body_model(command_class: type[cmd.Command], excluded: tuple[str, ...]) -> type[BaseModel]:
+    """The request body of a command: its fields, less those the path and the token give."""
+    fields: dict[str, Any] = {
+        name: (field.annotation, field)
+        for name, field in command_class.model_fields.items()
+        if name not in {"command", "model", "actor", *excluded}
+    }
+    model: type[BaseModel] = create_model(
+        f"{command_class.__name__}Body",
+        __config__=ConfigDict(extra="forbid", protected_namespaces=()),
+        __doc__=command_class.__doc__,
+        **fields,
+    )
+    return model
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise Problem(
+            400,
+            "invalid-if-match",
+            "Invalid If-Match",
+            f'If-Match must carry the model version you saw, e.g. "3"; got {if_match!r}',
+        )
+    return int(text)
+
+
+def _check_requester(services: Any, route: Route, actor: Actor, document: dict[str, Any]) -> None:
+    """A researcher may request access, and appeal a denial, only for itself."""
+    if actor.role != "researcher":
+        return
+    if route.command == "request_access" and document.get("requester") != actor.id:
+        raise Problem(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"a researcher requests access only for itself: requester must be {actor.id!r}",
+        )
+    if route.command == "appeal_access_denial":
+        try:
+            state = services.ledger.state(document["model"])
+        except LedgerError:
+            return  # the command itself reports the missing model or request
+        request = state.access_requests.get(document["request_id"])
+        if request is not None and request.requester != actor.id:
+            raise Problem(
+                403,
+                "forbidden",
+                "Forbidden",
+                "a researcher appeals only a denial of its own request",
+            )
+
+
+def _execute(services: Any, document: dict[str, Any], expected: int | None) -> JSONResponse:
+    """Parse, run, present; a refusal is a problem response, nothing appended."""
+    try:
+        command = cmd.parse_command_object(document)
+        recorded = services.ledger.execute(command, expected_version=expected)
+    except LedgerError as error:
+        return problem_response(status_of(error), error.rule, type(error).__name__, str(error))
+    services.log.catch_up()
+    try:
+        sequence: int | None = services.log.sequence_of(
+            str(model_id(recorded.model)), recorded.version
+        )
+    except LedgerError:
+        sequence = None
+    public = RecordedPublic(
+        model=recorded.model,
+        event=recorded.event_type,
+        version=recorded.version,
+        sequence=sequence,
+        notification_id=recorded.sequence,
+    )
+    return JSONResponse(
+        public.model_dump(),
+        status_code=201,
+        headers={"ETag": f'"{recorded.version}"'},
+    )
+
+
+def _make_endpoint(route: Route, body_class: type[BaseModel]) -> Any:
+    def endpoint(request: Request, services: ServicesDep, **kwargs: Any) -> Response:
+        actor: Actor = kwargs.pop("actor")
+        body: BaseModel = kwargs.pop("body")
+        if_match = kwargs.pop("if_match")
+        idempotency_key = kwargs.pop("idempotency_key")
+        document = {
+            "command": route.command,
+            "actor": {"id": actor.id, "role": actor.role},
+            **body.model_dump(mode="json", exclude_unset=True),
+            **kwargs,  # model and the path's ids
+        }
+        _check_requester(services, route, actor, document)
+        expected = _expected_version(if_match)
+        if idempotency_key is None:
+            return _execute(services, document, expected)
+        digest = request_digest(
+            request.method, request.url.path, orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+        )
+        stored = services.idempotency.reserve(actor.id, idempotency_key, digest)
+        if stored is not None:
+            if stored.request_sha256 != digest:
+                raise Problem(
+                    422,
+                    "idempotency-key-reused",
+                    "Idempotency key reused",
+                    "this Idempotency-Key was used for a different request",
+                )
+            if stored.status is None:
+                raise Problem(
+                    409,
+                    "idempotency-in-progress",
+                    "Request in progress",
+                    "a request with this Idempotency-Key is still running; retry shortly",
+                )
+            return Response(
+                stored.body or b"",
+                status_code=stored.status,
+                media_type=(
+                    "application/problem+json" if stored.status >= 400 else "application/json"
+                ),
+                headers={"Idempotent-Replayed": "true"},
+            )
+        try:
+            response = _execute(services, document, expected)
+        except Exception:
+            services.idempotency.release(actor.id, idempotency_key)
+            raise
+        services.idempotency.complete(
+            actor.id, idempotency_key, response.status_code, bytes(response.body)
+        )
+        return response
+
+    parameters = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+        inspect.Parameter("services", inspect.Parameter.KEYWORD_ONLY, annotation=ServicesDep),
+        inspect.Parameter(
+            "actor",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[Actor, Depends(require_role(*route.roles))],
+        ),
+        inspect.Parameter(
+            "body", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[body_class, Body()]
+        ),
+        inspect.Parameter(
+            "model",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[str, Path(min_length=1, max_length=200)],
+        ),
+        *(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[str, Path(min_length=1, max_length=200)],
+            )
+            for name in route.path_fields
+        ),
+        inspect.Parameter(
+            "if_match",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                str | None, Header(description="The model version you saw (409 if stale)")
+            ],
+        ),
+        inspect.Parameter(
+            "idempotency_key",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                str | None,
+                Header(
+                    max_length=200, description="Apply once; a repeat returns the first response"
+                ),
+            ],
+        ),
+    ]
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    endpoint.__name__ = route.command
+    return endpoint
+
+
+for _route in ROUTES:
+    _class = cmd.COMMAND_CLASSES[_route.command]
+    router.add_api_route(
+        _route.path,
+        _make_endpoint(_route, body_model(_class, _route.path_fields)),
+        methods=["POST"],
+        status_code=201,
+        response_model=RecordedPublic,
+        summary=_route.summary,
+        description=(_class.__doc__ or "") + f"\n\nRoles: {', '.join(_route.roles)}.",
+        operation_id=f"decisions-{_route.command}",
+        responses={
+            401: {"description": "No valid token"},
+            403: {"description": "The token's role may not do this"},
+            404: {"description": "The model (or the request, essay, preference) does not exist"},
+            409: {"description": "A lifecycle rule refuses it, or If-Match is stale"},
+            422: {"description": "The body is invalid"},
+        },
+    )
