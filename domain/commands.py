@@ -97,8 +97,22 @@ def _iso_day(value: object) -> object:
     raise ValueError("expected a date as YYYY-MM-DD")
 
 
-Day = Annotated[date, BeforeValidator(_iso_day)]
+# Dates and moments far outside any model's lifetime are refused: they would only be typos, and
+# arithmetic on them (time zones, weeks) would overflow Python's calendar.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 9000
+
+
+def _plausible_day(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must fall between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_plausible_day)]
 """A calendar date, ``YYYY-MM-DD``."""
+
+Moment = Annotated[AwareDatetime, AfterValidator(_plausible_day)]
+"""An ISO 8601 date-time with a time zone, in a plausible year."""
 Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 RelativePath = Annotated[
     str,
@@ -187,7 +201,7 @@ class Command(_Strict):
     actor: ActorRef
     rationale: Text
     evidence: Annotated[list[EvidenceRef], Field(max_length=100)] = []
-    effective_at: AwareDatetime | None = None
+    effective_at: Moment | None = None
 
 
 class RegisterModel(Command):
@@ -243,7 +257,7 @@ class RecordArchiveCheck(Command):
 
     command: Literal["record_archive_check"]
     location: URI
-    checked_at: AwareDatetime
+    checked_at: Moment
     observed_digest: Sha256Hex
     differing_files: Annotated[list[DifferingFileRef], Field(max_length=200_000)] = []
 

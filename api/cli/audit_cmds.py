@@ -259,10 +259,14 @@ def fairness(
     runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
     recorder = runner.recorder
     settings = _settings(ctx)
+    from domain.commands import EARLIEST_YEAR, LATEST_YEAR
+
     try:
         day = date.fromisoformat(as_of) if as_of else datetime.now(UTC).date()
     except ValueError:
         raise typer.BadParameter(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise typer.BadParameter(f"--as-of must fall between {EARLIEST_YEAR} and {LATEST_YEAR}")
     report = reports.fairness_report(
         registers.access_requests(recorder),
         registers.access_policies(recorder),

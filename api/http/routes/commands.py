@@ -192,7 +192,7 @@ def _expected_version(if_match: str | None) -> int | None:
     if if_match is None:
         return None
     text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
         raise Problem(
             400,
             "invalid-if-match",
@@ -291,13 +291,16 @@ def _make_endpoint(route: Route, body_class: type[BaseModel]) -> Any:
                     "Request in progress",
                     "a request with this Idempotency-Key is still running; retry shortly",
                 )
+            headers = {"Idempotent-Replayed": "true"}
+            if stored.status == 201 and stored.body:
+                headers["ETag"] = f'"{orjson.loads(stored.body)["version"]}"'
             return Response(
                 stored.body or b"",
                 status_code=stored.status,
                 media_type=(
                     "application/problem+json" if stored.status >= 400 else "application/json"
                 ),
-                headers={"Idempotent-Replayed": "true"},
+                headers=headers,
             )
         try:
             response = _execute(services, document, expected)

@@ -20,6 +20,24 @@ router = APIRouter(tags=["records"])
 ViewsDep = Annotated[Any, Depends(caught_up_views)]
 
 
+def _checked(**values: Any) -> None:
+    """Refuse query values no record can hold: control characters, implausible moments."""
+    from domain.commands import EARLIEST_YEAR, LATEST_YEAR
+
+    for name, value in values.items():
+        if isinstance(value, str) and any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise Problem(400, "invalid-query", "Invalid query", f"{name} has a control character")
+        if isinstance(value, date) and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise Problem(
+                400,
+                "invalid-query",
+                "Invalid query",
+                f"{name} must fall between the years {EARLIEST_YEAR} and {LATEST_YEAR}",
+            )
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise Problem(400, "invalid-query", "Invalid query", f"{name} needs a time zone")
+
+
 def _policy(services: Any) -> PreferencePolicy:
     settings = services.settings
     return PreferencePolicy(
@@ -49,6 +67,7 @@ def model(
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     """The model's state: now, at a version, or as the ledger recorded it at a moment."""
+    _checked(model=model, as_of=as_of)
     state = _state(services, model, as_of, version)
     return model_state(state, _policy(services))
 
@@ -66,6 +85,7 @@ def history(
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     """The model's events up to now, a version, or a moment, and its state there."""
+    _checked(model=model, as_of=as_of)
     state = _state(services, model, as_of, version)
     events = services.ledger.history(model, up_to_version=state.version)
     return {
@@ -91,6 +111,7 @@ def _state(services: Any, model: str, as_of: datetime | None, version: int | Non
 @router.get("/models/{model}/manifest", operation_id="records-manifest", tags=["public"])
 def manifest(services: ServicesDep, model: str) -> dict[str, Any]:
     """The model's latest preserved weights manifest (public: reviewers need no account)."""
+    _checked(model=model)
     state = services.ledger.state(model)
     if state.weights is None:
         raise Problem(
@@ -118,15 +139,13 @@ def timeline(
     role: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after: Annotated[int | None, Query(ge=-1)] = None,
+    after: Annotated[int | None, Query(ge=-1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Decisions in ledger order; page with ``after`` = the ``next_after`` of the last page."""
     from projections.views import timeline as query
 
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise Problem(400, "invalid-query", "Invalid query", f"{name} needs a time zone")
+    _checked(model=model, type=type, actor=actor, role=role, since=since, until=until)
     entries = query(
         views,
         model=model,
@@ -156,6 +175,7 @@ def search(
     """Decisions ranked by how well their rationale and evidence match ``q``."""
     from projections.search import search as query
 
+    _checked(q=q, model=model, type=type)
     return [
         {"rank": hit.rank, **hit.entry.as_json()}
         for hit in query(views, q, model=model, event_type=type, limit=limit)
@@ -167,6 +187,7 @@ def access_register(
     _: ReaderDep, views: ViewsDep, model: str | None = None
 ) -> list[dict[str, Any]]:
     """Access requests and where their decisions stand."""
+    _checked(model=model)
     return [jsonable(dataclasses.asdict(row)) for row in registers.access_requests(views, model)]
 
 
@@ -179,6 +200,7 @@ def policy_register(_: ReaderDep, views: ViewsDep) -> list[dict[str, Any]]:
 @router.get("/registers/essays", operation_id="records-essay-register")
 def essay_register(_: ReaderDep, views: ViewsDep, model: str | None = None) -> list[dict[str, Any]]:
     """Essays from draft to publication."""
+    _checked(model=model)
     return [jsonable(dataclasses.asdict(row)) for row in registers.essays(views, model)]
 
 
@@ -187,6 +209,7 @@ def preference_register(
     services: ServicesDep, _: ReaderDep, views: ViewsDep, model: str | None = None
 ) -> list[dict[str, Any]]:
     """Preferences, their stability under the configured policy, and their decisions."""
+    _checked(model=model)
     rows = registers.preferences(views, _policy(services), model)
     return [jsonable(dataclasses.asdict(row)) for row in rows]
 
@@ -194,6 +217,7 @@ def preference_register(
 def _report(services: Any, views: Any, criteria_distance: float, as_of: date | None) -> Any:
     from projections import fairness
 
+    _checked(as_of=as_of)
     return fairness.fairness_report(
         registers.access_requests(views),
         registers.access_policies(views),
