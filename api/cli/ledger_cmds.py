@@ -270,9 +270,13 @@ def _moment(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise CommandRejected(f"--as-of {text!r} is not an ISO 8601 date-time") from None
+        raise CommandRejected(f"{text!r} is not an ISO 8601 date-time") from None
     if moment.tzinfo is None:
-        raise CommandRejected(f"--as-of {text!r} has no time zone; add Z or +HH:MM")
+        raise CommandRejected(f"{text!r} has no time zone; add Z or +HH:MM")
+    from domain.commands import EARLIEST_YEAR, LATEST_YEAR
+
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise CommandRejected(f"{text!r} must fall between {EARLIEST_YEAR} and {LATEST_YEAR}")
     return moment
 
 
