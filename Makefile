@@ -38,6 +38,7 @@ bench: $(VENV)/pyvenv.cfg
 	$(BIN)/python bench/append.py
 	$(BIN)/python bench/transparency.py
 	$(BIN)/python bench/archive.py
+	$(BIN)/python bench/web.py
 
 docs-check: $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pytest tests/docs -p no:cacheprovider

@@ -26,6 +26,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     Notification,
     OperationalError,
+    ProgrammingError,
     Tracking,
     TrackingRecorder,
 )
@@ -133,7 +134,7 @@ class PostgresViewRecorder(PostgresTrackingRecorder, ViewRecorder):
 
     def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
         """Run one statement (``?`` becomes psycopg's ``%s``)."""
-        cursor.execute(statement.replace("?", "%s"), tuple(params), prepare=True)
+        cursor.execute(statement.replace("?", "%s"), tuple(params))
 
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a query."""
@@ -252,13 +253,13 @@ class ViewRunner:
                 return taken
             try:
                 self._take(group, notifications)
-            except (IntegrityError, OperationalError) as error:
-                # Another process took this page first (its tracking record conflicts), or
-                # SQLite refused a second writer: look again where the views stand.
+            except (IntegrityError, OperationalError, ProgrammingError) as error:
+                # Another process took this page first (its tracking record conflicts), SQLite
+                # refused a second writer, or psycopg's pipeline lost a result ("didn't produce
+                # records", seen rarely on large rebuilds): the page was rolled back whole, so
+                # look again where the views stand and take it again.
                 attempts += 1
-                if attempts > 50:
-                    raise
-                if isinstance(error, OperationalError) and "locked" not in str(error):
+                if attempts > 50 or not _retryable(error):
                     raise
                 time.sleep(0.01)
                 continue
@@ -349,6 +350,14 @@ class ViewRunner:
             if len(page) < self.page:
                 return
             position = page[-1].id
+
+
+def _retryable(error: Exception) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    if isinstance(error, OperationalError):
+        return "locked" in str(error)
+    return "didn't produce records" in str(error)
 
 
 def day_of_decision(event: Any) -> date:

@@ -61,6 +61,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(queries.router)
     app.include_router(transparency.router)
     app.include_router(transparency.tiles_router)
+    from api.web.pages import install_pages
+
+    install_pages(app)
     return app
 
 

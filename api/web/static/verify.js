@@ -1,0 +1,703 @@
+// Reliquary web console: proofs checked by the reader's own browser.
+//
+// Everything here runs in the browser with its own cryptography (WebCrypto): SHA-256 for the
+// RFC 9162 tree hashes and Ed25519 for the checkpoint signatures, against a verifier key the
+// reader pins once (kept in localStorage). The server's answers are only inputs: a decision is
+// "verified" when its canonical record hashes to a leaf that the inclusion proof places under
+// the root of a checkpoint signed by the pinned key; a kept checkpoint is "extended" when the
+// consistency proof links its root to the root of the current signed checkpoint.
+//
+// Formats (docs/transparency.md, docs/reviewers.md):
+// - verifier key: name+<8 hex key ID>+base64(0x01 || 32-byte Ed25519 public key), with
+//   key ID = SHA-256(name || 0x0A || 0x01 || public key)[:4] (c2sp.org/signed-note);
+// - signed note: text ending in a newline, a blank line, lines "— name base64(keyID || sig)";
+//   the signature covers the text up to and including its last newline before the blank line;
+// - checkpoint text: origin, decimal tree size, base64 root hash (c2sp.org/tlog-checkpoint);
+// - leaf hash SHA-256(0x00 || record), node hash SHA-256(0x01 || left || right) (RFC 9162 2.1.1).
+"use strict";
+
+(function () {
+  const KEY_STORE = "reliquary.pinned-key";
+  const KEPT_STORE = "reliquary.kept-checkpoint";
+  const encoder = new TextEncoder();
+
+  class StepError extends Error {
+    constructor(step, message) {
+      super(message);
+      this.step = step;
+    }
+  }
+
+  // --- bytes ------------------------------------------------------------------------------------
+
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  }
+
+  function hex(bytes) {
+    return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  }
+
+  function fromHex(text, what, step) {
+    if (typeof text !== "string" || !/^(?:[0-9a-fA-F]{2})*$/.test(text)) {
+      throw new StepError(step, `${what} is not hexadecimal`);
+    }
+    const out = new Uint8Array(text.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+    return out;
+  }
+
+  function fromBase64(text, what, step) {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+      throw new StepError(step, `${what} is not base64`);
+    }
+    return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  }
+
+  function same(a, b) {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+
+  function short(bytes) {
+    return hex(bytes).slice(0, 16) + "\u2026";
+  }
+
+  async function sha256(bytes) {
+    return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  }
+
+  const leafHash = (record) => sha256(concat(Uint8Array.of(0), record));
+  const nodeHash = (left, right) => sha256(concat(Uint8Array.of(1), left, right));
+
+  // Sizes and indices may exceed 2^31, where JavaScript's bit operators stop working.
+  const odd = (n) => n % 2 === 1;
+  const half = (n) => Math.floor(n / 2);
+
+  function powerOfTwo(n) {
+    while (n > 1 && !odd(n)) n = half(n);
+    return n === 1;
+  }
+
+  // --- keys and signed notes --------------------------------------------------------------------
+
+  function cryptoMissing() {
+    if (window.isSecureContext && window.crypto && crypto.subtle) return null;
+    return (
+      "this page was not served over HTTPS (or from this computer), so the browser withholds " +
+      "its cryptography (WebCrypto); open the console over HTTPS to check proofs here"
+    );
+  }
+
+  async function parseKey(text) {
+    const trimmed = String(text).trim();
+    const first = trimmed.indexOf("+");
+    const second = trimmed.indexOf("+", first + 1);
+    if (first <= 0 || second < 0) {
+      throw new StepError("key", "the pinned key is not of the form name+keyid+base64");
+    }
+    const name = trimmed.slice(0, first);
+    const id = trimmed.slice(first + 1, second).toLowerCase();
+    if (!/^[0-9a-f]{8}$/.test(id)) {
+      throw new StepError("key", "the pinned key's ID is not 8 hexadecimal digits");
+    }
+    const raw = fromBase64(trimmed.slice(second + 1), "the pinned key's public part", "key");
+    if (raw.length !== 33 || raw[0] !== 0x01) {
+      throw new StepError("key", "the pinned key is not an Ed25519 verifier key (0x01 and 32 bytes)");
+    }
+    const keyId = (await sha256(concat(encoder.encode(name), Uint8Array.of(0x0a), raw))).slice(0, 4);
+    if (hex(keyId) !== id) {
+      throw new StepError(
+        "key",
+        "the pinned key's ID does not match its name and public key: the key is corrupted"
+      );
+    }
+    const publicKey = raw.slice(1);
+    const fingerprint = hex(await sha256(publicKey)).match(/.{4}/g).join(" ");
+    return { text: trimmed, name, id, keyId, publicKey, fingerprint, label: `${name}+${id}` };
+  }
+
+  function normaliseNote(text) {
+    return String(text).replace(/\r\n?/g, "\n").trim() + "\n";
+  }
+
+  // Verify a signed note by `key`; return its text. A note with no line by the pinned key fails
+  // the "key" step (key mismatch); a line by the key that does not verify fails `step`.
+  async function openNote(note, key, step, what) {
+    const split = note.lastIndexOf("\n\n");
+    if (split < 0) {
+      throw new StepError(step, `${what} is not a signed note: no blank line before its signature`);
+    }
+    const text = note.slice(0, split + 1);
+    const block = note.slice(split + 2);
+    if (!block.endsWith("\n") || block.length < 2) {
+      throw new StepError(step, `${what} has no signature line`);
+    }
+    const signers = [];
+    let verified = 0;
+    for (const line of block.slice(0, -1).split("\n")) {
+      if (!line.startsWith("\u2014 ")) {
+        throw new StepError(step, `${what} has a line that is not a signature: ${line}`);
+      }
+      const rest = line.slice(2);
+      const space = rest.indexOf(" ");
+      if (space <= 0) throw new StepError(step, `${what} has a malformed signature line`);
+      const name = rest.slice(0, space);
+      const raw = fromBase64(rest.slice(space + 1), `the signature on ${what}`, step);
+      if (raw.length !== 4 + 64) {
+        throw new StepError(step, `the signature on ${what} is not a key ID and an Ed25519 signature`);
+      }
+      if (name !== key.name || !same(raw.slice(0, 4), key.keyId)) {
+        signers.push(`${name}+${hex(raw.slice(0, 4))}`);
+        continue;
+      }
+      let valid = false;
+      try {
+        const publicKey = await crypto.subtle.importKey(
+          "raw",
+          key.publicKey,
+          { name: "Ed25519" },
+          false,
+          ["verify"]
+        );
+        valid = await crypto.subtle.verify(
+          { name: "Ed25519" },
+          publicKey,
+          raw.slice(4),
+          encoder.encode(text)
+        );
+      } catch (error) {
+        throw new StepError(step, `this browser cannot check Ed25519 signatures (${error.message})`);
+      }
+      if (!valid) {
+        throw new StepError(
+          step,
+          `the Ed25519 signature on ${what} by ${key.label} does not verify: the checkpoint ` +
+            "was altered after it was signed, or was not signed by this key"
+        );
+      }
+      verified += 1;
+    }
+    if (!verified) {
+      throw new StepError(
+        "key",
+        `key mismatch: ${what} is signed by ${signers.join(", ") || "no key"}, not by the key ` +
+          `you pinned (${key.label})`
+      );
+    }
+    return text;
+  }
+
+  function parseCheckpoint(text, step, what) {
+    const lines = text.slice(0, -1).split("\n");
+    if (lines.length < 3) throw new StepError(step, `${what} does not have origin, size and root lines`);
+    const [origin, sizeText, rootText] = lines;
+    if (!/^(?:0|[1-9][0-9]{0,15})$/.test(sizeText)) {
+      throw new StepError(step, `${what} has no valid tree size`);
+    }
+    const root = fromBase64(rootText, `the root hash of ${what}`, step);
+    if (root.length !== 32) throw new StepError(step, `the root hash of ${what} is not 32 bytes`);
+    return { origin, size: Number(sizeText), root };
+  }
+
+  // --- RFC 9162 proofs --------------------------------------------------------------------------
+
+  // 2.1.3.2: the root an audit path leads to from `leaf` at `index` in a tree of `size` leaves.
+  async function rootFromInclusion(leaf, index, size, path) {
+    if (index >= size) throw new StepError("path", `leaf ${index} is not in a tree of ${size}`);
+    let fn = index;
+    let sn = size - 1;
+    let r = leaf;
+    for (const p of path) {
+      if (sn === 0) {
+        throw new StepError("path", "the audit path is longer than a tree of this size needs");
+      }
+      if (odd(fn) || fn === sn) {
+        r = await nodeHash(p, r);
+        while (!odd(fn) && fn !== 0) {
+          fn = half(fn);
+          sn = half(sn);
+        }
+      } else {
+        r = await nodeHash(r, p);
+      }
+      fn = half(fn);
+      sn = half(sn);
+    }
+    if (sn !== 0) {
+      throw new StepError("path", "the audit path is shorter than a tree of this size needs");
+    }
+    return r;
+  }
+
+  // 2.1.4.2: check that the tree (newSize, newRoot) extends (oldSize, oldRoot).
+  async function checkConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
+    const step = "consistency";
+    if (oldSize === newSize) {
+      if (proof.length || !same(oldRoot, newRoot)) {
+        throw new StepError(step, "two different trees of the same size");
+      }
+      return;
+    }
+    if (!(oldSize > 0 && oldSize < newSize) || !proof.length) {
+      throw new StepError(step, `no consistency proof from ${oldSize} to ${newSize} events`);
+    }
+    const path = powerOfTwo(oldSize) ? [oldRoot, ...proof] : proof;
+    let fn = oldSize - 1;
+    let sn = newSize - 1;
+    while (odd(fn)) {
+      fn = half(fn);
+      sn = half(sn);
+    }
+    let fr = path[0];
+    let sr = path[0];
+    for (const c of path.slice(1)) {
+      if (sn === 0) throw new StepError(step, "the consistency proof is longer than it can be");
+      if (odd(fn) || fn === sn) {
+        fr = await nodeHash(c, fr);
+        sr = await nodeHash(c, sr);
+        while (!odd(fn) && fn !== 0) {
+          fn = half(fn);
+          sn = half(sn);
+        }
+      } else {
+        sr = await nodeHash(sr, c);
+      }
+      fn = half(fn);
+      sn = half(sn);
+    }
+    if (sn !== 0) throw new StepError(step, "the consistency proof is shorter than it must be");
+    if (!same(fr, oldRoot)) {
+      throw new StepError(
+        step,
+        `the proof does not lead back to your kept root (it gives ${short(fr)}, you kept ` +
+          `${short(oldRoot)}): the current log does not contain the tree you kept`
+      );
+    }
+    if (!same(sr, newRoot)) {
+      throw new StepError(
+        step,
+        `the proof does not lead to the current signed root (it gives ${short(sr)}, the ` +
+          `checkpoint says ${short(newRoot)})`
+      );
+    }
+  }
+
+  // --- the page ---------------------------------------------------------------------------------
+
+  function storage(name, value) {
+    try {
+      if (value === undefined) return window.localStorage.getItem(name);
+      if (value === null) window.localStorage.removeItem(name);
+      else window.localStorage.setItem(name, value);
+    } catch (error) {
+      return null; // storage disabled: nothing is kept
+    }
+    return null;
+  }
+
+  function keptCheckpoint() {
+    try {
+      const kept = JSON.parse(storage(KEPT_STORE) || "null");
+      return kept && typeof kept.note === "string" ? kept : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function keep(note, checkpoint) {
+    const kept = keptCheckpoint();
+    if (!kept || kept.origin !== checkpoint.origin || kept.size <= checkpoint.size) {
+      storage(
+        KEPT_STORE,
+        JSON.stringify({ note, size: checkpoint.size, origin: checkpoint.origin, at: Date.now() })
+      );
+    }
+  }
+
+  class Steps {
+    constructor(section) {
+      this.section = section;
+      this.items = Array.from(section.querySelectorAll("[data-step]"));
+      this.result = section.querySelector("[data-verify-result]");
+    }
+
+    reset() {
+      for (const item of this.items) this.set(item.dataset.step, "pending", "checking\u2026");
+      this.result.textContent = "Checking\u2026";
+      this.result.className = "result";
+    }
+
+    set(step, state, text) {
+      const item = this.items.find((each) => each.dataset.step === step);
+      if (!item) return;
+      item.dataset.state = state;
+      item.querySelector(".step-status").textContent =
+        { ok: "\u2714 ", failed: "\u2718 ", skipped: "", pending: "" }[state] + text;
+    }
+
+    name(step) {
+      const item = this.items.find((each) => each.dataset.step === step);
+      return item ? item.querySelector(".step-name").textContent : step;
+    }
+
+    fail(error, fallbackStep) {
+      const step = error instanceof StepError ? error.step : fallbackStep;
+      let reached = false;
+      for (const item of this.items) {
+        if (item.dataset.step === step) {
+          reached = true;
+          this.set(step, "failed", error.message);
+        } else if (reached || item.dataset.state === "pending") {
+          this.set(item.dataset.step, "skipped", "not checked: an earlier step failed");
+        }
+      }
+      this.result.className = "result failed";
+      const stop = /[.\u2026]$/.test(error.message) ? "" : ".";
+      this.result.textContent =
+        `Not verified: the step \u201c${this.name(step)}\u201d failed: ${error.message}${stop}`;
+      this.result.dataset.failedStep = step;
+    }
+
+    succeed(message) {
+      this.result.className = "result verified";
+      this.result.textContent = message;
+      delete this.result.dataset.failedStep;
+    }
+  }
+
+  async function pinnedKey() {
+    const missing = cryptoMissing();
+    if (missing) throw new StepError("key", missing);
+    const pinned = storage(KEY_STORE);
+    if (!pinned) {
+      throw new StepError("key", "no key is pinned in this browser: pin the ledger's verifier key first");
+    }
+    return parseKey(pinned);
+  }
+
+  async function fetched(url, step, what) {
+    let response;
+    try {
+      response = await fetch(url, { cache: "no-store", credentials: "omit" });
+    } catch (error) {
+      throw new StepError(step, `could not fetch ${what}: ${error.message}`);
+    }
+    if (!response.ok) throw new StepError(step, `could not fetch ${what}: HTTP ${response.status}`);
+    return response;
+  }
+
+  async function verifyDecision(section, steps) {
+    const data = section.dataset;
+    const sequence = Number(data.sequence);
+    const shown = JSON.parse(section.querySelector("[data-claims]").textContent);
+    steps.reset();
+    let current = "key";
+    try {
+      const key = await pinnedKey();
+      const [proofResponse, leafResponse] = await Promise.all([
+        fetched(`/log/proof/inclusion?sequence=${sequence}`, "path", "the inclusion proof"),
+        fetched(`/log/leaves/${sequence}`, "leaf", "the event's record"),
+      ]);
+      let proof;
+      try {
+        proof = JSON.parse(await proofResponse.text());
+      } catch (error) {
+        throw new StepError("path", "the inclusion proof is not valid JSON");
+      }
+      const record = new Uint8Array(await leafResponse.arrayBuffer());
+
+      current = "signature";
+      const note = normaliseNote(proof.checkpoint || "");
+      const text = await openNote(note, key, "signature", "the checkpoint");
+      steps.set("key", "ok", `${key.label}, fingerprint ${key.fingerprint.slice(0, 19)}\u2026`);
+      const checkpoint = parseCheckpoint(text, "signature", "the checkpoint");
+      steps.set(
+        "signature",
+        "ok",
+        `${checkpoint.origin}, ${checkpoint.size} events, root ${short(checkpoint.root)}`
+      );
+
+      current = "leaf";
+      const leaf = await leafHash(record);
+      if (data.leafHash && hex(leaf) !== data.leafHash) {
+        throw new StepError(
+          "leaf",
+          `the record fetched hashes to ${short(leaf)}, not to the leaf hash this page shows ` +
+            `(${data.leafHash.slice(0, 16)}\u2026)`
+        );
+      }
+      let parsed;
+      try {
+        parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(record));
+      } catch (error) {
+        throw new StepError("leaf", "the record is not UTF-8 JSON");
+      }
+      const checks = [
+        ["sequence", parsed.sequence, sequence],
+        ["model", parsed.model, shown.model],
+        ["version", parsed.version, shown.version],
+        ["type", parsed.type, shown.type],
+        ["actor", parsed.actor && parsed.actor.id, shown.actor],
+        ["role", parsed.actor && parsed.actor.role, shown.role],
+        ["rationale", parsed.rationale, shown.rationale],
+      ];
+      for (const [field, signed, claimed] of checks) {
+        if (signed !== claimed) {
+          throw new StepError(
+            "leaf",
+            `the record says ${field} ${JSON.stringify(signed)}, this page shows ` +
+              JSON.stringify(claimed)
+          );
+        }
+      }
+      if (proof.leaf_hash !== undefined && proof.leaf_hash !== hex(leaf)) {
+        throw new StepError("leaf", "the inclusion proof is for a different leaf than the record");
+      }
+      steps.set("leaf", "ok", `SHA-256(0x00 || record) = ${short(leaf)}; the record says what this page shows`);
+      const details = section.querySelector("[data-verify-record]");
+      if (details) {
+        details.hidden = false;
+        details.querySelector("[data-verify-record-text]").textContent = JSON.stringify(parsed, null, 2);
+      }
+
+      current = "path";
+      if (proof.leaf_index !== sequence) {
+        throw new StepError("path", `the proof is for leaf ${proof.leaf_index}, not ${sequence}`);
+      }
+      if (proof.tree_size !== checkpoint.size) {
+        throw new StepError(
+          "path",
+          `the proof is for a tree of ${proof.tree_size} events, the signed checkpoint has ${checkpoint.size}`
+        );
+      }
+      if (!Array.isArray(proof.audit_path)) throw new StepError("path", "the proof has no audit path");
+      const path = proof.audit_path.map((step) => {
+        const bytes = fromHex(step, "an audit path hash", "path");
+        if (bytes.length !== 32) throw new StepError("path", "an audit path hash is not 32 bytes");
+        return bytes;
+      });
+      const root = await rootFromInclusion(leaf, sequence, checkpoint.size, path);
+      if (!same(root, checkpoint.root)) {
+        throw new StepError(
+          "path",
+          `the audit path leads to ${short(root)}, not to the signed root ${short(checkpoint.root)}`
+        );
+      }
+      steps.set("path", "ok", `${path.length} hashes lead to the signed root`);
+      keep(note, checkpoint);
+      steps.succeed(
+        `Verified by your browser: decision #${sequence} (${shown.model} version ${shown.version}, ` +
+          `${shown.type}) is leaf ${sequence} of ${checkpoint.origin}, in the tree of ` +
+          `${checkpoint.size} events whose root ${hex(checkpoint.root)} is signed by the key you ` +
+          `pinned (${key.label}). The record checked says exactly what this page shows.`
+      );
+    } catch (error) {
+      steps.fail(error, current);
+    }
+  }
+
+  async function verifyKept(section, steps, text) {
+    steps.reset();
+    let current = "key";
+    try {
+      const key = await pinnedKey();
+      current = "kept";
+      const keptNote = normaliseNote(text);
+      const kept = parseCheckpoint(
+        await openNote(keptNote, key, "kept", "your kept checkpoint"),
+        "kept",
+        "your kept checkpoint"
+      );
+      steps.set("kept", "ok", `${kept.origin}, ${kept.size} events, root ${short(kept.root)}`);
+
+      current = "current";
+      const response = await fetched("/log/checkpoint", "current", "the current checkpoint");
+      const currentNote = normaliseNote(await response.text());
+      const now = parseCheckpoint(
+        await openNote(currentNote, key, "current", "the current checkpoint"),
+        "current",
+        "the current checkpoint"
+      );
+      steps.set("key", "ok", `${key.label}, fingerprint ${key.fingerprint.slice(0, 19)}\u2026`);
+      steps.set("current", "ok", `${now.origin}, ${now.size} events, root ${short(now.root)}`);
+
+      current = "consistency";
+      if (kept.size > now.size) {
+        throw new StepError(
+          "consistency",
+          `the log now has ${now.size} events, fewer than the ${kept.size} of your kept ` +
+            "checkpoint: it was truncated or rewritten"
+        );
+      }
+      if (kept.size === now.size) {
+        if (!same(kept.root, now.root)) {
+          throw new StepError(
+            "consistency",
+            "the current checkpoint and yours have the same size and different roots, both " +
+              "signed: two histories. Keep both checkpoints and show them to other reviewers"
+          );
+        }
+        steps.set("consistency", "ok", "no new events: the same tree");
+      } else {
+        const proofResponse = await fetched(
+          `/log/proof/consistency?old=${kept.size}&new=${now.size}`,
+          "consistency",
+          "the consistency proof"
+        );
+        let proof;
+        try {
+          proof = JSON.parse(await proofResponse.text());
+        } catch (error) {
+          throw new StepError("consistency", "the consistency proof is not valid JSON");
+        }
+        if (proof.old_size !== kept.size || proof.new_size !== now.size) {
+          throw new StepError(
+            "consistency",
+            `the proof is for ${proof.old_size} to ${proof.new_size} events, not ${kept.size} to ${now.size}`
+          );
+        }
+        if (!Array.isArray(proof.path)) throw new StepError("consistency", "the proof has no path");
+        const path = proof.path.map((step) => {
+          const bytes = fromHex(step, "a consistency proof hash", "consistency");
+          if (bytes.length !== 32) throw new StepError("consistency", "a proof hash is not 32 bytes");
+          return bytes;
+        });
+        await checkConsistency(kept.size, now.size, kept.root, now.root, path);
+        steps.set("consistency", "ok", `${path.length} hashes link your root to the current root`);
+      }
+      keep(currentNote, now);
+      const origin = kept.origin === now.origin ? "" : ` (the log was ${kept.origin} then)`;
+      steps.succeed(
+        `Verified by your browser: the log ${now.origin} now has ${now.size} events and ` +
+          `extends the ${kept.size} events of your kept checkpoint${origin}: nothing signed ` +
+          "then was changed, removed or reordered. Both checkpoints are signed by the key you " +
+          `pinned (${key.label}).`
+      );
+    } catch (error) {
+      steps.fail(error, current);
+    }
+  }
+
+  // --- the pinned key ---------------------------------------------------------------------------
+
+  async function showPinned(widget) {
+    const status = widget.querySelector("[data-pin-status]");
+    const form = widget.querySelector("[data-pin-form]");
+    const missing = cryptoMissing();
+    if (missing) {
+      status.textContent = `Checking is not possible here: ${missing}.`;
+      return;
+    }
+    const pinned = storage(KEY_STORE);
+    if (!pinned) {
+      status.textContent = "No key is pinned in this browser yet: pin the ledger's verifier key below.";
+      form.open = true;
+      return;
+    }
+    try {
+      const key = await parseKey(pinned);
+      status.replaceChildren(
+        "Pinned: ",
+        Object.assign(document.createElement("strong"), { textContent: key.name }),
+        ", key ID ",
+        Object.assign(document.createElement("code"), { textContent: key.id }),
+        ", fingerprint ",
+        Object.assign(document.createElement("code"), {
+          textContent: key.fingerprint,
+          className: "fingerprint",
+        }),
+        "."
+      );
+      status.dataset.pinned = key.label;
+    } catch (error) {
+      status.textContent = `The pinned key cannot be used: ${error.message}. Pin it again.`;
+      form.open = true;
+    }
+  }
+
+  function initPin(widget) {
+    const input = widget.querySelector("[data-pin-input]");
+    const message = widget.querySelector("[data-pin-message]");
+    const refresh = () => {
+      for (const each of document.querySelectorAll("[data-pin]")) showPinned(each);
+    };
+    widget.querySelector("[data-pin-save]").addEventListener("click", async () => {
+      try {
+        const missing = cryptoMissing();
+        if (missing) throw new StepError("key", missing);
+        const key = await parseKey(input.value);
+        storage(KEY_STORE, key.text);
+        message.textContent = `Pinned ${key.label}.`;
+        refresh();
+      } catch (error) {
+        message.textContent = `Not pinned: ${error.message}.`;
+      }
+    });
+    widget.querySelector("[data-pin-fetch]").addEventListener("click", async () => {
+      try {
+        const response = await fetch("/log/key", { cache: "no-store", credentials: "omit" });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        input.value = (await response.text()).trim();
+        const key = await parseKey(input.value);
+        message.textContent =
+          `Filled in this site's key (fingerprint ${key.fingerprint}). Compare it with the ` +
+          "fingerprint from a channel you trust, then pin it.";
+      } catch (error) {
+        message.textContent = `Could not fetch this site's key: ${error.message}.`;
+      }
+    });
+    widget.querySelector("[data-pin-forget]").addEventListener("click", () => {
+      storage(KEY_STORE, null);
+      message.textContent = "The pinned key is forgotten.";
+      refresh();
+    });
+    showPinned(widget);
+  }
+
+  function initDecision(section) {
+    const steps = new Steps(section);
+    section
+      .querySelector("[data-verify-run]")
+      .addEventListener("click", () => verifyDecision(section, steps));
+  }
+
+  function initKept(section) {
+    const steps = new Steps(section);
+    const input = section.querySelector("[data-kept-input]");
+    const load = section.querySelector("[data-kept-load]");
+    const hint = section.querySelector("[data-kept-hint]");
+    const kept = keptCheckpoint();
+    if (kept) {
+      load.hidden = false;
+      hint.hidden = false;
+      hint.textContent =
+        `This browser kept the checkpoint of ${kept.size} events of ${kept.origin} from an ` +
+        "earlier check.";
+      load.addEventListener("click", () => {
+        input.value = kept.note;
+        input.focus();
+      });
+    }
+    if (input.value.trim()) verifyKept(section, steps, input.value);
+  }
+
+  function start() {
+    for (const widget of document.querySelectorAll("[data-pin]")) initPin(widget);
+    for (const section of document.querySelectorAll("[data-verify-decision]")) initDecision(section);
+    for (const section of document.querySelectorAll("[data-verify-checkpoint]")) initKept(section);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
