@@ -248,6 +248,7 @@ def fairness_json(
     operation_id="reports-fairness-markdown",
     tags=["reports"],
     response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}}, "description": "The report"}},
 )
 def fairness_markdown(
     services: ServicesDep,

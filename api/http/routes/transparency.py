@@ -98,7 +98,12 @@ def consistency(
     }
 
 
-@router.get("/leaves/{sequence}", operation_id="public-leaf", response_class=PlainTextResponse)
+@router.get(
+    "/leaves/{sequence}",
+    operation_id="public-leaf",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}, "description": "The leaf bytes"}},
+)
 def leaf(services: ServicesDep, sequence: int) -> Response:
     """The leaf bytes (RFC 8785 record) of one event, as hashed into the tree."""
     services.log.catch_up()
@@ -146,7 +151,12 @@ def tlog_checkpoint(services: ServicesDep) -> PlainTextResponse:
     return PlainTextResponse(note, headers={"Cache-Control": "max-age=5"})
 
 
-@tiles_router.get("/tile/{path:path}", operation_id="public-tlog-tile")
+@tiles_router.get(
+    "/tile/{path:path}",
+    operation_id="public-tlog-tile",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "Tile bytes"}},
+)
 def tlog_tile(services: ServicesDep, path: str) -> Response:
     """A hash tile or entry bundle (C2SP tlog-tiles) of the tree of the latest checkpoint."""
     from projections.translog.tiles import EntryTooLarge, TileNotFound, read_tile
