@@ -13,18 +13,9 @@ from api.cli import main
 
 
 @pytest.fixture
-def cli(database_url: str, tmp_path: Path, capsys, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("RELIQUARY_SIGNING_KEY", str(tmp_path / "signing.key"))
-    monkeypatch.setenv("RELIQUARY_DATABASE_URL", database_url)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    assert run("init")[0] == 0
-    assert run("demo")[0] == 0
-    return run
+def cli(demo_cli):  # type: ignore[no-untyped-def]
+    """The demo ledger's CLI (tests/e2e/conftest.py)."""
+    return demo_cli
 
 
 @pytest.fixture

@@ -15,18 +15,9 @@ from projections.translog.checkpoint import parse_tlog_proof, verify_checkpoint
 
 
 @pytest.fixture
-def cli(database_url: str, tmp_path: Path, capsys, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("RELIQUARY_SIGNING_KEY", str(tmp_path / "signing.key"))
-    monkeypatch.setenv("RELIQUARY_DATABASE_URL", database_url)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    assert run("init")[0] == 0
-    assert run("demo")[0] == 0
-    return run
+def cli(demo_cli):  # type: ignore[no-untyped-def]
+    """The demo ledger's CLI (tests/e2e/conftest.py)."""
+    return demo_cli
 
 
 def test_init_creates_a_private_signing_key_once(cli, tmp_path: Path) -> None:
