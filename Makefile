@@ -37,6 +37,7 @@ fmt: $(VENV)/pyvenv.cfg
 bench: $(VENV)/pyvenv.cfg
 	$(BIN)/python bench/append.py
 	$(BIN)/python bench/transparency.py
+	$(BIN)/python bench/projections.py
 	$(BIN)/python bench/archive.py
 	$(BIN)/python bench/web.py
 

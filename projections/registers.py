@@ -331,6 +331,7 @@ class PreferenceView(View):
             )
 
     def _support(self, cursor: Any, model: str, interview_id: str) -> list[str]:
+        cursor = self.view.reader(cursor)
         self.view.execute(
             cursor,
             "SELECT conducted_on, framing FROM view_interviews "
@@ -341,6 +342,7 @@ class PreferenceView(View):
         return [interview_id, row[0], row[1]]
 
     def _preference(self, cursor: Any, model: str, preference_id: str) -> tuple[Any, Any, int]:
+        cursor = self.view.reader(cursor)
         self.view.execute(
             cursor,
             "SELECT supports, since_contradiction, contradictions FROM view_preferences "

@@ -63,6 +63,10 @@ class ViewRecorder(TrackingRecorder):
         """Record, in the view's transaction, the last event the view took."""
         raise NotImplementedError
 
+    def reader(self, cursor: Any) -> Any:
+        """A cursor, in the same transaction, whose results are read back."""
+        return cursor
+
     def forget(self, name: str) -> None:
         """Drop a view's tracking record, so that it takes every event again."""
         raise NotImplementedError
@@ -145,7 +149,16 @@ class PostgresViewRecorder(PostgresTrackingRecorder, ViewRecorder):
 
     def track(self, cursor: Any, tracking: Tracking) -> None:
         """Record the tracking position in the view's transaction."""
-        self._insert_tracking(cursor, tracking)
+        self._insert_tracking(self.reader(cursor), tracking)
+
+    def reader(self, cursor: Any) -> Any:
+        """A cursor of its own for a statement whose rows are read.
+
+        In pipeline mode, results of earlier statements can still be arriving on the cursor
+        that sent them when the server lags; a fresh cursor on the same connection (and
+        transaction) reads only its own statement's rows.
+        """
+        return cursor.connection.cursor()
 
     def forget(self, name: str) -> None:
         """Drop a view's tracking record."""
@@ -282,6 +295,7 @@ class ViewRunner:
     ) -> int:
         """Drop the named views' tables and tracking, then take every event again."""
         chosen = list(names or self.views)
+        self.create_tables()  # a first rebuild on a fresh store has nothing to drop yet
         with self.recorder.transaction() as cursor:
             for name in chosen:
                 for table in self.views[name].tables:
@@ -317,8 +331,9 @@ class ViewRunner:
 
     def _position(self, cursor: Any, view: View) -> int:
         """How many events the view has taken: the position (sequence) of the next one."""
-        self.recorder.execute(cursor, "SELECT taken FROM view_counts WHERE name = ?", (view.name,))
-        row = cursor.fetchone()
+        reader = self.recorder.reader(cursor)
+        self.recorder.execute(reader, "SELECT taken FROM view_counts WHERE name = ?", (view.name,))
+        row = reader.fetchone()
         if row is None:
             return 0
         return int(next(iter(row.values())) if isinstance(row, dict) else row[0])
