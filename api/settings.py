@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.rules import PreferencePolicy
 from domain.storage import store_for
 
 
@@ -46,6 +47,15 @@ class Settings(BaseSettings):
         value = value.strip()
         store_for(value)  # raises InvalidDatabaseURL naming the problem
         return value
+
+
+def preference_policy(settings: Settings) -> PreferencePolicy:
+    """The preference stability policy these settings configure."""
+    return PreferencePolicy(
+        settings.preference_min_interviews,
+        settings.preference_min_days,
+        settings.preference_min_framings,
+    )
 
 
 def signing_key_path(settings: Settings) -> Path:

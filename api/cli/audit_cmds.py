@@ -223,13 +223,9 @@ def register_cmd(
 
 
 def _policy(settings: Any) -> Any:
-    from domain.rules import PreferencePolicy
+    from api.settings import preference_policy
 
-    return PreferencePolicy(
-        settings.preference_min_interviews,
-        settings.preference_min_days,
-        settings.preference_min_framings,
-    )
+    return preference_policy(settings)
 
 
 @report_app.command("fairness")

@@ -162,8 +162,8 @@ def history(
     as_json: JsonFlag = False,
 ) -> None:
     """A model's events in order, and its state at that point (now, a version, or a moment)."""
+    from api.settings import preference_policy
     from domain.errors import CommandRejected
-    from domain.rules import PreferencePolicy
     from projections.model_state import model_state
     from projections.records import event_record
 
@@ -180,11 +180,7 @@ def history(
     events = ledger.history(model, up_to_version=state.version)
     proven = _proofs(ctx, ledger, model, state.version) if proofs else None
     ledger.close()
-    policy = PreferencePolicy(
-        settings.preference_min_interviews,
-        settings.preference_min_days,
-        settings.preference_min_framings,
-    )
+    policy = preference_policy(settings)
     records = [event_record(event, model) for event in events]
     current = model_state(state, policy)
     if as_json:
@@ -221,6 +217,7 @@ def _proofs(ctx: typer.Context, ledger: Ledger, model: str, version: int) -> dic
     from api.bootstrap import build_log
     from api.settings import signing_key_path
     from domain.errors import LedgerError
+    from domain.identity import model_id
     from projections.translog.checkpoint import verifier_key
     from projections.translog.keys import SigningKeyError, load_signing_key
     from projections.translog.proven import proven_history
@@ -233,7 +230,7 @@ def _proofs(ctx: typer.Context, ledger: Ledger, model: str, version: int) -> dic
         # An auditor's copy has no private key: prove against the latest kept checkpoint.
         checkpoint = log.recorder.latest_checkpoint()
         log.catch_up()
-        if checkpoint is None or log.sequence_of(str(state_id(model)), version) >= checkpoint.size:
+        if checkpoint is None or log.sequence_of(str(model_id(model)), version) >= checkpoint.size:
             raise LedgerError(
                 "no signing key here, and no kept checkpoint covers these events"
             ) from None
@@ -244,13 +241,6 @@ def _proofs(ctx: typer.Context, ledger: Ledger, model: str, version: int) -> dic
     proven = proven_history(log, model, version, checkpoint)
     proven["verifier_key"] = verifier
     return proven
-
-
-def state_id(model: str) -> Any:
-    """The aggregate id of a model name."""
-    from domain.identity import model_id
-
-    return model_id(model)
 
 
 def _brief(facts: dict[str, Any], limit: int = 160) -> str:

@@ -31,6 +31,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.http.deps import READERS, Services
 from api.http.problems import Problem, status_of
+from api.settings import preference_policy
 from api.web import sessions as web_sessions
 from api.web.render import (
     STATIC,
@@ -306,12 +307,7 @@ def _paging(path: str, filters: TimelineFilters, entries: list[Any], with_model:
 
 
 def _policy(services: Services) -> PreferencePolicy:
-    settings = services.settings
-    return PreferencePolicy(
-        settings.preference_min_interviews,
-        settings.preference_min_days,
-        settings.preference_min_framings,
-    )
+    return preference_policy(services.settings)
 
 
 def _checkpoint(services: Services) -> dict[str, Any] | None:

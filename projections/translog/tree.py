@@ -240,19 +240,6 @@ class TransparencyLog:
             path=merkle.consistency_proof(old_size, new_size, nodes),
         )
 
-    def leaf_bytes(self, sequence: int) -> bytes:
-        """The exact bytes hashed into the leaf at ``sequence`` (its RFC 8785 record)."""
-        rows = self.recorder.leaves(sequence, 1)
-        if not rows or rows[0].index != sequence:
-            raise LogError(f"no event at sequence {sequence} in the log")
-        row = rows[0]
-        notifications = self.ledger.recorder.select_notifications(
-            start=row.notification_id, limit=1, inclusive_of_start=True
-        )
-        names = self.recorder.model_names()
-        record = leaf_record(notifications[0], model=names[row.model_id], sequence=sequence)
-        return canonical_bytes(record)
-
     def sequence_of(self, model_id: str, version: int) -> int:
         """The sequence number (leaf index) of a model's version."""
         index = self.recorder.leaf_index(model_id, version)

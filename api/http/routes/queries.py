@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from api.http.deps import ReaderDep, ServicesDep, caught_up_views
 from api.http.problems import Problem
+from api.settings import preference_policy
 from domain.rules import PreferencePolicy
 from projections import registers
 from projections.model_state import model_state
@@ -39,12 +40,7 @@ def _checked(**values: Any) -> None:
 
 
 def _policy(services: Any) -> PreferencePolicy:
-    settings = services.settings
-    return PreferencePolicy(
-        settings.preference_min_interviews,
-        settings.preference_min_days,
-        settings.preference_min_framings,
-    )
+    return preference_policy(services.settings)
 
 
 @router.get("/models", operation_id="records-models", summary="Every model and its status")

@@ -109,7 +109,9 @@ def leaf(services: ServicesDep, sequence: int) -> Response:
     services.log.catch_up()
     if not 0 <= sequence < services.log.size():
         raise Problem(404, "not-found", "Not found", f"no event at sequence {sequence}")
-    return Response(services.log.leaf_bytes(sequence), media_type="application/json")
+    from projections.translog.tiles import leaf_bytes
+
+    return Response(leaf_bytes(services.log, sequence, 1)[0], media_type="application/json")
 
 
 @router.get(
