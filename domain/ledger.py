@@ -599,22 +599,27 @@ class Ledger(Application[UUID]):
         """The names of every registered model, in order of registration."""
         topic = ModelLifecycle.ModelRegistered.TOPIC
         names: list[str] = []
-        for notification in self._notifications(topics=(topic,)):
+        for notification in self.notifications_after(0, topics=(topic,)):
             event = self.mapper.to_domain_event(notification)
             names.append(event.name)  # type: ignore[attr-defined]
         return names
 
-    def _notifications(self, topics: Sequence[str] = (), page: int = 500) -> Iterator[Any]:
-        """Page through the notification log with "greater than the last id seen"."""
-        last: int | None = None
+    def notifications_after(
+        self, position: int, topics: Sequence[str] = (), page: int = 1000
+    ) -> Iterator[Any]:
+        """Every stored event after notification id ``position``, in ledger order.
+
+        It pages with "greater than the last id seen", never by counting, because on
+        PostgreSQL notification ids have gaps.
+        """
         while True:
             notifications = self.recorder.select_notifications(
-                start=last, limit=page, topics=topics, inclusive_of_start=last is None
+                start=position, limit=page, topics=topics, inclusive_of_start=False
             )
             yield from notifications
             if len(notifications) < page:
                 return
-            last = notifications[-1].id
+            position = notifications[-1].id
 
     # -- the load, call, save cycle -----------------------------------------------------------
 

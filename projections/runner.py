@@ -286,7 +286,8 @@ class ViewRunner:
         statuses = []
         for name in self.views:
             position = self.recorder.max_tracking_id(name) or 0
-            behind = sum(1 for _ in self._notifications_after(position)) if head > position else 0
+            pending = self.ledger.notifications_after(position) if head > position else ()
+            behind = sum(1 for _ in pending)
             statuses.append(ViewStatus(name, position, head, behind))
         return statuses
 
@@ -355,16 +356,6 @@ class ViewRunner:
         if key not in self._names:
             self._names.update({str(model_id(n)): n for n in self.ledger.model_names()})
         return self._names[key]
-
-    def _notifications_after(self, position: int) -> Iterator[Notification]:
-        while True:
-            page = self.ledger.recorder.select_notifications(
-                start=position, limit=self.page, inclusive_of_start=False
-            )
-            yield from page
-            if len(page) < self.page:
-                return
-            position = page[-1].id
 
 
 def _retryable(error: Exception) -> bool:

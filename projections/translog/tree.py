@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.persistence import IntegrityError, Notification, OperationalError, Tracking
+from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
 from domain.errors import LedgerError
 from projections.translog import merkle
@@ -124,7 +124,7 @@ class TransparencyLog:
         if head <= position:
             return 0
         # On PostgreSQL ids have gaps, so count rather than subtract.
-        return sum(1 for _ in self._notifications_after(position))
+        return sum(1 for _ in self.ledger.notifications_after(position))
 
     def _where_the_log_stands(self) -> _Cursor:
         """The last event taken, the size, the right edge and the names, read once."""
@@ -176,16 +176,6 @@ class TransparencyLog:
         cursor.frontier = frontier
         cursor.names.update(new_models)
         return len(notifications)
-
-    def _notifications_after(self, position: int) -> Iterator[Notification]:
-        while True:
-            page = self.ledger.recorder.select_notifications(
-                start=position, limit=self.batch_size, inclusive_of_start=False
-            )
-            yield from page
-            if len(page) < self.batch_size:
-                return
-            position = page[-1].id
 
     # -- reading the tree ----------------------------------------------------------------------
 
