@@ -13,14 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.decisions import Actor, Role
-from domain.errors import LedgerError
+from domain.errors import ActorError
 from projections.runner import ViewRecorder
-
-
-class ActorError(LedgerError):
-    """An actor that cannot be added or revoked as asked."""
-
-    rule = "actor"
 
 
 @dataclass(frozen=True)

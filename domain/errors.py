@@ -1,18 +1,41 @@
-"""Errors the ledger raises: one base, and one class per lifecycle rule with a stable slug.
+"""Every error the ledger, its log and its services report: one module, each with a kind.
 
-The HTTP layer maps a rule's ``rule`` slug onto an RFC 9457 problem ``type``; the CLI prints
-the message. Every message names the rule and the facts that broke it.
+An error's ``kind`` says what went wrong in a way every door can act on: the HTTP status and the
+CLI exit code follow the kind (`Kind`), never the wording and never the slug. Its ``rule`` is a
+stable slug for people and documentation (and the RFC 9457 problem ``type``). Every message
+names the rule and the facts that broke it.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from enum import StrEnum
 from typing import Any
+
+
+class Kind(StrEnum):
+    """What kind of failure an error is; the doors map each kind onto a status or exit code."""
+
+    INVALID = "invalid"
+    """The input is malformed: a command document, a query, a moment, a file."""
+    NOT_FOUND = "not-found"
+    """What the input names does not exist: a model, a request, a version, a checkpoint."""
+    CONFLICT = "conflict"
+    """A lifecycle rule refuses the command in the model's current state, or it went stale."""
+    REFUSED = "refused"
+    """The actor may not take this decision: its role, or its own request."""
+    DAMAGED = "damaged"
+    """Stored data no longer matches what was signed or recorded: the log, a bundle."""
+    UNAVAILABLE = "unavailable"
+    """Something the answer needs is not here: the signing key, the store."""
 
 
 class LedgerError(Exception):
     """Base of every error the ledger reports to its callers."""
 
     rule = "ledger-error"
+    kind = Kind.INVALID
 
     def __init__(self, message: str, **facts: Any) -> None:
         super().__init__(message)
@@ -27,12 +50,14 @@ class CommandRejected(LedgerError):
     """A command document that is malformed or invalid before any rule is looked at."""
 
     rule = "invalid-command"
+    kind = Kind.INVALID
 
 
 class ModelNotFound(LedgerError):
     """A command or query names a model that was never registered."""
 
     rule = "model-not-found"
+    kind = Kind.NOT_FOUND
 
     def __init__(self, model: str) -> None:
         super().__init__(f"model not found: no model named {model!r} is registered", model=model)
@@ -43,6 +68,7 @@ class ConcurrencyConflict(LedgerError):
     """Other writers kept changing the model; the command was retried and then given up."""
 
     rule = "concurrency-conflict"
+    kind = Kind.CONFLICT
 
     def __init__(self, model: str, attempts: int) -> None:
         super().__init__(
@@ -57,6 +83,7 @@ class StaleVersion(LedgerError):
     """The caller said which version it saw, and the model has moved on since."""
 
     rule = "stale-version"
+    kind = Kind.CONFLICT
 
     def __init__(self, model: str, expected: int, actual: int) -> None:
         super().__init__(
@@ -72,6 +99,7 @@ class LifecycleRuleViolation(LedgerError):
     """A command that breaks a rule of the model's lifecycle; nothing was recorded."""
 
     rule = "lifecycle-rule"
+    kind = Kind.CONFLICT
 
     def __init__(self, detail: str, **facts: Any) -> None:
         super().__init__(f"{self.rule}: {detail}", **facts)
@@ -117,6 +145,7 @@ class ManifestDigestMismatch(LifecycleRuleViolation):
     """The manifest digest given does not match the files listed."""
 
     rule = "manifest-digest-mismatch"
+    kind = Kind.INVALID
 
 
 class ArchiveCheckWithoutPreservation(LifecycleRuleViolation):
@@ -135,12 +164,14 @@ class InterviewNotRecorded(LifecycleRuleViolation):
     """A preference is traced to interviews that are on the record."""
 
     rule = "interview-not-recorded"
+    kind = Kind.NOT_FOUND
 
 
 class PreferenceNotRecorded(LifecycleRuleViolation):
     """A preference is reaffirmed, contradicted or decided only if it was recorded."""
 
     rule = "preference-not-recorded"
+    kind = Kind.NOT_FOUND
 
 
 class ReaffirmedInSameInterview(LifecycleRuleViolation):
@@ -159,6 +190,7 @@ class AccessRequestNotFound(LifecycleRuleViolation):
     """An access decision names a request that was never made."""
 
     rule = "access-request-not-found"
+    kind = Kind.NOT_FOUND
 
 
 class RequestAlreadyDecided(LifecycleRuleViolation):
@@ -183,6 +215,7 @@ class EssayNotDrafted(LifecycleRuleViolation):
     """An essay is reviewed or published only after it was drafted."""
 
     rule = "essay-not-drafted"
+    kind = Kind.NOT_FOUND
 
 
 class EssayAlreadyReviewed(LifecycleRuleViolation):
@@ -212,3 +245,186 @@ class EssayAlreadyPublished(LifecycleRuleViolation):
 def rule_classes() -> list[type[LifecycleRuleViolation]]:
     """Every named lifecycle rule, for documentation and the HTTP problem types."""
     return sorted(LifecycleRuleViolation.__subclasses__(), key=lambda cls: cls.rule)
+
+
+# --- authority ------------------------------------------------------------------------------
+
+
+class AuthorityViolation(LedgerError):
+    """A decision the actor may not take: nothing was recorded."""
+
+    rule = "authority"
+    kind = Kind.REFUSED
+
+    def __init__(self, detail: str, **facts: Any) -> None:
+        super().__init__(f"{self.rule}: {detail}", **facts)
+
+
+class RoleNotAllowed(AuthorityViolation):
+    """Each command may be issued only in the roles the authority table names for it."""
+
+    rule = "role-not-allowed"
+
+
+class OwnRequestDecision(AuthorityViolation):
+    """Nobody decides, revokes or appeals on behalf of another for their own access request."""
+
+    rule = "own-request-decision"
+
+
+class RequestForAnother(AuthorityViolation):
+    """A researcher requests access, and appeals a denial, only for itself."""
+
+    rule = "request-for-another"
+
+
+def authority_classes() -> list[type[AuthorityViolation]]:
+    """Every named authority rule, for documentation and the HTTP problem types."""
+    return sorted(AuthorityViolation.__subclasses__(), key=lambda cls: cls.rule)
+
+
+# --- reads and time travel --------------------------------------------------------------------
+
+
+class VersionNotFound(LedgerError):
+    """A time-travel read asked for a version or a moment the model does not have."""
+
+    rule = "version-not-found"
+    kind = Kind.NOT_FOUND
+
+
+class InvalidMoment(LedgerError):
+    """A moment that is not ISO 8601 with a time zone, or falls outside plausible years."""
+
+    rule = "invalid-moment"
+    kind = Kind.INVALID
+
+
+class InvalidQuery(LedgerError):
+    """A question the services cannot ask of the views: a bad filter, page or register."""
+
+    rule = "invalid-query"
+    kind = Kind.INVALID
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+class InvalidDatabaseURL(LedgerError):
+    """The database URL names no store we know how to open."""
+
+    rule = "invalid-database-url"
+    kind = Kind.INVALID
+
+
+# --- the transparency log ---------------------------------------------------------------------
+
+
+class LogError(LedgerError):
+    """A request the transparency log cannot answer (a size it does not have, say)."""
+
+    rule = "transparency-log"
+    kind = Kind.NOT_FOUND
+
+
+class CheckpointNotFound(LogError):
+    """No signed checkpoint of the size asked for (or none at all) is kept."""
+
+    rule = "no-checkpoint"
+    kind = Kind.NOT_FOUND
+
+
+class LogDamaged(LogError):
+    """The log and the events no longer agree: an event without its model, a leaf taken twice."""
+
+    rule = "log-damaged"
+    kind = Kind.DAMAGED
+
+
+class EntryTooLarge(LogError):
+    """An entry longer than a bundle's uint16 length prefix can say (65,535 bytes)."""
+
+    rule = "entry-too-large"
+    kind = Kind.UNAVAILABLE
+
+
+class TileNotFound(LogError):
+    """A path that names no tile or bundle of the tree (malformed, or beyond its size)."""
+
+    rule = "no-such-tile"
+    kind = Kind.NOT_FOUND
+
+
+class SigningKeyError(LedgerError):
+    """The signing key file is missing, unreadable, or too widely readable."""
+
+    rule = "signing-key"
+    kind = Kind.UNAVAILABLE
+
+
+class BundleError(LedgerError):
+    """A bundle that cannot be read, or a ledger it cannot be imported into."""
+
+    rule = "bundle"
+    kind = Kind.INVALID
+
+
+class BundleRefused(BundleError):
+    """A bundle whose events break a rule or the authority table when replayed: none is kept."""
+
+    rule = "bundle-refused"
+    kind = Kind.REFUSED
+
+
+class VerificationError(ValueError):
+    """A note, checkpoint or proof that cannot be trusted: unsigned, badly signed, or malformed.
+
+    A `ValueError` (not a `LedgerError`): verification functions are pure and raise it to the
+    caller, which reports what it checked (``OK:``/``FAIL:``), as sigstore's do.
+    """
+
+    rule = "verification"
+    kind = Kind.DAMAGED
+
+
+class MalformedError(VerificationError):
+    """Text that does not follow its format; the message is ``malformed <what>: <reason>``."""
+
+    rule = "malformed"
+    kind = Kind.INVALID
+
+
+class ProofError(ValueError):
+    """A Merkle inclusion or consistency proof does not verify."""
+
+    rule = "proof"
+    kind = Kind.DAMAGED
+
+
+# --- archives and actors ----------------------------------------------------------------------
+
+
+class ArchiveError(LedgerError):
+    """A directory, file or document that cannot be turned into a manifest; names it and why."""
+
+    rule = "archive-input"
+    kind = Kind.INVALID
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{_display(path)}: {reason}", path=path, reason=reason)
+
+
+def _display(path: str) -> str:
+    """A path as it can be printed: undecodable bytes and control characters escaped."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ActorError(LedgerError):
+    """An actor that cannot be added or revoked as asked."""
+
+    rule = "actor"
+    kind = Kind.CONFLICT

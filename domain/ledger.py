@@ -40,6 +40,7 @@ from domain.errors import (
     ModelAlreadyRegistered,
     ModelNotFound,
     StaleVersion,
+    VersionNotFound,
 )
 from domain.identity import model_id
 from domain.lifecycle import ModelLifecycle
@@ -63,12 +64,6 @@ class ModelSummary:
     name: str
     status: str
     version: int
-
-
-class VersionNotFound(LedgerError):
-    """A time-travel read asked for a version or a moment the model does not have."""
-
-    rule = "version-not-found"
 
 
 def justification(command: cmd.Command) -> Justification:

@@ -13,16 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from domain.errors import LedgerError
+from domain.errors import InvalidDatabaseURL
 
 POSTGRES_RECORDER_TOPIC = "domain.storage:PostgresLedgerRecorder"
 """The library setting ``APPLICATION_RECORDER_TOPIC`` for PostgreSQL stores."""
-
-
-class InvalidDatabaseURL(LedgerError):
-    """The database URL names no store we know how to open."""
-
-    rule = "invalid-database-url"
 
 
 @dataclass(frozen=True)

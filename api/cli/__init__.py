@@ -2,7 +2,8 @@
 
 Each command imports what it uses inside its body, so ``reliquary schema`` or ``reliquary
 --help`` never pays for what other commands need. Errors the ledger reports become one line
-on stderr and exit code 1; usage errors exit 2; no traceback reaches the user.
+on stderr and the exit code of their kind (`exit_code`); usage errors exit 2; no traceback
+reaches the user.
 """
 
 from __future__ import annotations
@@ -53,14 +54,15 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return its exit code (0 done, 1 refused or failed, 2 usage)."""
+    """Run the CLI; return its exit code (0 done, 1 refused, 2 usage or invalid input, 3 damaged
+    data, 4 something unavailable, such as the signing key)."""
     from domain.errors import LedgerError
 
     try:
         result = app(args=argv, prog_name="reliquary", standalone_mode=False)
     except LedgerError as error:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201
-        return 1
+        return exit_code(error)
     except typer.Exit as done:
         return done.exit_code
     except typer.Abort:
@@ -86,6 +88,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     # In non-standalone mode click returns a command's exit code instead of exiting.
     return result if isinstance(result, int) else 0
+
+
+def exit_code(error: Any) -> int:
+    """The exit code of a ledger error: the one its kind says (see docs/commands.md)."""
+    from domain.errors import Kind
+
+    codes = {
+        Kind.INVALID: 2,
+        Kind.NOT_FOUND: 1,
+        Kind.CONFLICT: 1,
+        Kind.REFUSED: 1,
+        Kind.DAMAGED: 3,
+        Kind.UNAVAILABLE: 4,
+    }
+    return codes[error.kind]
 
 
 def _click_exception() -> type[Exception]:

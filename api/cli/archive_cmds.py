@@ -169,7 +169,7 @@ def verify_archive(
 
 def _hash_or_usage_error(directory: Path, workers: int | None) -> TreeManifest:
     """Hash the copy; a directory that cannot be hashed is a usage error (exit 2)."""
-    from projections.archive import ArchiveError
+    from domain.errors import ArchiveError
 
     try:
         return _hash(directory, workers)

@@ -216,10 +216,10 @@ def history(
 def _proofs(ctx: typer.Context, ledger: Ledger, model: str, version: int) -> dict[str, Any]:
     from api.bootstrap import build_log
     from api.settings import signing_key_path
-    from domain.errors import LedgerError
+    from domain.errors import LedgerError, SigningKeyError
     from domain.identity import model_id
     from projections.translog.checkpoint import verifier_key
-    from projections.translog.keys import SigningKeyError, load_signing_key
+    from projections.translog.keys import load_signing_key
     from projections.translog.proven import proven_history
 
     settings = _settings(ctx)

@@ -165,8 +165,7 @@ def consistency(
 
 def _checkpoint_for(ctx: typer.Context, log: TransparencyLog, size: int | None) -> Any:
     """The signed checkpoint a proof is made against: the latest, or a kept one of ``size``."""
-    from projections.translog.keys import SigningKeyError
-    from projections.translog.tree import LogError
+    from domain.errors import LogError, SigningKeyError
 
     if size is None:
         try:
@@ -311,7 +310,8 @@ def import_(
 
 def _own_verifier(ctx: typer.Context) -> str:
     from api.settings import signing_key_path
-    from projections.translog.keys import SigningKeyError, load_verifier_key
+    from domain.errors import SigningKeyError
+    from projections.translog.keys import load_verifier_key
 
     try:
         return load_verifier_key(signing_key_path(_settings(ctx)))

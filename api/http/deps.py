@@ -32,7 +32,8 @@ class Services:
     def signing_key(self) -> str | None:
         """The ledger's signing key, if this service holds one."""
         from api.settings import signing_key_path
-        from projections.translog.keys import SigningKeyError, load_signing_key
+        from domain.errors import SigningKeyError
+        from projections.translog.keys import load_signing_key
 
         try:
             return load_signing_key(signing_key_path(self.settings))

@@ -1,7 +1,8 @@
 """Errors as RFC 9457 problem details (``application/problem+json``), one stable type per rule.
 
 A `LedgerError`'s ``rule`` slug becomes the problem's ``type`` (``urn:reliquary:problem:<slug>``),
-so clients branch on the type, not on the wording. Nothing the caller sends produces a 500.
+so clients branch on the type, not on the wording; the status follows the error's kind
+(`STATUS_BY_KIND`). Nothing the caller sends produces a 500.
 """
 
 from __future__ import annotations
@@ -18,25 +19,14 @@ from domain import errors
 PROBLEM = "application/problem+json"
 TYPE_PREFIX = "urn:reliquary:problem:"
 
-# Rules that mean "what you name does not exist" are 404s; the other rules are conflicts with
-# the model's current state (409); a malformed command is 422.
-_NOT_FOUND = {
-    errors.ModelNotFound.rule,
-    errors.AccessRequestNotFound.rule,
-    errors.EssayNotDrafted.rule,
-    errors.PreferenceNotRecorded.rule,
-    errors.InterviewNotRecorded.rule,
-    "version-not-found",
-    "transparency-log",
-}
-_STATUS = {
-    errors.CommandRejected.rule: 422,
-    errors.StaleVersion.rule: 409,
-    errors.ConcurrencyConflict.rule: 409,
-    "signing-key": 503,
-    "archive-input": 422,
-    "bundle": 422,
-    "invalid-database-url": 500,
+# The status follows the error's kind, never its slug or wording.
+STATUS_BY_KIND = {
+    errors.Kind.INVALID: 422,
+    errors.Kind.NOT_FOUND: 404,
+    errors.Kind.CONFLICT: 409,
+    errors.Kind.REFUSED: 403,
+    errors.Kind.DAMAGED: 500,
+    errors.Kind.UNAVAILABLE: 503,
 }
 
 
@@ -66,14 +56,8 @@ def problem_response(
 
 
 def status_of(error: errors.LedgerError) -> int:
-    """The HTTP status of a ledger error."""
-    if error.rule in _NOT_FOUND:
-        return 404
-    if error.rule in _STATUS:
-        return _STATUS[error.rule]
-    if isinstance(error, errors.LifecycleRuleViolation):
-        return 409
-    return 400
+    """The HTTP status of a ledger error: the one its kind says."""
+    return STATUS_BY_KIND[error.kind]
 
 
 def _jsonable_facts(facts: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import rfc8785
 from eventsourcing.persistence import StoredEvent
 from pydantic import TypeAdapter
 
-from domain.errors import LedgerError
+from domain.errors import BundleError
 from domain.identity import model_id
 from projections.translog import merkle
 from projections.translog.checkpoint import Checkpoint, verify_checkpoint
@@ -33,12 +33,6 @@ from projections.translog.leaves import canonical_bytes, leaf_record, registered
 from projections.translog.tree import TransparencyLog, append_leaf
 
 EVENTS, CHECKPOINT, KEY, README = "events.jsonl", "checkpoint", "verifier-key", "README.md"
-
-
-class BundleError(LedgerError):
-    """A bundle that cannot be read, or a ledger it cannot be imported into."""
-
-    rule = "bundle"
 
 
 @dataclass

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from domain.errors import MalformedError, VerificationError
+
 __all__ = [
     "ED25519_SIGNATURE_TYPE",
     "MAX_SIGNATURES",
@@ -84,14 +86,6 @@ _TLOG_PROOF_INDEX = "index "
 # ASCII decimal with no leading zeroes, as tlog-checkpoint's tree size and tlog-proof's index.
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _KEY_ID_HEX = re.compile(r"[0-9a-fA-F]{8}")
-
-
-class VerificationError(ValueError):
-    """A note, checkpoint or proof that cannot be trusted: unsigned, badly signed, or malformed."""
-
-
-class MalformedError(VerificationError):
-    """Text that does not follow its format; the message is ``malformed <what>: <reason>``."""
 
 
 # --- encodings -------------------------------------------------------------------------------

@@ -11,14 +11,8 @@ import os
 import stat
 from pathlib import Path
 
-from domain.errors import LedgerError
+from domain.errors import SigningKeyError
 from projections.translog.checkpoint import generate_signing_key, verifier_key
-
-
-class SigningKeyError(LedgerError):
-    """The signing key file is missing, unreadable, or too widely readable."""
-
-    rule = "signing-key"
 
 
 def create_signing_key(path: Path, name: str) -> bool:

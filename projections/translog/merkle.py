@@ -38,6 +38,8 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
+from domain.errors import ProofError
+
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
@@ -69,10 +71,6 @@ Node: TypeAlias = tuple[int, int]
 
 Range: TypeAlias = tuple[int, int]
 """[start, end): a run of leaves whose MTH is a proof element."""
-
-
-class ProofError(ValueError):
-    """A Merkle inclusion or consistency proof does not verify."""
 
 
 def leaf_hash(data: bytes) -> bytes:

@@ -41,9 +41,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from domain.errors import EntryTooLarge, LogError, TileNotFound
 from projections.translog import merkle
 from projections.translog.leaves import canonical_bytes, leaf_record
-from projections.translog.tree import LogError
 
 if TYPE_CHECKING:
     from projections.translog.tree import TransparencyLog
@@ -77,14 +77,6 @@ _MAX_INDEX = 2**64  # tree sizes are uint64 (tlog-checkpoint), so no tile index 
 # The shape of a tile path; the values are then checked by writing the path back (`tile_path`)
 # and comparing, so only the canonical form is accepted. [0-9] rather than \d: ASCII digits only.
 _PATH = re.compile(r"tile/(entries|[0-9]{1,2})/((?:x[0-9]{3}/){0,6}[0-9]{3})(?:\.p/([0-9]{1,3}))?")
-
-
-class TileNotFound(LookupError):
-    """A path that names no tile or bundle of the tree (malformed, or beyond its size)."""
-
-
-class EntryTooLarge(LogError):
-    """An entry longer than a bundle's uint16 length prefix can say (65,535 bytes)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
-from domain.errors import LedgerError
+from domain.errors import LogError
 from projections.translog import merkle
 from projections.translog.checkpoint import (
     Checkpoint,
@@ -31,12 +31,6 @@ from projections.translog.recorders import Leaf, LogRecorder, StoredCheckpoint
 
 if TYPE_CHECKING:
     from domain.ledger import Ledger
-
-
-class LogError(LedgerError):
-    """A request the transparency log cannot answer (a size it does not have, say)."""
-
-    rule = "transparency-log"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from api.cli.demo import load_demo
+from domain.errors import EntryTooLarge, LogError, TileNotFound
 from domain.ledger import Ledger
 from projections.translog import merkle
 from projections.translog.bundle import export_bundle
@@ -26,8 +27,6 @@ from projections.translog.checkpoint import (
 )
 from projections.translog.tiles import (
     BundleRef,
-    EntryTooLarge,
-    TileNotFound,
     TileRef,
     decode_entry_bundle,
     entry_bundle,
@@ -36,7 +35,7 @@ from projections.translog.tiles import (
     read_tile,
     tile_path,
 )
-from projections.translog.tree import LogError, TransparencyLog, build_log
+from projections.translog.tree import TransparencyLog, build_log
 from tests.support import doc, manifest, parse, register, unique
 
 ORIGIN = "reliquary.test/ledger"

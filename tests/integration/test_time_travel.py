@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.errors import CommandRejected, ModelNotFound
-from domain.ledger import Ledger, VersionNotFound
+from domain.errors import CommandRejected, ModelNotFound, VersionNotFound
+from domain.ledger import Ledger
 from tests.support import doc, parse, preserve, register, unique
 
 

@@ -11,11 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.cli.demo import load_demo
+from domain.errors import LogError
 from domain.ledger import Ledger
 from projections.translog import merkle
 from projections.translog.bundle import export_bundle, import_bundle, verify_bundle
 from projections.translog.checkpoint import generate_signing_key, verifier_key, verify_checkpoint
-from projections.translog.tree import LogError, TransparencyLog, build_log
+from projections.translog.tree import TransparencyLog, build_log
 from projections.translog.verify import verify_log
 from tests.support import doc, parse, register, unique
 

@@ -14,10 +14,9 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from domain.errors import MalformedError, VerificationError
 from projections.translog.checkpoint import (
     Checkpoint,
-    MalformedError,
-    VerificationError,
     format_tlog_proof,
     generate_signing_key,
     open_note,

@@ -23,10 +23,10 @@ from typing import Any
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from domain.errors import ProofError
 from projections.translog.merkle import (
     HASH_SIZE,
     Node,
-    ProofError,
     consistency_proof,
     inclusion_proof,
     leaf_hash,

@@ -21,10 +21,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from domain.commands import Manifest, RelativePath
 from domain.decisions import ManifestEntry, manifest_digest
-from domain.errors import LedgerError
+from domain.errors import ArchiveError, LedgerError
 from projections import archive
 from projections.archive import (
-    ArchiveError,
     FileCheck,
     TreeManifest,
     compare,

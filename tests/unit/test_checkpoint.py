@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 
+from domain.errors import MalformedError, VerificationError
 from projections.translog.checkpoint import (
     MAX_SIGNATURES,
     Checkpoint,
-    MalformedError,
-    VerificationError,
     format_tlog_proof,
     generate_signing_key,
     open_note,

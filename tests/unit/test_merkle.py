@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from domain.errors import ProofError
 from projections.translog.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     Node,
-    ProofError,
     consistency_proof,
     consistency_ranges,
     inclusion_proof,

@@ -161,7 +161,8 @@ def tlog_checkpoint(services: ServicesDep) -> PlainTextResponse:
 )
 def tlog_tile(services: ServicesDep, path: str) -> Response:
     """A hash tile or entry bundle (C2SP tlog-tiles) of the tree of the latest checkpoint."""
-    from projections.translog.tiles import EntryTooLarge, TileNotFound, read_tile
+    from domain.errors import EntryTooLarge, TileNotFound
+    from projections.translog.tiles import read_tile
 
     checkpoint_size = latest_checkpoint(services).size
     try:
