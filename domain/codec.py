@@ -49,11 +49,22 @@ class _DataclassAsDict(Transcoding):
 
 
 class ActorAsDict(_DataclassAsDict):
-    """`Actor` as ``{"id", "role"}``."""
+    """`Actor` as ``{"id", "role", "authenticated_by"}``.
+
+    ``authenticated_by`` is left out when None, so an event recorded before the ledger kept it
+    encodes to exactly its stored bytes (a restored bundle must hash to its checkpoint).
+    """
 
     type = Actor
     name = "actor"
-    fields = ("id", "role")
+    fields = ("id", "role", "authenticated_by")
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        """Store the fields by name, less an unknown authentication."""
+        data = super().encode(obj)
+        if data["authenticated_by"] is None:
+            del data["authenticated_by"]
+        return data
 
 
 class EvidenceAsDict(_DataclassAsDict):

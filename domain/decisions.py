@@ -15,7 +15,7 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
-    """The roles in which a person acts on the ledger (issue 7 gives each its permissions)."""
+    """The roles in which a person acts on the ledger (`domain.authority` gives each its powers)."""
 
     CURATOR = "curator"
     INTERVIEWER = "interviewer"
@@ -27,10 +27,15 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Actor:
-    """Who took a decision, and in which role."""
+    """Who took a decision, in which role, and how the ledger knew it was them.
+
+    ``authenticated_by`` is a `domain.authority.Authentication` value (``token``, ``operator``,
+    ``import``); it is None only on events recorded before the ledger kept it.
+    """
 
     id: str
     role: str
+    authenticated_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,10 +92,13 @@ class Justification:
     """The fields every decision carries: who, why, on what evidence, and when it took effect.
 
     ``effective_at`` is None when the decision took effect when the ledger recorded it (the
-    event's own timestamp is the recorded time).
+    event's own timestamp is the recorded time). ``recorded_at`` is None for a live command,
+    recorded now by the ledger's clock; a restored bundle replays each event at the moment it
+    was first recorded, so the rules meet the same clock they met then.
     """
 
     actor: Actor
     rationale: str
     evidence: tuple[Evidence, ...]
     effective_at: datetime | None
+    recorded_at: datetime | None = None

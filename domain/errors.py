@@ -307,6 +307,27 @@ class InvalidQuery(LedgerError):
     kind = Kind.INVALID
 
 
+class NoPreservedWeights(LedgerError):
+    """A model (or a bundle) records no preserved weights to show or check an archive against."""
+
+    rule = "no-preserved-weights"
+    kind = Kind.NOT_FOUND
+
+
+class UnreadableFile(LedgerError):
+    """A file the command was given cannot be read."""
+
+    rule = "unreadable-file"
+    kind = Kind.INVALID
+
+
+class ImportConflict(LedgerError):
+    """A bulk import met events written meanwhile; nothing of the batch was written."""
+
+    rule = "import-conflict"
+    kind = Kind.CONFLICT
+
+
 # --- the store --------------------------------------------------------------------------------
 
 
@@ -369,6 +390,13 @@ class BundleError(LedgerError):
     kind = Kind.INVALID
 
 
+class BundleDoesNotVerify(BundleError):
+    """A bundle whose signature, leaves or root do not check out."""
+
+    rule = "bundle-does-not-verify"
+    kind = Kind.DAMAGED
+
+
 class BundleRefused(BundleError):
     """A bundle whose events break a rule or the authority table when replayed: none is kept."""
 
@@ -412,6 +440,8 @@ class ArchiveError(LedgerError):
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{_display(path)}: {reason}", path=path, reason=reason)
+        self.path = path
+        self.reason = reason
 
 
 def _display(path: str) -> str:

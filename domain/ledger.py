@@ -24,19 +24,18 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
 
 from domain import commands as cmd
+from domain.authority import Authentication, require_role
 from domain.codec import VALUE_TRANSCODINGS, OrjsonTranscoder
 from domain.decisions import (
     Actor,
-    Channel,
-    DifferingFile,
     Evidence,
     Justification,
-    ManifestEntry,
 )
+from domain.decisions_table import DECISIONS
 from domain.errors import (
     CommandRejected,
     ConcurrencyConflict,
-    LedgerError,
+    ImportConflict,
     ModelAlreadyRegistered,
     ModelNotFound,
     StaleVersion,
@@ -66,10 +65,14 @@ class ModelSummary:
     version: int
 
 
-def justification(command: cmd.Command) -> Justification:
+def justification(
+    command: cmd.Command, authentication: Authentication = Authentication.OPERATOR
+) -> Justification:
     """The decision fields of a command, as the aggregate takes them."""
     return Justification(
-        actor=Actor(id=command.actor.id, role=command.actor.role.value),
+        actor=Actor(
+            id=command.actor.id, role=command.actor.role.value, authenticated_by=authentication
+        ),
         rationale=command.rationale,
         evidence=tuple(
             Evidence(uri=item.uri, digest=item.digest, description=item.description)
@@ -111,14 +114,32 @@ class Ledger(Application[UUID]):
 
     # -- commands ------------------------------------------------------------------------------
 
-    def execute(self, command: cmd.Command, *, expected_version: int | None = None) -> Recorded:
-        """Run any parsed command by calling the method of the same name."""
-        name: str = command.command  # type: ignore[attr-defined]
-        method: Callable[..., Recorded] = getattr(self, name)
-        return method(command, expected_version=expected_version)
+    def execute(
+        self,
+        command: cmd.Command,
+        *,
+        authentication: Authentication = Authentication.OPERATOR,
+        expected_version: int | None = None,
+    ) -> Recorded:
+        """Run one parsed command: authority first, then load, decide and save.
 
-    def register_model(
-        self, command: cmd.RegisterModel, *, expected_version: int | None = None
+        ``authentication`` says how the door knew the actor (a token over HTTP, a local
+        operator at the CLI); it is recorded with the decision. The actor's role is checked
+        against the authority table before anything is loaded, so a refused command costs
+        nothing and appends nothing.
+        """
+        name: str = command.command  # type: ignore[attr-defined]
+        decided = justification(command, authentication)
+        require_role(name, decided.actor)
+        if isinstance(command, cmd.RegisterModel):
+            return self._register(command, decided, expected_version)
+        decide = DECISIONS[name]
+        return self._change(
+            command, expected_version, lambda model: decide(model, decided, command)
+        )
+
+    def _register(
+        self, command: cmd.RegisterModel, decided: Justification, expected_version: int | None
     ) -> Recorded:
         """Register a model; its name is registered once."""
         if expected_version not in (None, 0):
@@ -127,7 +148,7 @@ class Ledger(Application[UUID]):
             )
         model = ModelLifecycle.register(
             model_id(command.model),
-            justification(command),
+            decided,
             name=command.model,
             family=command.family,
             model_version=command.model_version,
@@ -142,332 +163,6 @@ class Ledger(Application[UUID]):
                 model=command.model,
             ) from None
         return self._recorded(command.model, model, recordings)
-
-    def schedule_retirement(
-        self, command: cmd.ScheduleRetirement, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Schedule or reschedule the retirement."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.schedule_retirement(
-                justification(command),
-                retirement_date=command.retirement_date,
-                reasons=tuple(command.reasons),
-                successor=command.successor,
-            ),
-        )
-
-    def retire_model(
-        self, command: cmd.RetireModel, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Retire the model."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.retire(
-                justification(command),
-                retired_on=command.retired_on,
-                final_status=command.final_status,
-            ),
-        )
-
-    def preserve_weights(
-        self, command: cmd.PreserveWeights, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Record preserved weights by manifest."""
-        files = tuple(
-            ManifestEntry(path=item.path, size=item.size, sha256=item.sha256)
-            for item in command.manifest.files
-        )
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.preserve_weights(
-                justification(command),
-                files=files,
-                digest=command.manifest.manifest_digest,
-                locations=tuple(command.locations),
-                custodian=command.custodian,
-                retention=command.retention,
-            ),
-        )
-
-    def archive_artifact(
-        self, command: cmd.ArchiveArtifact, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Record an archived artifact."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.archive_artifact(
-                justification(command),
-                artifact_id=command.artifact_id,
-                kind=command.kind,
-                title=command.title,
-                digest=command.digest,
-                location=command.location,
-            ),
-        )
-
-    def record_archive_check(
-        self, command: cmd.RecordArchiveCheck, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Record a check of a stored copy against the preserved manifest."""
-        differing = tuple(
-            DifferingFile(path=item.path, status=item.status) for item in command.differing_files
-        )
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.record_archive_check(
-                justification(command),
-                location=command.location,
-                checked_at=command.checked_at,
-                observed_digest=command.observed_digest,
-                differing_files=differing,
-            ),
-        )
-
-    def record_interview(
-        self, command: cmd.RecordInterview, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Record an interview."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.record_interview(
-                justification(command),
-                interview_id=command.interview_id,
-                protocol=command.protocol,
-                protocol_version=command.protocol_version,
-                conducted_on=command.conducted_on,
-                interviewer=command.interviewer,
-                framing=command.framing,
-                questions=tuple(command.questions),
-                context=command.context,
-                transcript_digest=command.transcript_digest,
-                transcript_location=command.transcript_location,
-            ),
-        )
-
-    def record_preference(
-        self, command: cmd.RecordPreference, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Record a preference."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.record_preference(
-                justification(command),
-                preference_id=command.preference_id,
-                statement=command.statement,
-                theme=command.theme,
-                interview_ids=tuple(command.interview_ids),
-            ),
-        )
-
-    def reaffirm_preference(
-        self, command: cmd.ReaffirmPreference, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Record a reaffirmation of a preference."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.reaffirm_preference(
-                justification(command),
-                preference_id=command.preference_id,
-                interview_id=command.interview_id,
-            ),
-        )
-
-    def contradict_preference(
-        self, command: cmd.ContradictPreference, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Record a contradiction of a preference."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.contradict_preference(
-                justification(command),
-                preference_id=command.preference_id,
-                interview_id=command.interview_id,
-                statement=command.statement,
-            ),
-        )
-
-    def decide_preference(
-        self, command: cmd.DecidePreference, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Decide a preference."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.decide_preference(
-                justification(command),
-                preference_id=command.preference_id,
-                outcome=command.outcome,
-                cost_assessment=command.cost_assessment,
-                safety_assessment=command.safety_assessment,
-            ),
-        )
-
-    def set_access_policy(
-        self, command: cmd.SetAccessPolicy, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Set the access policy."""
-        channels = tuple(Channel(channel=c.channel, audience=c.audience) for c in command.channels)
-        criteria = command.criteria.as_dict() if command.criteria is not None else None
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.set_access_policy(
-                justification(command), channels=channels, criteria=criteria
-            ),
-        )
-
-    def request_access(
-        self, command: cmd.RequestAccess, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Open an access request."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.request_access(
-                justification(command),
-                request_id=command.request_id,
-                requester=command.requester,
-                organisation=command.organisation,
-                requester_group=command.requester_group,
-                purpose=command.purpose,
-                scope=command.scope,
-            ),
-        )
-
-    def approve_access_request(
-        self, command: cmd.ApproveAccessRequest, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Grant an access request."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.approve_access_request(
-                justification(command),
-                request_id=command.request_id,
-                terms=command.terms,
-                expires_on=command.expires_on,
-            ),
-        )
-
-    def deny_access_request(
-        self, command: cmd.DenyAccessRequest, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Refuse an access request."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.deny_access_request(
-                justification(command), request_id=command.request_id, reason=command.reason
-            ),
-        )
-
-    def appeal_access_denial(
-        self, command: cmd.AppealAccessDenial, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Appeal a denial."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.appeal_access_denial(
-                justification(command), request_id=command.request_id, new_facts=command.new_facts
-            ),
-        )
-
-    def revoke_access(
-        self, command: cmd.RevokeAccess, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Revoke a grant."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.revoke_access(
-                justification(command), request_id=command.request_id, reason=command.reason
-            ),
-        )
-
-    def draft_essay(
-        self, command: cmd.DraftEssay, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Record a draft essay."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.draft_essay(
-                justification(command),
-                essay_id=command.essay_id,
-                title=command.title,
-                prompt_ref=command.prompt_ref,
-                context_refs=tuple(command.context_refs),
-                content_digest=command.content_digest,
-            ),
-        )
-
-    def approve_essay(
-        self, command: cmd.ApproveEssay, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Approve a draft."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.approve_essay(justification(command), essay_id=command.essay_id),
-        )
-
-    def veto_essay(
-        self, command: cmd.VetoEssay, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Veto a draft."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.veto_essay(
-                justification(command),
-                essay_id=command.essay_id,
-                risk_category=command.risk_category,
-                reason=command.reason,
-            ),
-        )
-
-    def publish_essay(
-        self, command: cmd.PublishEssay, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Publish an approved essay."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.publish_essay(
-                justification(command),
-                essay_id=command.essay_id,
-                disclaimer_version=command.disclaimer_version,
-                location=command.location,
-            ),
-        )
-
-    def record_signal(
-        self, command: cmd.RecordSignal, *, expected_version: int | None = None
-    ) -> Recorded:
-        """Record a monitoring signal."""
-        return self._change(
-            command,
-            expected_version,
-            lambda model: model.record_signal(
-                justification(command),
-                kind=command.kind,
-                period_start=command.period_start,
-                period_end=command.period_end,
-                value=command.value,
-                unit=command.unit,
-            ),
-        )
 
     # -- bulk import ---------------------------------------------------------------------------
 
@@ -506,7 +201,7 @@ class Ledger(Application[UUID]):
             models: dict[str, ModelLifecycle] = {}
             scratch = _BatchLedger(self, models, held)
             for command in batch:
-                scratch.execute(command)
+                scratch.execute(command, authentication=Authentication.IMPORT)
             try:
                 self.save(*models.values())
             except IntegrityError:
@@ -515,7 +210,7 @@ class Ledger(Application[UUID]):
                 held.clear()
                 if attempt == 1:
                     continue
-                raise LedgerError(
+                raise ImportConflict(
                     "import batch conflicts with stored events (a model already registered, "
                     "or written by another writer meanwhile); nothing of this batch was written"
                 ) from None

@@ -8,7 +8,7 @@ public command methods check the rules first and only then trigger an event; eac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -26,99 +26,24 @@ from domain.decisions import (
     manifest_digest,
 )
 from domain.rules import Support, day_of, first_after, first_before
-
-# ---------------------------------------------------------------------------------------------
-# State records: what the aggregate remembers. They are frozen: ``apply`` replaces a record
-# rather than changing it, so copying the aggregate (the library copies it out of its cache
-# for every command) needs to copy only the containers, never the records.
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PreservedWeights:
-    """The latest preserved copy of the weights."""
-
-    manifest_digest: str
-    files: tuple[ManifestEntry, ...]
-    locations: tuple[str, ...]
-    custodian: str
-    retention: str
-    version: int
-    preserved_at: datetime
-
-
-@dataclass(frozen=True)
-class ArchiveCheck:
-    """One recorded check of a stored copy against the preserved manifest."""
-
-    location: str
-    checked_at: datetime
-    intact: bool
-    differing_files: tuple[DifferingFile, ...]
-    version: int
-
-
-@dataclass(frozen=True)
-class Interview:
-    """An interview on the record (its transcript lives elsewhere; we keep its digest)."""
-
-    conducted_on: date
-    framing: str
-    protocol: str
-    protocol_version: str
-
-
-@dataclass(frozen=True)
-class Preference:
-    """A preference the model expressed, with the interviews that support it."""
-
-    statement: str
-    theme: str
-    supports: tuple[Support, ...] = ()
-    contradictions: int = 0
-    supports_since_contradiction: tuple[Support, ...] = ()
-    outcome: str | None = None
-
-
-@dataclass(frozen=True)
-class AccessRequest:
-    """A request for access and where its decision stands."""
-
-    requester: str
-    organisation: str
-    requester_group: str
-    status: str = "pending"
-    appeals: int = 0
-    expires_on: date | None = None
-
-
-@dataclass(frozen=True)
-class Essay:
-    """An essay from draft to review to publication."""
-
-    title: str
-    status: str = "drafted"
-    risk_category: str | None = None
-
-
-@dataclass(frozen=True)
-class AccessPolicy:
-    """The channels and audiences a model is kept available to, and the scores behind it."""
-
-    channels: tuple[Channel, ...]
-    criteria: dict[str, float] | None
-
-
-# Request and essay statuses, named once.
-PENDING, APPROVED, DENIED, APPEALED, REVOKED = (
-    "pending",
-    "approved",
-    "denied",
-    "appealed",
-    "revoked",
+from domain.state import (
+    APPEALED,
+    APPROVED,
+    DENIED,
+    DRAFTED,
+    EXTENDED_ACCESS,
+    PENDING,
+    PUBLISHED,
+    REVOKED,
+    VETOED,
+    AccessPolicy,
+    AccessRequest,
+    ArchiveCheck,
+    Essay,
+    Interview,
+    Preference,
+    PreservedWeights,
 )
-DRAFTED, VETOED, PUBLISHED = "drafted", "vetoed", "published"
-FULLY_RETIRED, EXTENDED_ACCESS = "fully_retired", "retired_with_extended_access"
 
 
 class ModelLifecycle(BaseAggregate[UUID]):
@@ -428,6 +353,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 requester=self.requester,
                 organisation=self.organisation,
                 requester_group=self.requester_group,
+                requested_by=self.actor.id,
             )
 
     class AccessRequestApproved(Event):
@@ -598,7 +524,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         return cls._create(
             cls.ModelRegistered,
             id=model_id,
-            timestamp=cls.ModelRegistered.create_timestamp(),
+            timestamp=decided.recorded_at or cls.ModelRegistered.create_timestamp(),
             **_decision_fields(decided),
             name=name,
             family=family,
@@ -648,7 +574,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 model=self.name,
             )
         self._check_dates(decided, retired_on=retired_on)
-        self._check_not_future(retired_on=retired_on)
+        self._check_not_future(decided, retired_on=retired_on)
         self._decide(self.ModelRetired, decided, retired_on=retired_on, final_status=final_status)
 
     def preserve_weights(
@@ -720,7 +646,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 model=self.name,
             )
         self._check_dates(decided, checked_at=checked_at)
-        self._check_not_future(checked_at=checked_at)
+        self._check_not_future(decided, checked_at=checked_at)
         preserved_on = day_of(self.weights.preserved_at)
         if day_of(checked_at) < preserved_on:
             raise errors.IncoherentDates(
@@ -759,7 +685,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """Record an interview under an id not used before."""
         self._refuse_duplicate("interview", interview_id, self.interviews)
         self._check_dates(decided, conducted_on=conducted_on)
-        self._check_not_future(conducted_on=conducted_on)
+        self._check_not_future(decided, conducted_on=conducted_on)
         self._decide(
             self.InterviewConducted,
             decided,
@@ -902,8 +828,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
         self, decided: Justification, *, request_id: str, terms: str, expires_on: date | None
     ) -> None:
         """Grant a request that awaits a decision; an expiry falls after the decision."""
-        self._require_undecided_request(request_id)
-        decided_on = day_of(decided.effective_at or self.Event.create_timestamp())
+        self._refuse_own_request(decided, self._require_undecided_request(request_id), "approve")
+        decided_on = day_of(decided.effective_at or self._now(decided))
         if expires_on is not None and expires_on <= decided_on:
             raise errors.IncoherentDates(
                 f"the grant of request {request_id!r} would expire on {expires_on}, "
@@ -922,15 +848,23 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
     def deny_access_request(self, decided: Justification, *, request_id: str, reason: str) -> None:
         """Refuse a request that awaits a decision, stating the reason."""
-        self._require_undecided_request(request_id)
+        self._refuse_own_request(decided, self._require_undecided_request(request_id), "deny")
         self._check_dates(decided)
         self._decide(self.AccessRequestDenied, decided, request_id=request_id, reason=reason)
 
     def appeal_access_denial(
         self, decided: Justification, *, request_id: str, new_facts: str
     ) -> None:
-        """Appeal a denial, once, with new facts."""
+        """Appeal a denial, once, with new facts; only the actor who made the request may."""
         request = self._require_request(request_id)
+        if request.requested_by and decided.actor.id != request.requested_by:
+            raise errors.RequestForAnother(
+                f"{decided.actor.id!r} cannot appeal request {request_id!r}: it was made by "
+                f"{request.requested_by!r}, and only the requester appeals its denial",
+                request_id=request_id,
+                actor=decided.actor.id,
+                requested_by=request.requested_by,
+            )
         if request.status != DENIED or request.appeals > 0:
             why = (
                 "its denial was already appealed once"
@@ -946,8 +880,9 @@ class ModelLifecycle(BaseAggregate[UUID]):
         self._decide(self.AccessDenialAppealed, decided, request_id=request_id, new_facts=new_facts)
 
     def revoke_access(self, decided: Justification, *, request_id: str, reason: str) -> None:
-        """Revoke an approved grant."""
+        """Revoke an approved grant (never by the actor who requested it)."""
         request = self._require_request(request_id)
+        self._refuse_own_request(decided, request, "revoke")
         if request.status != APPROVED:
             raise errors.RevokeWithoutGrant(
                 f"request {request_id!r} is {request.status}; only an approved grant "
@@ -1047,7 +982,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 period_end=period_end.isoformat(),
             )
         self._check_dates(decided, period_start=period_start)
-        self._check_not_future(period_end=period_end)
+        self._check_not_future(decided, period_end=period_end)
         self._decide(
             self.SignalRecorded,
             decided,
@@ -1093,7 +1028,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """Trigger one decision event, recorded now by the ledger's clock."""
         self.trigger_event(
             event_class,
-            timestamp=event_class.create_timestamp(),
+            timestamp=self._now(decided),
             **_decision_fields(decided),
             **facts,
         )
@@ -1116,12 +1051,16 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 release_date=self.release_date.isoformat(),
             )
 
-    def _check_not_future(self, **moments: date | datetime) -> None:
+    def _now(self, decided: Justification) -> datetime:
+        """When the ledger records this decision: now, or when a restored event first was."""
+        return decided.recorded_at or self.Event.create_timestamp()
+
+    def _check_not_future(self, decided: Justification, **moments: date | datetime) -> None:
         """Refuse a fact about the past (an interview held, a check made) dated in the future.
 
         One day of slack lets a date written in a time zone ahead of UTC through.
         """
-        today = day_of(self.Event.create_timestamp())
+        today = day_of(self._now(decided))
         late = first_after(moments.items(), today + timedelta(days=1))
         if late is not None:
             what, day = late
@@ -1185,6 +1124,19 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 status=request.status,
             )
         return request
+
+    def _refuse_own_request(
+        self, decided: Justification, request: AccessRequest, action: str
+    ) -> None:
+        """Separation of duties: nobody decides or revokes their own request, whatever role."""
+        if request.requested_by and decided.actor.id == request.requested_by:
+            raise errors.OwnRequestDecision(
+                f"{decided.actor.id!r} requested this access and cannot {action} it, "
+                f"in any role (here {decided.actor.role})",
+                actor=decided.actor.id,
+                role=decided.actor.role,
+                action=action,
+            )
 
     def _require_essay(self, essay_id: str) -> Essay:
         try:

@@ -181,7 +181,7 @@ def _hash_or_usage_error(directory: Path, workers: int | None) -> TreeManifest:
 def _recorded_from_ledger(ctx: typer.Context, model: str, key_text: str | None) -> dict[str, Any]:
     """The latest WeightsPreserved of a model, with its inclusion in the signed log proven."""
     from api.bootstrap import build_log
-    from domain.errors import LedgerError
+    from domain.errors import NoPreservedWeights
     from domain.identity import model_id
     from projections.translog import merkle
     from projections.translog.checkpoint import verify_checkpoint
@@ -189,7 +189,7 @@ def _recorded_from_ledger(ctx: typer.Context, model: str, key_text: str | None) 
     ledger = _ledger(ctx)
     state = ledger.state(model)
     if state.weights is None:
-        raise LedgerError(f"model {model!r} has no preserved weights on record")
+        raise NoPreservedWeights(f"model {model!r} has no preserved weights on record")
     weights = state.weights
     log = build_log(_settings(ctx), ledger)
     checkpoint, verifier = _checkpoint_and_key(ctx, log, key_text)
@@ -226,12 +226,12 @@ def _recorded_from_bundle(bundle: Path, model: str, key_text: str | None) -> dic
     """The latest WeightsPreserved of a model in a verified bundle."""
     from api.cli.log_cmds import _key_text
     from domain.decisions import ManifestEntry
-    from domain.errors import LedgerError
+    from domain.errors import BundleDoesNotVerify, NoPreservedWeights
     from projections.translog.bundle import verify_bundle
 
     report = verify_bundle(bundle, _key_text(key_text) if key_text else None)
     if not report.ok:
-        raise LedgerError(f"the bundle does not verify: {report.problems[0]}")
+        raise BundleDoesNotVerify(f"the bundle does not verify: {report.problems[0]}")
     latest: dict[str, Any] | None = None
     with (bundle / "events.jsonl").open("rb") as lines:
         for line in lines:
@@ -239,11 +239,11 @@ def _recorded_from_bundle(bundle: Path, model: str, key_text: str | None) -> dic
             if record["model"] == model and record["type"] == "WeightsPreserved":
                 latest = record
     if latest is None:
-        raise LedgerError(f"the bundle records no preserved weights for model {model!r}")
+        raise NoPreservedWeights(f"the bundle records no preserved weights for model {model!r}")
     facts = latest["facts"]
     checkpoint = report.checkpoint
     if checkpoint is None:  # a verified bundle always has one
-        raise LedgerError("the bundle has no checkpoint")
+        raise BundleDoesNotVerify("the bundle has no checkpoint")
     return {
         "files": [ManifestEntry(f["path"], f["size"], f["sha256"]) for f in facts["files"]],
         "manifest_digest": facts["manifest_digest"],

@@ -120,9 +120,9 @@ def _open(file: str) -> Any:
     try:
         return Path(file).open("rb")  # noqa: SIM115 (closed when the process ends)
     except OSError as error:
-        from domain.errors import LedgerError
+        from domain.errors import UnreadableFile
 
-        raise LedgerError(f"cannot read {file}: {error.strerror}") from None
+        raise UnreadableFile(f"cannot read {file}: {error.strerror}") from None
 
 
 def _count_lines(file: str) -> int:

@@ -328,12 +328,12 @@ def _key_text(value: str) -> str:
 
 
 def _read_text(path: Path) -> str:
-    from domain.errors import LedgerError
+    from domain.errors import UnreadableFile
 
     try:
         return path.read_text()
     except OSError as error:
-        raise LedgerError(f"cannot read {path}: {error.strerror}") from None
+        raise UnreadableFile(f"cannot read {path}: {error.strerror}") from None
 
 
 def grant_service_role(

@@ -44,7 +44,7 @@ RELIQUARY_PACKAGES = {"domain", "projections", "api"}
 SIGNAL = {
     "command": "record_signal",
     "model": "claude-opus-3",
-    "actor": {"id": "a.auditor", "role": "auditor"},
+    "actor": {"id": "c.curator", "role": "curator"},
     "rationale": "Monthly research-use count.",
     "kind": "research_use",
     "period_start": "2026-03-01",

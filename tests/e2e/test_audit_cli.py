@@ -57,7 +57,7 @@ def test_timeline_filters_and_pages(cli) -> None:
     assert all((e["effective_at"] or e["recorded_at"]) >= "2026-01-01" for e in entries)
 
     code, _, err = cli("timeline", "--since", "yesterday")
-    assert code == 1
+    assert code == 2  # invalid input
     assert "ISO 8601" in err
 
 
@@ -91,7 +91,7 @@ def test_registers(cli) -> None:
     code, out, _ = cli("register", "preferences", "--json")
     assert {p["outcome"] for p in json.loads(out)} >= {"honored", "declined", "deferred"}
     code, _, err = cli("register", "nonsense")
-    assert code == 1
+    assert code == 2
     assert "no register" in err
 
 
@@ -136,5 +136,5 @@ def test_projections_status_and_rebuild(cli) -> None:
     code, out, _ = cli("projections", "status", "--json")
     assert all(s["behind"] == 0 for s in json.loads(out))
     code, _, err = cli("projections", "rebuild", "nonsense")
-    assert code == 1
+    assert code == 2
     assert "no view named" in err

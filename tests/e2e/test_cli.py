@@ -90,7 +90,7 @@ def test_apply_reads_stdin_and_reports_json(cli, monkeypatch: pytest.MonkeyPatch
 
 def test_apply_of_a_missing_file(cli, tmp_path: Path) -> None:
     code, out, err = cli("apply", str(tmp_path / "absent.jsonl"))
-    assert code == 1
+    assert code == 2  # invalid input
     assert "cannot read" in err
     assert out == ""
 
@@ -107,14 +107,19 @@ def test_models_and_history_with_time_travel(cli, tmp_path: Path) -> None:
     answer = json.loads(out)
     assert (answer["version"], answer["state"]["status"]) == (1, "registered")
     assert [e["version"] for e in answer["events"]] == [1]
-    assert answer["events"][0]["actor"] == {"id": "curator-1", "role": "curator"}
+    # The actor, and how the ledger knew it: a local operator at the CLI.
+    assert answer["events"][0]["actor"] == {
+        "id": "curator-1",
+        "role": "curator",
+        "authenticated_by": "operator",
+    }
 
     registered_at = answer["events"][0]["recorded_at"]
     code, out, _ = cli("history", model, "--as-of", registered_at, "--json")
     assert json.loads(out)["version"] == 1
 
     code, out, err = cli("history", model, "--as-of", "2025-01-01T00:00:00")
-    assert code == 1 and "no time zone" in err
+    assert code == 2 and "no time zone" in err
 
     code, out, err = cli("history", model, "--at-version", "9")
     assert code == 1 and "there is no version 9" in err

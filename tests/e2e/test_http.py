@@ -141,7 +141,7 @@ def prerequisites(model: str) -> list[dict[str, Any]]:
     researcher = actor_id("researcher")
 
     def request(request_id: str) -> dict[str, Any]:
-        return doc(
+        document = doc(
             "request_access",
             model,
             role="researcher",
@@ -152,6 +152,8 @@ def prerequisites(model: str) -> list[dict[str, Any]]:
             purpose="Re-run published evaluations.",
             scope="API access, 1M tokens a month.",
         )
+        # Made by the researcher whose token the tests hold: only it may appeal.
+        return {**document, "actor": {"id": researcher, "role": "researcher"}}
 
     def essay(essay_id: str) -> dict[str, Any]:
         return doc(
@@ -432,7 +434,11 @@ def test_the_stored_event_names_the_tokens_actor(api: Api) -> None:
     assert response.status_code == 201, response.text
     history = api.client.get(f"/models/{model}/history", headers=api.auth()).json()
     assert history["events"][-1]["type"] == "SignalRecorded"
-    assert history["events"][-1]["actor"] == {"id": actor_id("curator"), "role": "curator"}
+    assert history["events"][-1]["actor"] == {
+        "id": actor_id("curator"),
+        "role": "curator",
+        "authenticated_by": "token",
+    }
 
 
 # -- (c) idempotency ---------------------------------------------------------------------------
@@ -750,7 +756,7 @@ def test_every_rule_has_an_http_status(api: Api) -> None:
     from api.http.problems import status_of
 
     for rule in rule_classes():
-        assert status_of(rule("x")) in {404, 409}, rule
+        assert status_of(rule("x")) in {404, 409, 422}, rule
 
 
 # Inputs that must be refused with a problem, never a 500 (each was a 500 once, or is a boundary).

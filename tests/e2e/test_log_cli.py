@@ -36,7 +36,7 @@ def test_init_creates_a_private_signing_key_once(cli, tmp_path: Path) -> None:
 def test_a_readable_key_is_refused(cli, tmp_path: Path) -> None:
     os.chmod(tmp_path / "signing.key", 0o644)
     code, _, err = cli("checkpoint")
-    assert code == 1
+    assert code == 4  # the signing key is unavailable
     assert "readable by others" in err
 
 
@@ -169,7 +169,7 @@ def test_an_auditor_without_the_private_key(cli, tmp_path: Path) -> None:
     assert code == 0
     assert json.loads(out)["proofs"]["verifier_key"] is None  # the auditor uses the pinned key
     code, _, err = cli("verify")
-    assert code == 1
+    assert code == 4  # no key to verify with
     assert "--key" in err
 
 
@@ -177,5 +177,5 @@ def test_grant_service_role_is_for_postgres(cli, database_url: str) -> None:
     if not database_url.startswith("sqlite"):
         pytest.skip("the PostgreSQL case is tested in tests/integration/test_append_only.py")
     code, _, err = cli("grant-service-role", "someone")
-    assert code == 1
+    assert code == 2
     assert "SQLite has no roles" in err

@@ -24,7 +24,7 @@ def test_copies_are_equal_and_independent(ledger: Ledger) -> None:
                     doc(
                         "record_signal",
                         name,
-                        role="auditor",
+                        role="curator",
                         kind="research_use",
                         period_start="2026-01-01",
                         period_end="2026-01-31",

@@ -153,7 +153,7 @@ def test_postgres_service_role_may_only_insert_and_read(pg_schema: str) -> None:
                 doc(
                     "record_signal",
                     "claude-opus-3",
-                    role="auditor",
+                    role="curator",
                     kind="research_use",
                     period_start="2026-03-01",
                     period_end="2026-03-31",

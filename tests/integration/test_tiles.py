@@ -152,7 +152,7 @@ def _signal(model: str, n: int) -> dict[str, Any]:
     return doc(
         "record_signal",
         model,
-        role="auditor",
+        role="curator",
         kind="research_use",
         period_start="2025-01-01",
         period_end="2025-01-31",

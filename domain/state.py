@@ -1,0 +1,104 @@
+"""What a model's lifecycle remembers between decisions: the aggregate's state records.
+
+They are frozen: an event's ``apply`` replaces a record rather than changing it, so copying the
+aggregate (the library copies it out of its cache for every command) needs to copy only the
+containers, never the records. The statuses a request, an essay or a retirement can reach are
+named here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from domain.decisions import Channel, DifferingFile, ManifestEntry
+from domain.rules import Support
+
+
+@dataclass(frozen=True)
+class PreservedWeights:
+    """The latest preserved copy of the weights."""
+
+    manifest_digest: str
+    files: tuple[ManifestEntry, ...]
+    locations: tuple[str, ...]
+    custodian: str
+    retention: str
+    version: int
+    preserved_at: datetime
+
+
+@dataclass(frozen=True)
+class ArchiveCheck:
+    """One recorded check of a stored copy against the preserved manifest."""
+
+    location: str
+    checked_at: datetime
+    intact: bool
+    differing_files: tuple[DifferingFile, ...]
+    version: int
+
+
+@dataclass(frozen=True)
+class Interview:
+    """An interview on the record (its transcript lives elsewhere; we keep its digest)."""
+
+    conducted_on: date
+    framing: str
+    protocol: str
+    protocol_version: str
+
+
+@dataclass(frozen=True)
+class Preference:
+    """A preference the model expressed, with the interviews that support it."""
+
+    statement: str
+    theme: str
+    supports: tuple[Support, ...] = ()
+    contradictions: int = 0
+    supports_since_contradiction: tuple[Support, ...] = ()
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    """A request for access and where its decision stands."""
+
+    requester: str
+    organisation: str
+    requester_group: str
+    status: str = "pending"
+    appeals: int = 0
+    expires_on: date | None = None
+    # The actor id that made the request: it may appeal it, and never decide or revoke it.
+    requested_by: str = ""
+
+
+@dataclass(frozen=True)
+class Essay:
+    """An essay from draft to review to publication."""
+
+    title: str
+    status: str = "drafted"
+    risk_category: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """The channels and audiences a model is kept available to, and the scores behind it."""
+
+    channels: tuple[Channel, ...]
+    criteria: dict[str, float] | None
+
+
+# Request and essay statuses, named once.
+PENDING, APPROVED, DENIED, APPEALED, REVOKED = (
+    "pending",
+    "approved",
+    "denied",
+    "appealed",
+    "revoked",
+)
+DRAFTED, VETOED, PUBLISHED = "drafted", "vetoed", "published"
+FULLY_RETIRED, EXTENDED_ACCESS = "fully_retired", "retired_with_extended_access"
