@@ -12,6 +12,7 @@ A bundle is a directory:
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import typing
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from domain.errors import BundleError
 from domain.identity import model_id
 from projections.translog import merkle
 from projections.translog.checkpoint import Checkpoint, verify_checkpoint
-from projections.translog.leaves import canonical_bytes, leaf_record, registered_name
+from projections.translog.feed import leaf_feed
 from projections.translog.tree import TransparencyLog, append_leaf
 
 EVENTS, CHECKPOINT, KEY, README = "events.jsonl", "checkpoint", "verifier-key", "README.md"
@@ -74,25 +75,10 @@ def export_bundle(
 def _leaf_lines(
     log: TransparencyLog, size: int, on_progress: Callable[[int], None] | None
 ) -> Iterator[bytes]:
-    names: dict[str, str] = {}
-    position, index = 0, 0
-    while index < size:
-        page = log.ledger.recorder.select_notifications(
-            start=position, limit=2000, inclusive_of_start=False
-        )
-        if not page:
-            break
-        for notification in page[: size - index]:
-            key = str(notification.originator_id)
-            name = registered_name(notification)
-            if name is not None:
-                names.setdefault(key, name)
-            record = leaf_record(notification, model=names[key], sequence=index)
-            yield canonical_bytes(record)
-            index += 1
-        position = page[-1].id
-        if on_progress:
-            on_progress(len(page))
+    for entry in itertools.islice(leaf_feed(log.ledger, page=2000), size):
+        yield entry.leaf
+        if on_progress and (entry.sequence + 1) % 1000 == 0:
+            on_progress(1000)
 
 
 def verify_bundle(

@@ -37,13 +37,14 @@ parse or hash. Its hash tiles, proofs and the audit bundle are unaffected.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from domain.errors import EntryTooLarge, LogError, TileNotFound
+from domain.errors import EntryTooLarge, LogDamaged, LogError, TileNotFound
 from projections.translog import merkle
-from projections.translog.leaves import canonical_bytes, leaf_record
+from projections.translog.feed import leaf_feed
 
 if TYPE_CHECKING:
     from projections.translog.tree import TransparencyLog
@@ -230,9 +231,9 @@ def hash_tile(log: TransparencyLog, size: int, ref: TileRef) -> bytes:
 def leaf_bytes(log: TransparencyLog, first: int, count: int) -> list[bytes]:
     """The leaf bytes (canonical records) of leaves ``first .. first + count - 1``, in order.
 
-    Reads the leaf rows (which notification each leaf is), then exactly those notifications
-    and the model names: three queries, whatever the range. A leaf the log does not have yet
-    raises `LogError`.
+    Reads the leaf rows (which notification each leaf is) and the model names, then the log's
+    feed from the first of those notifications. A leaf the log does not have yet raises
+    `LogError`; a feed that disagrees with the leaf rows means the log is damaged.
     """
     if count <= 0:
         return []
@@ -242,28 +243,23 @@ def leaf_bytes(log: TransparencyLog, first: int, count: int) -> list[bytes]:
             f"the log has no leaves {first} to {first + count - 1} (it has {len(rows)} from "
             f"{first}); is that beyond its size?"
         )
-    notifications = log.ledger.recorder.select_notifications(
-        start=rows[0].notification_id,
-        stop=rows[-1].notification_id,
-        limit=count,
-        inclusive_of_start=True,
+    feed = leaf_feed(
+        log.ledger,
+        after=rows[0].notification_id - 1,
+        first_sequence=first,
+        names=log.recorder.model_names(),
+        page=count,
     )
-    got = [notification.id for notification in notifications]
+    entries = list(itertools.islice(feed, count))
+    got = [entry.notification.id for entry in entries]
     expected = [row.notification_id for row in rows]
     if got != expected:
         # Every notification the log follows is a leaf, in order, so the ids match one to one.
-        raise LogError(
+        raise LogDamaged(
             f"leaves {first} to {first + count - 1} are notifications {expected[0]} to "
             f"{expected[-1]} but the ledger returned other ones; run `reliquary verify`"
         )
-    names = log.recorder.model_names()
-    out: list[bytes] = []
-    for row, notification in zip(rows, notifications, strict=True):
-        if row.model_id not in names:
-            raise LogError(f"leaf {row.index}: the log has no name for model {row.model_id}")
-        record = leaf_record(notification, model=names[row.model_id], sequence=row.index)
-        out.append(canonical_bytes(record))
-    return out
+    return [entry.leaf for entry in entries]
 
 
 def entry_bundle(log: TransparencyLog, size: int, index: int, width: int) -> bytes:

@@ -9,6 +9,7 @@ consistency proof for any size reads only the O(log n) stored nodes it needs, in
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from projections.translog.checkpoint import (
     verifier_key,
     verify_checkpoint,
 )
-from projections.translog.leaves import canonical_bytes, leaf_record, registered_name
+from projections.translog.feed import leaf_feed
 from projections.translog.recorders import Leaf, LogRecorder, StoredCheckpoint
 
 if TYPE_CHECKING:
@@ -137,39 +138,36 @@ class TransparencyLog:
         # since, the batch below reuses indexes it took, the insert fails on their primary
         # key (IntegrityError), and catch_up reloads the cursor: stale memory never writes.
         cursor = self._where_the_log_stands()
-        notifications = self.ledger.recorder.select_notifications(
-            start=cursor.position, limit=self.batch_size, inclusive_of_start=False
+        names = dict(cursor.names)
+        feed = leaf_feed(
+            self.ledger,
+            after=cursor.position,
+            first_sequence=cursor.size,
+            names=names,
+            page=self.batch_size,
         )
-        if not notifications:
+        entries = list(itertools.islice(feed, self.batch_size))
+        if not entries:
             return 0
         frontier = dict(cursor.frontier)
         new_nodes: dict[merkle.Node, bytes] = {}
-        new_models: dict[str, str] = {}
-        leaves: list[Leaf] = []
-        for offset, notification in enumerate(notifications):
-            index = cursor.size + offset
-            model_id = str(notification.originator_id)
-            name = registered_name(notification)
-            if name is not None and model_id not in cursor.names and model_id not in new_models:
-                new_models[model_id] = name
-            record = leaf_record(
-                notification,
-                model=new_models.get(model_id) or cursor.names[model_id],
-                sequence=index,
-            )
-            append_leaf(frontier, new_nodes, index, merkle.leaf_hash(canonical_bytes(record)))
-            leaves.append(Leaf(index, notification.id, model_id, notification.originator_version))
+        for entry in entries:
+            append_leaf(frontier, new_nodes, entry.sequence, merkle.leaf_hash(entry.leaf))
+        last = entries[-1].notification
         self.recorder.append(
-            leaves=leaves,
+            leaves=[
+                Leaf(e.sequence, e.notification.id, e.model_id, e.notification.originator_version)
+                for e in entries
+            ],
             nodes=new_nodes,
-            models=new_models,
-            tracking=Tracking(self.ledger.name, notifications[-1].id),
+            models={e.model_id: e.model for e in entries if e.registers_model},
+            tracking=Tracking(self.ledger.name, last.id),
         )
-        cursor.position = notifications[-1].id
-        cursor.size += len(notifications)
+        cursor.position = last.id
+        cursor.size += len(entries)
         cursor.frontier = frontier
-        cursor.names.update(new_models)
-        return len(notifications)
+        cursor.names = names
+        return len(entries)
 
     # -- reading the tree ----------------------------------------------------------------------
 

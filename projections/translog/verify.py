@@ -11,12 +11,14 @@ right edge (at most log2(n) + 1 hashes) is kept.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from domain.errors import LogDamaged
 from projections.translog import merkle
 from projections.translog.checkpoint import Checkpoint, verify_checkpoint
-from projections.translog.leaves import canonical_bytes, leaf_record, registered_name
+from projections.translog.feed import leaf_feed
 from projections.translog.recorders import StoredCheckpoint
 from projections.translog.tree import TransparencyLog, append_leaf
 
@@ -59,52 +61,44 @@ def verify_log(
     trusted = [verifiers] if isinstance(verifiers, str) else list(verifiers)
     report = Report()
     kept = _open_kept(kept_checkpoint, trusted, report)
-    log.catch_up()
+    # A damaged log cannot take every event; the pass below names the one it cannot.
+    with contextlib.suppress(LogDamaged):
+        log.catch_up()
     stored_checkpoints: dict[int, list[StoredCheckpoint]] = {}
     for checkpoint in log.checkpoints():
         stored_checkpoints.setdefault(checkpoint.size, []).append(checkpoint)
     wanted_sizes = set(stored_checkpoints) | ({kept.size} if kept else set())
     roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
 
-    ledger = log.ledger
-    names: dict[str, str] = {}
     frontier: dict[merkle.Node, bytes] = {}
+    computed: dict[merkle.Node, bytes] = {}
+    logged: dict[int, int] = {}
     index = 0
-    position = 0
-    leaves = log.recorder.leaves(0, page)
-    leaf_offset = 0
-    while True:
-        notifications = ledger.recorder.select_notifications(
-            start=position, limit=page, inclusive_of_start=False
-        )
-        if not notifications:
-            break
-        computed: dict[merkle.Node, bytes] = {}
-        for notification in notifications:
-            if leaf_offset == len(leaves):
-                leaves = log.recorder.leaves(index, page)
-                leaf_offset = 0
-            logged = leaves[leaf_offset].notification_id if leaf_offset < len(leaves) else None
-            if logged is not None and logged != notification.id:
+    try:
+        for entry in leaf_feed(log.ledger, page=page):
+            if index % page == 0:
+                # A page: the stored leaves it should match, and its nodes compared at its end.
+                _compare_nodes(log, computed, report)
+                computed = {}
+                logged = {x.index: x.notification_id for x in log.recorder.leaves(index, page)}
+                if on_progress and index:
+                    on_progress(page)
+            taken = logged.get(entry.sequence)
+            if taken is not None and taken != entry.notification.id:
                 report.fail(
-                    f"sequence {index}: the log's leaf is event #{logged} "
-                    f"but the ledger's event at this position is #{notification.id}",
+                    f"sequence {index}: the log's leaf is event #{taken} "
+                    f"but the ledger's event at this position is #{entry.notification.id}",
                     index,
                 )
-            leaf_offset += 1
-            model_id = str(notification.originator_id)
-            name = registered_name(notification)
-            if name is not None:
-                names.setdefault(model_id, name)
-            record = leaf_record(notification, model=names.get(model_id, model_id), sequence=index)
-            append_leaf(frontier, computed, index, merkle.leaf_hash(canonical_bytes(record)))
+            append_leaf(frontier, computed, index, merkle.leaf_hash(entry.leaf))
             index += 1
             if index in wanted_sizes:
                 roots[index] = merkle.range_hash(0, index, frontier)
-        _compare_nodes(log, computed, report)
-        position = notifications[-1].id
-        if on_progress:
-            on_progress(len(notifications))
+    except LogDamaged as damaged:
+        report.fail(str(damaged), index)
+    _compare_nodes(log, computed, report)
+    if on_progress and index:
+        on_progress(index - (index - 1) // page * page)  # the last page, full or not
     report.events = index
     stored_size = log.size()
     if stored_size != index:
@@ -123,6 +117,8 @@ def verify_log(
 def _compare_nodes(
     log: TransparencyLog, computed: dict[merkle.Node, bytes], report: Report
 ) -> None:
+    if not computed:
+        return
     stored = _stored_nodes(log, computed)
     # In the order the tree was built (a leaf before the nodes above it), so the first
     # mismatch named is the altered event itself, or the altered node if every event holds.
