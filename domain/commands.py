@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from domain.decisions import Role
-from domain.errors import CommandRejected
+from domain.errors import CommandRejected, InvalidMoment
 
 # A command document larger than this is refused before it is parsed: the largest legitimate
 # one, a manifest of many thousand files, stays well below it.
@@ -106,6 +106,45 @@ def _plausible_day(value: date) -> date:
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise ValueError(f"must fall between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
     return value
+
+
+def parse_moment(text: str, name: str = "moment") -> datetime:
+    """A moment given at any door (CLI option, query string, form): the one rule.
+
+    ISO 8601 with a time zone (``2026-01-01T09:30:00Z``, ``...+02:00``), in a plausible year.
+    A moment without a zone is refused, never read as UTC or local time: the same text must
+    mean the same instant whoever sends it.
+    """
+    text = text.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidMoment(
+            f"{name}: {text!r} is not an ISO 8601 date-time, e.g. 2026-01-01T09:30:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidMoment(f"{name}: {text!r} has no time zone; add Z or +HH:MM")
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise InvalidMoment(
+            f"{name}: {text!r} must fall between the years {EARLIEST_YEAR} and {LATEST_YEAR}"
+        )
+    return moment
+
+
+def parse_day(text: str, name: str = "day") -> date:
+    """A calendar day given at any door: ``YYYY-MM-DD``, in a plausible year."""
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text) if _ISO_DAY.match(text) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise InvalidMoment(f"{name}: {text!r} is not a date (YYYY-MM-DD)")
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise InvalidMoment(
+            f"{name}: {text!r} must fall between the years {EARLIEST_YEAR} and {LATEST_YEAR}"
+        )
+    return day
 
 
 Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_plausible_day)]

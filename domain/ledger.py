@@ -21,10 +21,10 @@ from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent, Transcoder
 
 from domain import commands as cmd
-from domain.authority import Authentication, require_role
+from domain.authority import COMMAND_OF_EVENT, Authentication, require_role
 from domain.codec import VALUE_TRANSCODINGS, OrjsonTranscoder
 from domain.decisions import (
     Actor,
@@ -33,16 +33,19 @@ from domain.decisions import (
 )
 from domain.decisions_table import DECISIONS
 from domain.errors import (
+    BundleError,
+    BundleRefused,
     CommandRejected,
     ConcurrencyConflict,
     ImportConflict,
+    LedgerError,
     ModelAlreadyRegistered,
     ModelNotFound,
     StaleVersion,
     VersionNotFound,
 )
 from domain.identity import model_id
-from domain.lifecycle import ModelLifecycle
+from domain.lifecycle import ModelLifecycle, event_classes
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,38 @@ class Ledger(Application[UUID]):
             held.update(models)
             break
         return len(batch)
+
+    # -- restoring exported events ---------------------------------------------------------------
+
+    def restore(self, read: Callable[[], Iterator[StoredEvent]], *, batch_size: int = 1000) -> int:
+        """Restore another ledger's events into this empty one, each checked as a command is.
+
+        ``read`` opens the events, in ledger order; it is called twice. The first pass replays
+        every event through the same authority table and the same aggregate command methods
+        as a live command (`restored_event`), at the moment it was first recorded, and
+        requires the replay to record exactly the stored event; the second pass stores the
+        events as they are (their bytes are what the bundle's checkpoint signed). A bundle
+        with one event the rules or the table refuse is refused whole (`BundleRefused`, naming
+        its line and the rule), and nothing is stored.
+        """
+        if self.recorder.max_notification_id():
+            raise BundleError("a bundle is imported only into an empty ledger; this one has events")
+        models: dict[UUID, ModelLifecycle] = {}
+        for line, stored in enumerate(read(), start=1):
+            try:
+                restored_event(self.mapper, stored, models)
+            except LedgerError as error:
+                raise BundleRefused(f"line {line}: {error}", line=line, rule=error.rule) from None
+        count = 0
+        batch: list[StoredEvent] = []
+        for stored in read():
+            batch.append(stored)
+            if len(batch) >= batch_size:
+                count += len(self.recorder.insert_events(batch) or batch)
+                batch = []
+        if batch:
+            count += len(self.recorder.insert_events(batch) or batch)
+        return count
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -414,6 +449,77 @@ class Ledger(Application[UUID]):
             version=model.version,
             sequence=last.notification.id if last else None,
         )
+
+
+EVENT_BY_TOPIC = {
+    event_class.TOPIC: event_class  # type: ignore[attr-defined]
+    for event_class in event_classes()
+}
+"""The ledger's own event catalogue: the only event types a restored event may have."""
+
+# Event fields the aggregate works out itself (they are checked by comparing the replay).
+_DERIVED = {"originator_topic", "intact", "manifest_digest"}
+# Where a command method names a fact differently from its event.
+_ARGUMENT = {("WeightsPreserved", "manifest_digest"): "digest"}
+_METHOD = {"retire_model": "retire"}
+_ENVELOPE = {"originator_id", "originator_version", "timestamp", *Justification.__annotations__}
+
+
+def restored_event(
+    mapper: Any, stored: StoredEvent, models: dict[UUID, ModelLifecycle]
+) -> ModelLifecycle.Event:
+    """Replay one exported event through the authority table and the aggregate's rules.
+
+    The event type comes from the ledger's own catalogue (a topic naming anything else is
+    refused before it is decoded, so a bundle never makes the ledger import a module). The
+    actor's role is checked against the authority table for the command that records this
+    event; the command method runs on the model as replayed so far, at the event's recorded
+    moment; and what it records must equal the stored event, field for field.
+    """
+    event_class = EVENT_BY_TOPIC.get(stored.topic)
+    if event_class is None:
+        raise CommandRejected(f"unknown event type {stored.topic!r}: not in the catalogue")
+    event: ModelLifecycle.Event = mapper.to_domain_event(stored)
+    command = COMMAND_OF_EVENT[event_class.__name__]
+    require_role(command, event.actor)
+    decided = Justification(
+        actor=event.actor,
+        rationale=event.rationale,
+        evidence=event.evidence,
+        effective_at=event.effective_at,
+        recorded_at=event.timestamp,
+    )
+    facts = {
+        _ARGUMENT.get((event_class.__name__, name), name): value
+        for name, value in vars(event).items()
+        if name not in _ENVELOPE
+        and (name not in _DERIVED or (event_class.__name__, name) in _ARGUMENT)
+    }
+    identifier = event.originator_id
+    if isinstance(event, ModelLifecycle.ModelRegistered):
+        if identifier in models:
+            raise ModelAlreadyRegistered(
+                f"a model named {event.name!r} is registered twice", model=event.name
+            )
+        if identifier != model_id(event.name):
+            raise CommandRejected(f"the model id of {event.name!r} is not the id of its name")
+        model = ModelLifecycle.register(identifier, decided, **facts)
+        models[identifier] = model
+    else:
+        if identifier not in models:
+            raise ModelNotFound(str(identifier))
+        model = models[identifier]
+        getattr(model, _METHOD.get(command, command))(decided, **facts)
+    replayed = model.collect_events()[-1]
+    if replayed != event:
+        differing = [
+            name for name, value in vars(event).items() if vars(replayed).get(name) != value
+        ]
+        raise CommandRejected(
+            f"the stored {event_class.__name__} (version {event.originator_version}) is not "
+            f"what its command records: {', '.join(differing) or 'its type'} differ"
+        )
+    return event
 
 
 class _BatchLedger(Ledger):

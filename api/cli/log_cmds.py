@@ -291,16 +291,20 @@ def import_(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="An exported bundle")],
     key_text: Annotated[
-        str | None,
-        typer.Option("--key", help="The verifier key you pinned, text or file (else the bundle's)"),
-    ] = None,
+        str,
+        typer.Option(
+            "--key",
+            help="The verifier key the bundle must be signed by (text or file): the one the "
+            "operator published, never the bundle's own",
+        ),
+    ],
     as_json: JsonFlag = False,
 ) -> None:
-    """Load a verified bundle into an empty ledger (its log then has the bundle's root)."""
+    """Restore a bundle into an empty ledger, every event re-checked against the rules."""
     from projections.translog.bundle import import_bundle
 
     log = _log(ctx)
-    count = import_bundle(log, directory, pinned_verifier=_key_text(key_text) if key_text else None)
+    count = import_bundle(log, directory, pinned_verifier=_key_text(key_text))
     root = log.root()
     if as_json:
         print_json({"events": count, "root": _hex(root)})

@@ -26,7 +26,7 @@ import rfc8785
 from eventsourcing.persistence import StoredEvent
 from pydantic import TypeAdapter
 
-from domain.errors import BundleError
+from domain.errors import BundleDoesNotVerify, BundleError, BundleRefused
 from domain.identity import model_id
 from projections.translog import merkle
 from projections.translog.checkpoint import Checkpoint, verify_checkpoint
@@ -153,43 +153,54 @@ def _check_line(line: bytes, index: int, versions: dict[str, int]) -> str | None
 def import_bundle(
     log: TransparencyLog,
     directory: Path,
+    pinned_verifier: str,
     batch: int = 1000,
-    pinned_verifier: str | None = None,
 ) -> int:
-    """Load a verified bundle into an empty ledger; its log then has the bundle's root.
+    """Restore a verified bundle into an empty ledger; its log then has the bundle's root.
 
-    The whole bundle is verified first (against the pinned key, if given), so the batches
-    written after it hold exactly the verified events.
+    The bundle must be signed by the key the operator pinned (``pinned_verifier``; the key
+    inside the bundle proves nothing by itself). The whole bundle is verified first, then
+    every event is replayed through the ledger's authority table and rules
+    (`Ledger.restore`), and only then are the events stored, exactly as signed.
     """
+    if not pinned_verifier.strip():
+        raise BundleError("pin the verifier key the bundle must be signed by (--key)")
     report = verify_bundle(directory, pinned_verifier)
     if not report.ok:
-        raise BundleError(f"the bundle does not verify: {report.problems[0]}")
+        raise BundleDoesNotVerify(f"the bundle does not verify: {report.problems[0]}")
     ledger = log.ledger
-    if ledger.recorder.max_notification_id():
-        raise BundleError("a bundle is imported only into an empty ledger; this one has events")
-    pending: list[StoredEvent] = []
-    count = 0
-    for line in _lines(directory / EVENTS):
-        pending.append(_stored_event(json.loads(line), ledger.mapper.transcoder))
-        if len(pending) >= batch:
-            ledger.recorder.insert_events(pending)
-            count += len(pending)
-            pending = []
-    if pending:
-        ledger.recorder.insert_events(pending)
-        count += len(pending)
+    transcoder = ledger.mapper.transcoder
+
+    def read() -> Iterator[StoredEvent]:
+        for number, line in enumerate(_lines(directory / EVENTS), start=1):
+            yield _stored_event(number, json.loads(line), transcoder)
+
+    count = ledger.restore(read, batch_size=batch)
     log.catch_up()
     if report.checkpoint and log.root(report.checkpoint.size) != report.checkpoint.root_hash:
-        raise BundleError("imported, but the log's root differs from the bundle's checkpoint")
+        raise BundleDoesNotVerify(
+            "imported, but the log's root differs from the bundle's checkpoint"
+        )
     return count
 
 
-def _stored_event(record: dict[str, Any], transcoder: Any) -> StoredEvent:
-    """Rebuild the stored event a leaf record was made from (the inverse of leaf_record)."""
-    from domain.lifecycle import ModelLifecycle  # registers the topics
+def _stored_event(line: int, record: dict[str, Any], transcoder: Any) -> StoredEvent:
+    """Rebuild the stored event a leaf record was made from (the inverse of leaf_record).
 
-    cls = _event_class(record["topic"])
-    hints = typing.get_type_hints(cls) if cls else {}
+    The event type is looked up in the ledger's own catalogue, never resolved as a module path
+    (a topic such as ``os:system`` would otherwise import what the bundle names).
+    """
+    from domain.ledger import EVENT_BY_TOPIC
+    from domain.lifecycle import ModelLifecycle
+
+    cls = EVENT_BY_TOPIC.get(record["topic"])
+    if cls is None:
+        raise BundleRefused(
+            f"line {line}: unknown event type {record['topic']!r}: not in the catalogue",
+            line=line,
+            rule="invalid-command",
+        )
+    hints = typing.get_type_hints(cls)
     state: dict[str, Any] = {
         name: _typed(hints.get(name), value) for name, value in record["facts"].items()
     }
@@ -209,16 +220,6 @@ def _stored_event(record: dict[str, Any], transcoder: Any) -> StoredEvent:
         topic=record["topic"],
         state=transcoder.encode(state),
     )
-
-
-def _event_class(topic: str) -> type | None:
-    from eventsourcing.utils import resolve_topic
-
-    try:
-        cls: type = resolve_topic(topic)
-    except Exception:  # an unknown topic keeps its facts as plain JSON
-        return None
-    return cls
 
 
 def _typed(annotation: Any, value: Any) -> Any:

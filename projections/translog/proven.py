@@ -1,4 +1,4 @@
-"""Proof-carrying history: a model's events with the inclusion proof of each in a checkpoint.
+"""Proof-carrying answers: a model's events, or its preserved weights, proven in a checkpoint.
 
 A verifier holding the answer, the checkpoint and the ledger's verifier key can check offline
 that every event shown is in the signed log (recompute each leaf hash from the leaf bytes,
@@ -10,9 +10,16 @@ that a decision was never recorded at all (docs/transparency.md).
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from domain.decisions import ManifestEntry
+from domain.errors import BundleDoesNotVerify, NoPreservedWeights
 from domain.identity import model_id
+from projections.translog import merkle
+from projections.translog.checkpoint import verify_checkpoint
 from projections.translog.leaves import canonical_bytes, leaf_record
 from projections.translog.recorders import StoredCheckpoint
 from projections.translog.tree import TransparencyLog
@@ -39,3 +46,84 @@ def proven_history(
             }
         )
     return {"checkpoint": checkpoint.note, "tree_size": checkpoint.size, "leaves": leaves}
+
+
+@dataclass(frozen=True)
+class RecordedWeights:
+    """The weights a model's latest ``WeightsPreserved`` records, and where the log proves it."""
+
+    model: str
+    files: list[ManifestEntry]
+    manifest_digest: str
+    recorded_in: dict[str, Any]
+
+
+def recorded_weights_in_log(
+    log: TransparencyLog, model: str, checkpoint: StoredCheckpoint, verifier: str
+) -> RecordedWeights:
+    """A model's preserved weights as recorded, with their inclusion in ``checkpoint`` checked.
+
+    The checkpoint's signature is checked against ``verifier`` (the key the reader trusts) and
+    the inclusion proof of the recording event against the signed root, per RFC 9162 2.1.3.2;
+    either failing raises (`VerificationError`, `ProofError`), and nothing is claimed.
+    """
+    weights = log.ledger.state(model).weights
+    if weights is None:
+        raise NoPreservedWeights(f"model {model!r} has no preserved weights on record")
+    sequence = log.sequence_of(str(model_id(model)), weights.version)
+    proof = log.inclusion_proof(sequence, checkpoint.size)
+    signed = verify_checkpoint(checkpoint.note, verifier)
+    merkle.verify_inclusion(proof.leaf_hash, sequence, signed.size, proof.path, signed.root_hash)
+    return RecordedWeights(
+        model=model,
+        files=list(weights.files),
+        manifest_digest=weights.manifest_digest,
+        recorded_in={
+            "version": weights.version,
+            "sequence": sequence,
+            "checkpoint_size": signed.size,
+            "checkpoint_root": signed.root_hash.hex(),
+            "leaf_hash": proof.leaf_hash.hex(),
+            "audit_path": [step.hex() for step in proof.path],
+            "inclusion_verified": True,
+        },
+    )
+
+
+def recorded_weights_in_bundle(
+    directory: Path, model: str, pinned_verifier: str | None
+) -> RecordedWeights:
+    """A model's preserved weights as an audit bundle records them, the whole bundle verified.
+
+    Needs no database: every leaf of the bundle is recomputed up to its signed root
+    (`bundle.verify_bundle`), so the latest ``WeightsPreserved`` line of the model is proven.
+    """
+    from projections.translog.bundle import EVENTS, verify_bundle
+
+    report = verify_bundle(directory, pinned_verifier)
+    if not report.ok:
+        raise BundleDoesNotVerify(f"the bundle does not verify: {report.problems[0]}")
+    checkpoint = report.checkpoint
+    if checkpoint is None:  # a verified bundle always has one
+        raise BundleDoesNotVerify("the bundle has no checkpoint")
+    latest: dict[str, Any] | None = None
+    with (directory / EVENTS).open("rb") as lines:
+        for line in lines:
+            record = json.loads(line)
+            if record["model"] == model and record["type"] == "WeightsPreserved":
+                latest = record
+    if latest is None:
+        raise NoPreservedWeights(f"the bundle records no preserved weights for model {model!r}")
+    facts = latest["facts"]
+    return RecordedWeights(
+        model=model,
+        files=[ManifestEntry(f["path"], f["size"], f["sha256"]) for f in facts["files"]],
+        manifest_digest=facts["manifest_digest"],
+        recorded_in={
+            "version": latest["version"],
+            "sequence": latest["sequence"],
+            "checkpoint_size": checkpoint.size,
+            "checkpoint_root": checkpoint.root_hash.hex(),
+            "inclusion_verified": True,  # the whole bundle was recomputed to the signed root
+        },
+    )

@@ -139,7 +139,9 @@ def test_export_verify_bundle_and_import(cli, tmp_path: Path, capsys) -> None:  
     # A bundle imported into an empty ledger gives the same root.
     root = json.loads(out)["root"]
     empty = f"sqlite:///{tmp_path / 'imported.db'}"
-    assert main(["--database-url", empty, "import", str(bundle), "--json"]) == 0
+    pinned = cli("key")[1].strip()  # the key the operator published, pinned by the importer
+    capsys.readouterr()
+    assert main(["--database-url", empty, "import", str(bundle), "--key", pinned, "--json"]) == 0
     imported = json.loads(capsys.readouterr().out)
     assert imported == {"events": exported, "root": root}
 

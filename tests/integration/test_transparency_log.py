@@ -173,7 +173,7 @@ def test_bundle_round_trip_and_import_gives_the_same_root(
 
     empty = build_ledger(Settings(database_url=f"sqlite:///{tmp_path / 'copy.db'}"))
     copy = build_log(empty, "reliquary.test/ledger")
-    assert import_bundle(copy, tmp_path / "b") == count
+    assert import_bundle(copy, tmp_path / "b", VERIFIER) == count
     assert copy.root() == log.root(count)
     # And the imported ledger replays to the same models.
     assert [m.name for m in empty.models()] == [m.name for m in log.ledger.models()]
