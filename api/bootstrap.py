@@ -1,15 +1,21 @@
-"""The composition root: the one place a `Ledger` is built from settings."""
+"""The composition root: the one place the ledger, its log, views and services are built."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from domain.storage import store_for
 
 if TYPE_CHECKING:
+    from api.actors import ActorStore
+    from api.http.idempotency import IdempotencyStore
     from api.settings import Settings
     from domain.ledger import Ledger
+    from projections.queries import Queries
     from projections.runner import ViewRunner
+    from projections.translog.service import LogService
     from projections.translog.tree import TransparencyLog
 
 
@@ -80,3 +86,56 @@ def _ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
         connect_timeout=5,
     ) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+@dataclass
+class Services:
+    """What every door uses, built once: the write side, the read side and the log.
+
+    The CLI, the HTTP API and the web console each call one method of these per request: a
+    command goes to `ledger.execute`, a question to `queries` (models, time travel, timeline,
+    search, registers, the fairness report) or to `log` (checkpoints, proofs, leaves, tiles,
+    proven histories and weights). API tokens and idempotency keys, which only the HTTP
+    service needs, are opened on first use.
+    """
+
+    settings: Settings
+    ledger: Ledger
+    views: ViewRunner
+    queries: Queries
+    log: LogService
+
+    @cached_property
+    def actors(self) -> ActorStore:
+        """The API's actors and their token hashes."""
+        from api.actors import ActorStore
+
+        return ActorStore(self.views.recorder)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyStore:
+        """The HTTP service's idempotency keys and the responses they produced."""
+        from api.http.idempotency import IdempotencyStore
+
+        return IdempotencyStore(self.views.recorder)
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.ledger.close()
+
+
+def build_services(settings: Settings) -> Services:
+    """Open the ledger, its views and its log, and the services the doors share."""
+    from api.settings import preference_policy, signing_key_path
+    from projections.queries import Queries
+    from projections.translog.service import LogService
+
+    ledger = build_ledger(settings)
+    views = build_views(ledger)
+    return Services(
+        settings=settings,
+        ledger=ledger,
+        views=views,
+        queries=Queries(ledger, views, preference_policy(settings)),
+        log=LogService(build_log(settings, ledger), signing_key_path(settings)),
+    )

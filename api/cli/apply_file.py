@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
+from domain.authority import Authentication
 from domain.commands import parse_command
 from domain.errors import LedgerError
 from domain.ledger import Ledger
@@ -40,7 +41,7 @@ def apply_lines(
         except UnicodeDecodeError as error:
             raise LineRefused(number, f"not valid UTF-8 at byte {error.start}", applied) from None
         try:
-            ledger.execute(parse_command(text))
+            ledger.execute(parse_command(text), authentication=Authentication.OPERATOR)
         except LedgerError as error:
             raise LineRefused(number, str(error), applied) from None
         applied += 1

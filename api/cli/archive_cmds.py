@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from api.cli.ledger_cmds import JsonFlag, _ledger, _settings
+from api.cli.ledger_cmds import JsonFlag, _services
 from api.cli.output import fail, print_json, print_table, progress, say
 
 if TYPE_CHECKING:
     from projections.archive import FileCheck, TreeManifest
+    from projections.translog.proven import RecordedWeights
 
 Workers = Annotated[
     int | None, typer.Option("--workers", min=1, help="Files hashed at once (default: CPU count)")
@@ -67,6 +67,7 @@ def preserve(
     as_json: JsonFlag = False,
 ) -> None:
     """Hash DIR and record it as the model's preserved weights, in one step."""
+    from domain.authority import Authentication
     from domain.commands import parse_command_object
 
     tree = _hash(directory, workers)
@@ -83,9 +84,11 @@ def preserve(
     if effective_at is not None:
         document["effective_at"] = effective_at
     command = parse_command_object(document)
-    ledger = _ledger(ctx)
-    recorded = ledger.execute(command)
-    ledger.close()
+    services = _services(ctx)
+    try:
+        recorded = services.ledger.execute(command, authentication=Authentication.OPERATOR)
+    finally:
+        services.close()
     result = {
         "model": model,
         "version": recorded.version,
@@ -137,22 +140,18 @@ def verify_archive(
         raise typer.BadParameter(
             "--record needs the ledger (not --bundle) and --location, --actor-id, --actor-role"
         )
-    source = (
-        _recorded_from_bundle(bundle, model, key_text)
-        if bundle is not None
-        else _recorded_from_ledger(ctx, model, key_text)
-    )
+    source = _recorded(ctx, model, bundle, key_text)
     tree = _hash_or_usage_error(directory, workers)
-    checks = compare(source["files"], tree.files)
+    checks = compare(source.files, tree.files)
     differing = [check for check in checks if check.status != "ok"]
-    digest_matches = tree.digest == source["manifest_digest"]
+    digest_matches = tree.digest == source.manifest_digest
     intact = not differing and digest_matches
     result = {
         "model": model,
         "intact": intact,
-        "recorded_manifest_digest": source["manifest_digest"],
+        "recorded_manifest_digest": source.manifest_digest,
         "observed_manifest_digest": tree.digest,
-        "recorded_in": source["recorded_in"],
+        "recorded_in": source.recorded_in,
         "files": [_check_json(check) for check in checks],
     }
     if record:
@@ -178,83 +177,21 @@ def _hash_or_usage_error(directory: Path, workers: int | None) -> TreeManifest:
         raise typer.Exit(2) from None
 
 
-def _recorded_from_ledger(ctx: typer.Context, model: str, key_text: str | None) -> dict[str, Any]:
-    """The latest WeightsPreserved of a model, with its inclusion in the signed log proven."""
-    from api.bootstrap import build_log
-    from domain.errors import NoPreservedWeights
-    from domain.identity import model_id
-    from projections.translog import merkle
-    from projections.translog.checkpoint import verify_checkpoint
-
-    ledger = _ledger(ctx)
-    state = ledger.state(model)
-    if state.weights is None:
-        raise NoPreservedWeights(f"model {model!r} has no preserved weights on record")
-    weights = state.weights
-    log = build_log(_settings(ctx), ledger)
-    checkpoint, verifier = _checkpoint_and_key(ctx, log, key_text)
-    sequence = log.sequence_of(str(model_id(model)), weights.version)
-    proof = log.inclusion_proof(sequence, checkpoint.size)
-    signed = verify_checkpoint(checkpoint.note, verifier)
-    merkle.verify_inclusion(proof.leaf_hash, sequence, signed.size, proof.path, signed.root_hash)
-    ledger.close()
-    return {
-        "files": weights.files,
-        "manifest_digest": weights.manifest_digest,
-        "recorded_in": {
-            "version": weights.version,
-            "sequence": sequence,
-            "checkpoint_size": signed.size,
-            "checkpoint_root": signed.root_hash.hex(),
-            "leaf_hash": proof.leaf_hash.hex(),
-            "audit_path": [step.hex() for step in proof.path],
-            "inclusion_verified": True,
-        },
-    }
-
-
-def _checkpoint_and_key(ctx: typer.Context, log: Any, key_text: str | None) -> tuple[Any, str]:
-    """The checkpoint to prove against and the key to check it with."""
-    from api.cli.log_cmds import _checkpoint_for, _key_text, _own_verifier
-
-    checkpoint = _checkpoint_for(ctx, log, None)
-    verifier = _key_text(key_text) if key_text else _own_verifier(ctx)
-    return checkpoint, verifier
-
-
-def _recorded_from_bundle(bundle: Path, model: str, key_text: str | None) -> dict[str, Any]:
-    """The latest WeightsPreserved of a model in a verified bundle."""
+def _recorded(
+    ctx: typer.Context, model: str, bundle: Path | None, key_text: str | None
+) -> RecordedWeights:
+    """The model's recorded weights, proven in the signed log or in a verified bundle."""
     from api.cli.log_cmds import _key_text
-    from domain.decisions import ManifestEntry
-    from domain.errors import BundleDoesNotVerify, NoPreservedWeights
-    from projections.translog.bundle import verify_bundle
+    from projections.translog.proven import recorded_weights_in_bundle
 
-    report = verify_bundle(bundle, _key_text(key_text) if key_text else None)
-    if not report.ok:
-        raise BundleDoesNotVerify(f"the bundle does not verify: {report.problems[0]}")
-    latest: dict[str, Any] | None = None
-    with (bundle / "events.jsonl").open("rb") as lines:
-        for line in lines:
-            record = json.loads(line)
-            if record["model"] == model and record["type"] == "WeightsPreserved":
-                latest = record
-    if latest is None:
-        raise NoPreservedWeights(f"the bundle records no preserved weights for model {model!r}")
-    facts = latest["facts"]
-    checkpoint = report.checkpoint
-    if checkpoint is None:  # a verified bundle always has one
-        raise BundleDoesNotVerify("the bundle has no checkpoint")
-    return {
-        "files": [ManifestEntry(f["path"], f["size"], f["sha256"]) for f in facts["files"]],
-        "manifest_digest": facts["manifest_digest"],
-        "recorded_in": {
-            "version": latest["version"],
-            "sequence": latest["sequence"],
-            "checkpoint_size": checkpoint.size,
-            "checkpoint_root": checkpoint.root_hash.hex(),
-            "inclusion_verified": True,  # the whole bundle was recomputed to the signed root
-        },
-    }
+    pinned = _key_text(key_text) if key_text else None
+    if bundle is not None:
+        return recorded_weights_in_bundle(bundle, model, pinned)
+    services = _services(ctx)
+    try:
+        return services.log.recorded_weights(model, pinned)
+    finally:
+        services.close()
 
 
 def _record_check(
@@ -266,6 +203,7 @@ def _record_check(
     tree: TreeManifest,
     differing: list[FileCheck],
 ) -> dict[str, Any]:
+    from domain.authority import Authentication
     from domain.commands import parse_command_object
 
     command = parse_command_object(
@@ -283,9 +221,11 @@ def _record_check(
             "differing_files": [{"path": c.path, "status": c.status} for c in differing],
         }
     )
-    ledger = _ledger(ctx)
-    recorded = ledger.execute(command)
-    ledger.close()
+    services = _services(ctx)
+    try:
+        recorded = services.ledger.execute(command, authentication=Authentication.OPERATOR)
+    finally:
+        services.close()
     return {"version": recorded.version, "event": recorded.event_type}
 
 

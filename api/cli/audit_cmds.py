@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.ledger_cmds import JsonFlag, _ledger, _moment, _settings
+from api.cli.ledger_cmds import JsonFlag, _services
 from api.cli.output import print_json, print_table, progress, say
 
 if TYPE_CHECKING:
-    from projections.runner import ViewRunner
+    from api.bootstrap import Services
 
 projections_app = typer.Typer(help="The views derived from the events.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports over the views.", no_args_is_help=True)
@@ -21,29 +21,25 @@ ModelOption = Annotated[str | None, typer.Option("--model", help="Only this mode
 TypeOption = Annotated[str | None, typer.Option("--type", help="Only this event type")]
 
 
-def _views(ctx: typer.Context) -> ViewRunner:
-    """The views, caught up with the ledger first (a progress bar on a terminal)."""
-    from api.bootstrap import build_views
-
-    runner = build_views(_ledger(ctx))
-    behind = runner.ledger.recorder.max_notification_id() or 0
-    with progress("updating views", behind * len(runner.views), "events") as bar:
-        runner.catch_up(on_progress=bar.advance)
-    return runner
+def _caught_up(ctx: typer.Context) -> Services:
+    """The services, their views caught up with the ledger first (a progress bar on a terminal)."""
+    services = _services(ctx)
+    behind = services.ledger.recorder.max_notification_id() or 0
+    with progress("updating views", behind * len(services.views.views), "events") as bar:
+        services.queries.catch_up(on_progress=bar.advance)
+    return services
 
 
-def _when(text: str | None) -> datetime | None:
-    return _moment(text) if text is not None else None
+def _when(text: str | None, name: str) -> datetime | None:
+    from domain.commands import parse_moment
+
+    return parse_moment(text, name) if text is not None else None
 
 
 @projections_app.command("status")
 def projections_status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Each view's position against the head of the event log."""
-    from api.bootstrap import build_views
-
-    runner = build_views(_ledger(ctx))
-    runner.create_tables()
-    statuses = runner.status()
+    statuses = _services(ctx).queries.view_status()
     if as_json:
         print_json(
             [
@@ -68,17 +64,11 @@ def projections_rebuild(
     as_json: JsonFlag = False,
 ) -> None:
     """Drop views and take every event again, with a progress bar."""
-    from api.bootstrap import build_views
-    from domain.errors import LedgerError
-
-    runner = build_views(_ledger(ctx))
-    unknown = [name for name in names or [] if name not in runner.views]
-    if unknown:
-        raise LedgerError(f"no view named {unknown[0]!r}; the views: {', '.join(runner.views)}")
-    chosen = names or list(runner.views)
-    total = (runner.ledger.recorder.max_notification_id() or 0) * len(chosen)
+    services = _services(ctx)
+    head = services.ledger.recorder.max_notification_id() or 0
+    total = head * len(names or services.views.views)
     with progress("rebuilding", total, "events") as bar:
-        taken = runner.rebuild(chosen, on_progress=bar.advance)
+        chosen, taken = services.queries.rebuild_views(names, on_progress=bar.advance)
     if as_json:
         print_json({"rebuilt": chosen, "events_taken": taken})
     else:
@@ -104,31 +94,23 @@ def timeline(
     after: Annotated[
         int | None, typer.Option("--after", help="After this sequence (paging)")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
+    limit: Annotated[int, typer.Option("--limit", help="Entries per page (1 to 1000)")] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """Every decision in ledger order, filtered; page with --after the last sequence shown."""
-    from projections.views import timeline as query
-
-    runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
-    entries = query(
-        runner.recorder,
+    page = _caught_up(ctx).queries.timeline(
         model=model,
         event_type=event_type,
         actor=actor,
         role=role,
-        since=_when(since),
-        until=_when(until),
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
         after=after,
         limit=limit,
     )
+    entries = page.entries
     if as_json:
-        print_json(
-            {
-                "entries": [entry.as_json() for entry in entries],
-                "next_after": entries[-1].sequence if len(entries) == limit else None,
-            }
-        )
+        print_json(page.as_json())
         return
     print_table(
         "Timeline",
@@ -153,14 +135,11 @@ def why(
     query: Annotated[str, typer.Argument(help="Words to look for in the justifications")],
     model: ModelOption = None,
     event_type: TypeOption = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 10,
+    limit: Annotated[int, typer.Option("--limit", help="Decisions shown (1 to 200)")] = 10,
     as_json: JsonFlag = False,
 ) -> None:
     """Decisions ranked by how well their rationale and evidence match QUERY."""
-    from projections.search import search
-
-    runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
-    hits = search(runner.recorder, query, model=model, event_type=event_type, limit=limit)
+    hits = _caught_up(ctx).queries.search(query, model=model, event_type=event_type, limit=limit)
     if as_json:
         print_json([{"rank": round(hit.rank, 6), **hit.entry.as_json()} for hit in hits])
         return
@@ -196,36 +175,15 @@ def register_cmd(
     """A register: access requests, access policies, essays, or preferences."""
     from dataclasses import asdict
 
-    from domain.errors import LedgerError
-    from projections import registers
     from projections.records import jsonable
 
-    runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
-    recorder = runner.recorder
-    settings = _settings(ctx)
-    rows: list[Any]
-    if kind == "access":
-        rows = registers.access_requests(recorder, model)
-    elif kind == "policies":
-        rows = [p for p in registers.access_policies(recorder) if model in (None, p.model)]
-    elif kind == "essays":
-        rows = registers.essays(recorder, model)
-    elif kind == "preferences":
-        rows = registers.preferences(recorder, _policy(settings), model)
-    else:
-        raise LedgerError(f"no register {kind!r}: use access, policies, essays or preferences")
+    rows = _caught_up(ctx).queries.register(kind, model)
     data = [jsonable(asdict(row)) for row in rows]
     if as_json:
         print_json(data)
         return
     columns = list(data[0]) if data else ["(empty)"]
     print_table(f"{kind.capitalize()} register", columns, [list(d.values()) for d in data])
-
-
-def _policy(settings: Any) -> Any:
-    from api.settings import preference_policy
-
-    return preference_policy(settings)
 
 
 @report_app.command("fairness")
@@ -240,37 +198,18 @@ def fairness(
     ] = None,
     criteria_distance: Annotated[
         float,
-        typer.Option("--criteria-distance", min=0.0, help="How close criteria count as alike"),
+        typer.Option("--criteria-distance", help="How close criteria count as alike (0 to 10)"),
     ] = 0.15,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Count missed weeks up to this day")
     ] = None,
 ) -> None:
     """Were requesters, models and essays treated alike? Access, criteria, essays, preferences."""
-    from datetime import date
-
+    from domain.commands import parse_day
     from projections import fairness as reports
-    from projections import registers
 
-    runner = _views(ctx)  # keeps the ledger (and its connections) alive while reading
-    recorder = runner.recorder
-    settings = _settings(ctx)
-    from domain.commands import EARLIEST_YEAR, LATEST_YEAR
-
-    try:
-        day = date.fromisoformat(as_of) if as_of else datetime.now(UTC).date()
-    except ValueError:
-        raise typer.BadParameter(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
-    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
-        raise typer.BadParameter(f"--as-of must fall between {EARLIEST_YEAR} and {LATEST_YEAR}")
-    report = reports.fairness_report(
-        registers.access_requests(recorder),
-        registers.access_policies(recorder),
-        registers.essays(recorder),
-        registers.preferences(recorder, _policy(settings)),
-        policy=reports.FairnessPolicy(criteria_distance=criteria_distance),
-        as_of=day,
-    )
+    day = parse_day(as_of, "--as-of") if as_of is not None else None
+    report = _caught_up(ctx).queries.fairness(criteria_distance=criteria_distance, as_of=day)
     if markdown:
         charts = reports.report_charts(report)
         text = reports.report_markdown(report, None)

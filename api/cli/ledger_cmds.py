@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,6 +11,7 @@ import typer
 from api.cli.output import fail, print_json, print_table, progress, say
 
 if TYPE_CHECKING:
+    from api.bootstrap import Services
     from api.settings import Settings
     from domain.ledger import Ledger
 
@@ -46,6 +46,13 @@ def _ledger(ctx: typer.Context) -> Ledger:
     from api.bootstrap import build_ledger
 
     return build_ledger(_settings(ctx))
+
+
+def _services(ctx: typer.Context) -> Services:
+    """The services every command reads through (built once per command)."""
+    from api.bootstrap import build_services
+
+    return build_services(_settings(ctx))
 
 
 def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
@@ -132,9 +139,9 @@ def _count_lines(file: str) -> int:
 
 def models(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List every model with its lifecycle status."""
-    ledger = _ledger(ctx)
-    summaries = ledger.models()
-    ledger.close()
+    services = _services(ctx)
+    summaries = services.queries.models()
+    services.close()
     if as_json:
         print_json([{"model": s.name, "status": s.status, "version": s.version} for s in summaries])
         return
@@ -162,32 +169,21 @@ def history(
     as_json: JsonFlag = False,
 ) -> None:
     """A model's events in order, and its state at that point (now, a version, or a moment)."""
-    from api.settings import preference_policy
-    from domain.errors import CommandRejected
-    from projections.model_state import model_state
-    from projections.records import event_record
+    from domain.commands import parse_moment
 
-    if as_of is not None and at_version is not None:
-        raise CommandRejected("give --as-of or --at-version, not both")
-    settings = _settings(ctx)
-    ledger = _ledger(ctx)
-    if as_of is not None:
-        state = ledger.state_as_of(model, at=_moment(as_of))
-    elif at_version is not None:
-        state = ledger.state_as_of(model, version=at_version)
-    else:
-        state = ledger.state(model)
-    events = ledger.history(model, up_to_version=state.version)
-    proven = _proofs(ctx, ledger, model, state.version) if proofs else None
-    ledger.close()
-    policy = preference_policy(settings)
-    records = [event_record(event, model) for event in events]
-    current = model_state(state, policy)
+    at = parse_moment(as_of, "--as-of") if as_of is not None else None
+    services = _services(ctx)
+    try:
+        answer = services.queries.history(model, version=at_version, at=at)
+        proven = services.log.proven_history(model, answer.version) if proofs else None
+    finally:
+        services.close()
+    records, current = answer.events, answer.state
     if as_json:
-        answer = {"model": model, "version": state.version, "events": records, "state": current}
+        document = answer.as_json()
         if proven is not None:
-            answer["proofs"] = proven
-        print_json(answer)
+            document["proofs"] = proven
+        print_json(document)
         return
     rows = [
         (
@@ -207,40 +203,10 @@ def history(
             f"{proven['tree_size']} events (use --json for the proofs)"
         )
     print_table(
-        f"{model} at version {state.version}: {current['status']}",
+        f"{model} at version {answer.version}: {current['status']}",
         ["v", "event", "recorded", "effective", "actor", "rationale", "facts"],
         rows,
     )
-
-
-def _proofs(ctx: typer.Context, ledger: Ledger, model: str, version: int) -> dict[str, Any]:
-    from api.bootstrap import build_log
-    from api.settings import signing_key_path
-    from domain.errors import LedgerError, SigningKeyError
-    from domain.identity import model_id
-    from projections.translog.checkpoint import verifier_key
-    from projections.translog.keys import load_signing_key
-    from projections.translog.proven import proven_history
-
-    settings = _settings(ctx)
-    log = build_log(settings, ledger)
-    try:
-        key = load_signing_key(signing_key_path(settings))
-    except SigningKeyError:
-        # An auditor's copy has no private key: prove against the latest kept checkpoint.
-        checkpoint = log.recorder.latest_checkpoint()
-        log.catch_up()
-        if checkpoint is None or log.sequence_of(str(model_id(model)), version) >= checkpoint.size:
-            raise LedgerError(
-                "no signing key here, and no kept checkpoint covers these events"
-            ) from None
-        verifier = None
-    else:
-        checkpoint = log.checkpoint(key)
-        verifier = verifier_key(key)
-    proven = proven_history(log, model, version, checkpoint)
-    proven["verifier_key"] = verifier
-    return proven
 
 
 def _brief(facts: dict[str, Any], limit: int = 160) -> str:
@@ -252,22 +218,6 @@ def _brief(facts: dict[str, Any], limit: int = 160) -> str:
             parts.append(f"{key}={value}")
     text = ", ".join(parts)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _moment(text: str) -> datetime:
-    from domain.errors import CommandRejected
-
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise CommandRejected(f"{text!r} is not an ISO 8601 date-time") from None
-    if moment.tzinfo is None:
-        raise CommandRejected(f"{text!r} has no time zone; add Z or +HH:MM")
-    from domain.commands import EARLIEST_YEAR, LATEST_YEAR
-
-    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
-        raise CommandRejected(f"{text!r} must fall between {EARLIEST_YEAR} and {LATEST_YEAR}")
-    return moment
 
 
 def demo(

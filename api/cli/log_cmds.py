@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.ledger_cmds import JsonFlag, _ledger, _settings
+from api.cli.ledger_cmds import JsonFlag, _services, _settings
 from api.cli.output import fail, print_json, print_table, progress, say
 
 if TYPE_CHECKING:
-    from projections.translog.tree import TransparencyLog
+    from projections.translog.service import LogService
 
 proof_app = typer.Typer(help="Inclusion and consistency proofs.", no_args_is_help=True)
 
 
-def _log(ctx: typer.Context) -> TransparencyLog:
-    from api.bootstrap import build_log
-
-    return build_log(_settings(ctx), _ledger(ctx))
-
-
-def _signing_key(ctx: typer.Context) -> str:
-    from api.settings import signing_key_path
-    from projections.translog.keys import load_signing_key
-
-    return load_signing_key(signing_key_path(_settings(ctx)))
+def _log(ctx: typer.Context) -> LogService:
+    return _services(ctx).log
 
 
 def _hex(data: bytes) -> str:
@@ -39,7 +30,7 @@ def key(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     from projections.translog.keys import load_verifier_key
 
     path = signing_key_path(_settings(ctx))
-    verifier = load_verifier_key(path)
+    verifier = load_verifier_key(path)  # no database needed
     if as_json:
         print_json({"verifier_key": verifier, "signing_key_file": str(path)})
     else:
@@ -54,7 +45,6 @@ def checkpoint(
     """Take every new event into the log, sign a checkpoint of it, and print it."""
     log = _log(ctx)
     if list_all:
-        log.catch_up()
         kept = log.checkpoints()
         if as_json:
             print_json(
@@ -75,10 +65,8 @@ def checkpoint(
                 [(c.size, _hex(c.root_hash), c.signed_at) for c in kept],
             )
         return
-    signing_key = _signing_key(ctx)
     with progress("logging", log.pending(), "events") as bar:
-        log.catch_up(on_progress=bar.advance)
-    latest = log.checkpoint(signing_key)
+        latest = log.sign_checkpoint(on_progress=bar.advance)
     if as_json:
         print_json(
             {
@@ -111,8 +99,9 @@ def inclusion(
     from projections.translog.checkpoint import format_tlog_proof
 
     log = _log(ctx)
-    note = _checkpoint_for(ctx, log, size)
-    proof = log.inclusion_proof(sequence, note.size)
+    if not log.holds_signing_key():
+        say("no signing key here: proving against the latest checkpoint kept")
+    proof, note = log.inclusion_proof(sequence, size)
     if tlog_proof:
         print(format_tlog_proof(proof.index, proof.path, note.note), end="")  # noqa: T201
         return
@@ -143,9 +132,7 @@ def consistency(
     as_json: JsonFlag = False,
 ) -> None:
     """Prove the tree of OLD_SIZE events is a prefix of the tree of NEW_SIZE."""
-    log = _log(ctx)
-    log.catch_up()
-    proof = log.consistency_proof(old_size, new_size)
+    proof = _log(ctx).consistency_proof(old_size, new_size)
     data = {
         "old_size": proof.old_size,
         "new_size": proof.new_size,
@@ -161,31 +148,6 @@ def consistency(
             ["field", "value"],
             [(k, v if not isinstance(v, list) else "\n".join(v)) for k, v in data.items()],
         )
-
-
-def _checkpoint_for(ctx: typer.Context, log: TransparencyLog, size: int | None) -> Any:
-    """The signed checkpoint a proof is made against: the latest, or a kept one of ``size``."""
-    from domain.errors import LogError, SigningKeyError
-
-    if size is None:
-        try:
-            return log.checkpoint(_signing_key(ctx))
-        except SigningKeyError:
-            # Without the private key (an auditor's copy), prove against the latest checkpoint.
-            latest = log.recorder.latest_checkpoint()
-            if latest is None:
-                raise
-            say(f"no signing key here: proving against the latest checkpoint ({latest.size})")
-            return latest
-    log.catch_up()
-    for kept in log.checkpoints():
-        if kept.size == size:
-            return kept
-    if size == log.size():
-        return log.checkpoint(_signing_key(ctx))
-    raise LogError(
-        f"no signed checkpoint of size {size}; `reliquary checkpoint --list` shows the sizes kept"
-    )
 
 
 def verify(
@@ -205,13 +167,11 @@ def verify(
     as_json: JsonFlag = False,
 ) -> None:
     """Recompute every leaf and node from the events; check checkpoints; exit 1 on a mismatch."""
-    from projections.translog.verify import verify_log
-
-    trusted = [_key_text(key_value) for key_value in keys] if keys else [_own_verifier(ctx)]
+    trusted = [_key_text(key_value) for key_value in keys] if keys else None
     kept = _read_text(since) if since else None
     log = _log(ctx)
     with progress("verifying", (log.ledger.recorder.max_notification_id() or 0), "events") as bar:
-        report = verify_log(log, trusted, kept, on_progress=bar.advance)
+        report = log.verify(trusted, kept, on_progress=bar.advance)
     if as_json:
         print_json(
             {
@@ -242,15 +202,9 @@ def export(
     as_json: JsonFlag = False,
 ) -> None:
     """Write an offline audit bundle: events.jsonl, checkpoint, verifier-key, README.md."""
-    from projections.translog.bundle import export_bundle
-    from projections.translog.checkpoint import verifier_key
-
     log = _log(ctx)
-    signing_key = _signing_key(ctx)
     with progress("exporting", log.ledger.recorder.max_notification_id() or 0, "events") as bar:
-        count, _ = export_bundle(
-            log, directory, signing_key, verifier_key(signing_key), on_progress=bar.advance
-        )
+        count, _ = log.export(directory, on_progress=bar.advance)
     if as_json:
         print_json({"directory": str(directory), "events": count})
     else:
@@ -303,24 +257,13 @@ def import_(
     """Restore a bundle into an empty ledger, every event re-checked against the rules."""
     from projections.translog.bundle import import_bundle
 
-    log = _log(ctx)
+    log = _log(ctx).log
     count = import_bundle(log, directory, pinned_verifier=_key_text(key_text))
     root = log.root()
     if as_json:
         print_json({"events": count, "root": _hex(root)})
     else:
         say(f"OK: imported {count} events; root {_hex(root)}")
-
-
-def _own_verifier(ctx: typer.Context) -> str:
-    from api.settings import signing_key_path
-    from domain.errors import SigningKeyError
-    from projections.translog.keys import load_verifier_key
-
-    try:
-        return load_verifier_key(signing_key_path(_settings(ctx)))
-    except SigningKeyError as error:
-        raise SigningKeyError(f"{error}; or give the verifier key you trust with --key") from None
 
 
 def _key_text(value: str) -> str:
@@ -349,7 +292,7 @@ def grant_service_role(
     from projections.translog.recorders import PostgresLogRecorder
     from projections.translog.recorders import grant_service_role as grant
 
-    log = _log(ctx)
+    log = _log(ctx).log
     if not isinstance(log.recorder, PostgresLogRecorder):
         raise LedgerError("grant-service-role is for PostgreSQL; SQLite has no roles")
     grant(log.recorder, role)
