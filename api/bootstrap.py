@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from domain.storage import store_for
+from domain.storage import backend_of, store_for
 
 if TYPE_CHECKING:
     from api.actors import ActorStore
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from domain.ledger import Ledger
     from projections.queries import Queries
     from projections.runner import ViewRunner
+    from projections.translog.follower import LogFollower
     from projections.translog.service import LogService
     from projections.translog.tree import TransparencyLog
 
@@ -38,24 +39,47 @@ def build_ledger(settings: Settings) -> Ledger:
 
 
 def build_log(settings: Settings, ledger: Ledger) -> TransparencyLog:
-    """Open the ledger's transparency log (its tables live beside the events)."""
-    from projections.translog.tree import build_log as open_log
+    """Open the ledger's transparency log (its tables live beside the events).
 
-    return open_log(ledger, settings.log_origin)
+    The settings' backend chooses the log's recorder.
+    """
+    from projections.translog.tree import TransparencyLog as Log
+
+    factory: Any = ledger.factory
+    if store_for(settings.database_url).is_postgres:
+        from projections.translog.postgres_recorder import PostgresLogRecorder
+
+        recorder = factory.tracking_recorder(PostgresLogRecorder)
+    else:
+        from projections.translog.sqlite_recorder import SQLiteLogRecorder
+
+        recorder = factory.tracking_recorder(SQLiteLogRecorder)
+    return Log(ledger, recorder, settings.log_origin)
 
 
-def build_views(ledger: Ledger) -> ViewRunner:
-    """The views of a ledger (in its own database), with the runner that keeps them."""
+def build_views(ledger: Ledger, settings: Settings | None = None) -> ViewRunner:
+    """The views of a ledger (in its own database), with the runner that keeps them.
+
+    The settings' backend chooses the views' recorder; without settings, the backend the
+    ledger was opened with (its environment, which `store_for` made from the settings).
+    """
     from projections.registers import AccessView, EssayView, PreferenceView
-    from projections.runner import PostgresViewRecorder, SQLiteViewRecorder
     from projections.runner import ViewRunner as Runner
     from projections.search import SearchView
     from projections.views import StatusView, TimelineView
 
+    if settings is None:
+        backend = backend_of(ledger.env)
+    else:
+        backend = store_for(settings.database_url).backend
     factory: Any = ledger.factory
-    if factory.__class__.__module__.startswith("eventsourcing.postgres"):
+    if backend == "postgres":
+        from projections.postgres_recorder import PostgresViewRecorder
+
         recorder = factory.tracking_recorder(PostgresViewRecorder)
     else:
+        from projections.sqlite_recorder import SQLiteViewRecorder
+
         recorder = factory.tracking_recorder(SQLiteViewRecorder)
     views = [
         view_class(recorder)
@@ -104,6 +128,8 @@ class Services:
     views: ViewRunner
     queries: Queries
     log: LogService
+    follower: LogFollower | None = None
+    """The background follower of the log, where a long-running service keeps one."""
 
     @cached_property
     def actors(self) -> ActorStore:
@@ -119,8 +145,20 @@ class Services:
 
         return IdempotencyStore(self.views.recorder)
 
+    def follow_log(self) -> LogFollower:
+        """Start keeping the log caught up in the background (a service that stays up)."""
+        from projections.translog.follower import LogFollower
+
+        if self.follower is None:
+            self.follower = LogFollower(self.log.log)
+            self.follower.start()
+        return self.follower
+
     def close(self) -> None:
-        """Close the store's connections."""
+        """Stop following the log, and close the store's connections."""
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower = None
         self.ledger.close()
 
 

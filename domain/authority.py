@@ -87,6 +87,18 @@ COMMAND_OF_EVENT: Mapping[str, str] = {
 """The command that records each event type (a restored bundle is checked against the table)."""
 
 
+READER_ROLES: frozenset[Role] = frozenset(
+    {Role.AUDITOR, Role.BOARD, Role.CURATOR, Role.INTERVIEWER, Role.REVIEWER}
+)
+"""Who may read the ledger's records beyond the public log: every role but researchers, who
+see what is public (their own requests' outcomes included, through the log)."""
+
+
+def may_read(role: str) -> bool:
+    """Whether a role may read the records (views, registers, reports, histories)."""
+    return role in READER_ROLES
+
+
 def roles_for(command: str) -> frozenset[Role]:
     """The roles that may issue a command; none for a name the table does not know."""
     return ROLES_BY_COMMAND.get(command, frozenset())

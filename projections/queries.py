@@ -127,6 +127,7 @@ class Queries:
         self, model: str, *, version: int | None = None, at: datetime | None = None
     ) -> ModelLifecycle:
         """A model's state now, at a version, or as the ledger had recorded it at a moment."""
+        _check_text(model=model)
         if version is not None and at is not None:
             raise InvalidQuery("give a version or a moment, not both")
         if version is None and at is None:
@@ -155,6 +156,7 @@ class Queries:
 
     def weights(self, model: str) -> PreservedWeights:
         """A model's latest preserved weights (`NoPreservedWeights` if it has none)."""
+        _check_text(model=model)
         weights = self.ledger.state(model).weights
         if weights is None:
             raise NoPreservedWeights(f"model {model!r} has no preserved weights on record")

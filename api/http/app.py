@@ -4,31 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.settings import Settings
-
-
-def _services(settings: Settings) -> Any:
-    from api.actors import ActorStore
-    from api.bootstrap import build_ledger, build_log, build_views
-    from api.http.deps import Services
-    from api.http.idempotency import IdempotencyStore
-
-    ledger = build_ledger(settings)
-    views = build_views(ledger)
-    views.create_tables()
-    return Services(
-        settings=settings,
-        ledger=ledger,
-        log=build_log(settings, ledger),
-        views=views,
-        actors=ActorStore(views.recorder),
-        idempotency=IdempotencyStore(views.recorder),
-    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -38,11 +18,16 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = _services(settings)
+        from api.bootstrap import build_services
+
+        services = build_services(settings)
+        services.views.create_tables()
+        services.follow_log()  # the log follows the writes; no request waits for it
+        app.state.services = services
         try:
             yield
         finally:
-            app.state.services.ledger.close()
+            services.close()
 
     app = FastAPI(
         title="Reliquary",

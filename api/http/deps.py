@@ -1,44 +1,20 @@
-"""FastAPI dependencies: the services, and the caller's actor from its bearer token."""
+"""FastAPI dependencies: the services, and the caller's actor from its bearer token.
+
+The HTTP layer only says who the caller is (`current_actor`, authenticated by its token);
+which decisions that actor may take is the ledger's rule (`domain.authority`), checked for
+every command whatever door it came through.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.actors import ActorStore
-from api.http.idempotency import IdempotencyStore
+from api.bootstrap import Services
 from api.http.problems import Problem
-from api.settings import Settings
+from domain.authority import READER_ROLES, may_read
 from domain.decisions import Actor
-from domain.ledger import Ledger
-from projections.runner import ViewRunner
-from projections.translog.tree import TransparencyLog
-
-
-@dataclass
-class Services:
-    """Everything a request may use, built once when the service starts."""
-
-    settings: Settings
-    ledger: Ledger
-    log: TransparencyLog
-    views: ViewRunner
-    actors: ActorStore
-    idempotency: IdempotencyStore
-
-    def signing_key(self) -> str | None:
-        """The ledger's signing key, if this service holds one."""
-        from api.settings import signing_key_path
-        from domain.errors import SigningKeyError
-        from projections.translog.keys import load_signing_key
-
-        try:
-            return load_signing_key(signing_key_path(self.settings))
-        except SigningKeyError:
-            return None
 
 
 def get_services(request: Request) -> Services:
@@ -66,33 +42,20 @@ def current_actor(request: Request, services: ServicesDep) -> Actor:
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
-# Who may read the ledger's records beyond the public log: everyone but researchers, who see
-# only what is public (they may read their own requests' outcomes through the log).
-READERS = ("auditor", "board", "curator", "interviewer", "reviewer")
+
+def reader(actor: ActorDep) -> Actor:
+    """The caller, if its role may read the records (`domain.authority.may_read`; 403 if not)."""
+    if not may_read(actor.role):
+        readers = ", ".join(sorted(READER_ROLES))
+        raise Problem(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"the {actor.role} role may not read the records; they are for: {readers}",
+            role=actor.role,
+            allowed=sorted(READER_ROLES),
+        )
+    return actor
 
 
-def require_role(*roles: str) -> Callable[..., Actor]:
-    """A dependency that admits only actors in one of ``roles`` (403 otherwise)."""
-
-    def check(actor: ActorDep) -> Actor:
-        if actor.role not in roles:
-            raise Problem(
-                403,
-                "forbidden",
-                "Forbidden",
-                f"the {actor.role} role may not do this; it needs one of: {', '.join(roles)}",
-                role=actor.role,
-                allowed=list(roles),
-            )
-        return actor
-
-    return check
-
-
-ReaderDep = Annotated[Actor, Depends(require_role(*READERS))]
-
-
-def caught_up_views(services: ServicesDep) -> Any:
-    """The views' recorder, after the views have taken every new event."""
-    services.views.catch_up()
-    return services.views.recorder
+ReaderDep = Annotated[Actor, Depends(reader)]

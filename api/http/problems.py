@@ -60,10 +60,11 @@ def status_of(error: errors.LedgerError) -> int:
     return STATUS_BY_KIND[error.kind]
 
 
-def _jsonable_facts(facts: dict[str, Any]) -> dict[str, Any]:
+def jsonable_facts(error: errors.LedgerError) -> dict[str, Any]:
+    """The facts an error names, as JSON values."""
     return {
         key: value if isinstance(value, str | int | float | bool | None) else str(value)
-        for key, value in facts.items()
+        for key, value in error.facts.items()
     }
 
 
@@ -77,7 +78,7 @@ def install(app: FastAPI) -> None:
             error.rule,
             type(error).__name__,
             str(error),
-            facts=_jsonable_facts(error.facts),
+            facts=jsonable_facts(error),
         )
 
     @app.exception_handler(Problem)

@@ -5,7 +5,7 @@ Every page is rendered on the server from the same services and projections as t
 registers, the fairness report, the transparency log), read-only. The public parts (the
 checkpoint and key on the overview, a model's preserved-weights manifest, the verify page)
 need no account, as in the API; everything else asks once for a token whose role may read the
-records (`api.http.deps.READERS`) and keeps a session in an HttpOnly cookie
+records (`domain.authority.may_read`) and keeps a session in an HttpOnly cookie
 (`api.web.sessions`).
 
 The pages live under ``/web/`` (the API's own paths, ``/models``, ``/timeline`` and so on, are
@@ -17,21 +17,19 @@ browser check the log's proofs itself (``static/verify.js``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from datetime import time as day_time
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from api.http.deps import READERS, Services
+from api.bootstrap import Services
 from api.http.problems import Problem, status_of
-from api.settings import preference_policy
 from api.web import sessions as web_sessions
 from api.web.render import (
     STATIC,
@@ -42,12 +40,12 @@ from api.web.render import (
     svg_data_uri,
     with_query,
 )
+from domain.authority import may_read
+from domain.commands import parse_moment
 from domain.decisions import Actor, Role
-from domain.errors import LedgerError
+from domain.errors import Kind, LedgerError
 from domain.lifecycle import ModelLifecycle
-from domain.rules import PreferencePolicy
-
-router = APIRouter(prefix="/web", include_in_schema=False)
+from projections.queries import DEFAULT_CRITERIA_DISTANCE
 
 EVENT_TYPES = tuple(
     sorted(
@@ -83,15 +81,35 @@ class SignInRequired(Exception):
     """A private page was asked for without a live session."""
 
 
-@contextmanager
-def ledger_errors() -> Iterator[None]:
-    """Turn the ledger's and the API's errors into pages."""
-    try:
-        yield
-    except LedgerError as error:
-        raise PageError(status_of(error), str(error)) from None
-    except Problem as problem:
-        raise PageError(problem.status, problem.detail, title=problem.title) from None
+def page_error(error: LedgerError | Problem) -> PageError:
+    """The page for an error of the services (or of the API's own checks).
+
+    The status follows the error's kind as in the API, except that invalid input is a 400:
+    what a browser's form or link sent, not a document a client composed.
+    """
+    if isinstance(error, Problem):
+        return PageError(error.status, error.detail, title=error.title)
+    status = 400 if error.kind is Kind.INVALID else status_of(error)
+    return PageError(status, str(error))
+
+
+class PageRoute(APIRoute):
+    """A page's route: an error of the services becomes an HTML page, never JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the route's handler so that errors below it are shown as pages."""
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (LedgerError, Problem) as error:
+                raise page_error(error) from None
+
+        return page_handler
+
+
+router = APIRouter(prefix="/web", include_in_schema=False, route_class=PageRoute)
 
 
 @dataclass(frozen=True)
@@ -124,7 +142,7 @@ def viewer(request: Request) -> Viewer:
     if session is None:
         return Viewer(None, None)
     actor = _services(request).actors.actor_for(session.token)
-    if actor is None or actor.role not in READERS:
+    if actor is None or not may_read(actor.role):
         _sessions(request).close(session_id)  # revoked since: the session ends with it
         return Viewer(None, None)
     return Viewer(actor, session.csrf)
@@ -209,22 +227,9 @@ def _int(params: Mapping[str, str], name: str, low: int, high: int | None = None
     return number
 
 
-def parse_moment(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
-    """A moment from a form or URL: ISO 8601; without a time zone it is UTC; a day alone is
-    its first (or, with ``end_of_day``, its last) instant in UTC."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime.combine(day, day_time.max if end_of_day else day_time.min, UTC)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise PageError(
-            400, f"{name}: expected a moment such as 2026-01-01T09:30Z, got {value!r}"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+def _moment(value: str | None, name: str) -> datetime | None:
+    """A moment from a form or URL, under the one rule (a time zone is required)."""
+    return parse_moment(value, name) if value else None
 
 
 @dataclass(frozen=True)
@@ -246,8 +251,8 @@ class TimelineFilters:
     def parse(cls, params: Mapping[str, str], model: str | None = None) -> TimelineFilters:
         """Read and check the filters (an invalid one is a 400 page naming it)."""
         since, until = _text(params, "since", 40), _text(params, "until", 40)
-        since_at = parse_moment(since, "since")
-        until_at = parse_moment(until, "until", end_of_day=True)
+        since_at = _moment(since, "since")
+        until_at = _moment(until, "until")
         limit = _int(params, "limit", 1, max(PAGE_SIZES)) or DEFAULT_PAGE
         return cls(
             model=model if model is not None else _text(params, "model", 200),
@@ -280,11 +285,7 @@ class TimelineFilters:
 
 
 def _timeline(services: Services, filters: TimelineFilters) -> list[Any]:
-    from projections.views import timeline
-
-    services.views.catch_up()
-    return timeline(
-        services.views.recorder,
+    page = services.queries.timeline(
         model=filters.model,
         event_type=filters.type,
         actor=filters.actor,
@@ -294,6 +295,7 @@ def _timeline(services: Services, filters: TimelineFilters) -> list[Any]:
         after=filters.after,
         limit=filters.limit,
     )
+    return page.entries
 
 
 def _paging(path: str, filters: TimelineFilters, entries: list[Any], with_model: bool) -> Any:
@@ -306,18 +308,13 @@ def _paging(path: str, filters: TimelineFilters, entries: list[Any], with_model:
     }
 
 
-def _policy(services: Services) -> PreferencePolicy:
-    return preference_policy(services.settings)
-
-
 def _checkpoint(services: Services) -> dict[str, Any] | None:
-    """The latest signed checkpoint (signed now if the log grew), or None."""
-    from api.http.routes.transparency import latest_checkpoint
+    """The checkpoint a proof would be made against now (see `LogService`), or None."""
     from projections.translog.checkpoint import Checkpoint
 
     try:
-        stored = latest_checkpoint(services)
-    except (Problem, LedgerError):
+        stored = services.log.checkpoint_for_proof()
+    except LedgerError:
         return None
     body = stored.note[: stored.note.rfind("\n\n") + 1]
     return {
@@ -330,10 +327,10 @@ def _checkpoint(services: Services) -> dict[str, Any] | None:
 
 
 def _server_key(services: Services) -> dict[str, str] | None:
-    from projections.translog.checkpoint import verifier_key
-
-    signing_key = services.signing_key()
-    return key_fingerprint(verifier_key(signing_key)) if signing_key else None
+    try:
+        return key_fingerprint(services.log.verifier_key())
+    except LedgerError:
+        return None
 
 
 # --- sign in and out ----------------------------------------------------------------------------
@@ -396,7 +393,7 @@ async def login(request: Request) -> Response:
     actor = _services(request).actors.actor_for(token) if token else None
     if actor is None:
         return _login_page(request, target, "That token is unknown or has been revoked.", 401)
-    if actor.role not in READERS:
+    if not may_read(actor.role):
         return _login_page(
             request,
             target,
@@ -435,14 +432,9 @@ async def logout(request: Request) -> Response:
 @router.get("/")
 def overview(request: Request) -> Response:
     """Every model with its status (for readers), and the latest signed checkpoint (for all)."""
-    from projections.views import model_statuses
-
     seen = viewer(request)
     services = _services(request)
-    models = None
-    if seen.actor is not None:
-        services.views.catch_up()
-        models = model_statuses(services.views.recorder)
+    models = services.queries.model_statuses() if seen.actor is not None else None
     return _page(
         request,
         "overview.html",
@@ -461,30 +453,19 @@ def overview(request: Request) -> Response:
 @router.get("/models/{model}")
 def model_page(request: Request, model: str) -> Response:
     """A model: its state now or as of a moment or version, manifest, registers, timeline."""
-    from projections import registers
-    from projections.model_state import model_state
-
     seen = reader(request)
     services = _services(request)
+    queries = services.queries
     params = request.query_params
     version = _int(params, "version", 1)
     as_of_text = _text(params, "as_of", 40)
-    as_of = parse_moment(as_of_text, "as_of")
-    if version is not None and as_of is not None:
-        raise PageError(400, "give a version or a moment (as_of), not both")
-    with ledger_errors():
-        current = services.ledger.state(model)
-        if version is not None:
-            state = services.ledger.state_as_of(model, version=version)
-        elif as_of is not None:
-            state = services.ledger.state_as_of(model, at=as_of)
-        else:
-            state = current
-    shown = model_state(state, _policy(services))
+    as_of = _moment(as_of_text, "as_of")
+    current = queries.state_at(model)
+    answer = queries.history(model, version=version, at=as_of)
+    state, shown = answer.lifecycle, answer.state
     filters = TimelineFilters.parse(params, model=model)
     entries = _timeline(services, filters)
     path = f"/web/models/{path_part(model)}"
-    views = services.views.recorder
     travel = {"version": version, "as_of": as_of_text}
     return _page(
         request,
@@ -508,10 +489,10 @@ def model_page(request: Request, model: str) -> Response:
             "path": path,
             "travel_query": {key: value for key, value in travel.items() if value},
             "filter_query": filters.query(with_model=False),
-            "access_requests": registers.access_requests(views, model),
-            "policies": [p for p in registers.access_policies(views) if p.model == model],
-            "essays": registers.essays(views, model),
-            "preferences": registers.preferences(views, _policy(services), model),
+            "access_requests": queries.register("access", model),
+            "policies": queries.register("policies", model),
+            "essays": queries.register("essays", model),
+            "preferences": queries.register("preferences", model),
             "roles": ROLES,
             "page_sizes": PAGE_SIZES,
         },
@@ -522,11 +503,7 @@ def model_page(request: Request, model: str) -> Response:
 def manifest_page(request: Request, model: str) -> Response:
     """A model's latest preserved-weights manifest (public, as in the API)."""
     seen = viewer(request)
-    services = _services(request)
-    with ledger_errors():
-        state = services.ledger.state(model)
-    if state.weights is None:
-        raise PageError(404, f"model {model!r} has no preserved weights")
+    weights = _services(request).queries.weights(model)
     return _page(
         request,
         "manifest.html",
@@ -535,8 +512,8 @@ def manifest_page(request: Request, model: str) -> Response:
             "title": f"{model}: preserved weights",
             "section": "models",
             "model": model,
-            "weights": state.weights,
-            "total_bytes": sum(entry.size for entry in state.weights.files),
+            "weights": weights,
+            "total_bytes": sum(entry.size for entry in weights.files),
         },
         private=False,
     )
@@ -545,8 +522,6 @@ def manifest_page(request: Request, model: str) -> Response:
 @router.get("/timeline")
 def timeline_page(request: Request) -> Response:
     """Every decision of every model, filtered and paged."""
-    from projections.views import model_statuses
-
     seen = reader(request)
     services = _services(request)
     filters = TimelineFilters.parse(request.query_params)
@@ -561,7 +536,7 @@ def timeline_page(request: Request) -> Response:
             "filters": filters,
             "entries": entries,
             "paging": _paging("/web/timeline", filters, entries, with_model=True),
-            "model_names": [m.model for m in model_statuses(services.views.recorder)],
+            "model_names": [m.model for m in services.queries.model_statuses()],
             "roles": ROLES,
             "page_sizes": PAGE_SIZES,
         },
@@ -571,20 +546,13 @@ def timeline_page(request: Request) -> Response:
 @router.get("/decisions/{sequence}")
 def decision_page(request: Request, sequence: str) -> Response:
     """One decision in full, with its leaf hash and a check in the reader's own browser."""
-    from projections.views import timeline_entries
-
     seen = reader(request)
     services = _services(request)
     if not _SEQUENCE.fullmatch(sequence):
         raise PageError(404, f"there is no decision {sequence!r}")
     number = int(sequence)
-    services.views.catch_up()
-    entry = timeline_entries(services.views.recorder, [number]).get(number)
-    if entry is None:
-        raise PageError(404, f"there is no decision with sequence number {number}")
-    with ledger_errors():
-        services.log.catch_up()
-        leaf = services.log.recorder.nodes([(0, number)]).get((0, number))
+    entry = services.queries.decision(number)
+    leaf = services.log.leaf_hash(number)
     facts = dict(entry.facts)
     criteria = facts.pop("criteria", None)
     return _page(
@@ -614,9 +582,6 @@ def decision_page(request: Request, sequence: str) -> Response:
 @router.get("/search")
 def search_page(request: Request) -> Response:
     """Justification search, ranked as `reliquary why` ranks it."""
-    from projections.search import search
-    from projections.views import model_statuses
-
     seen = reader(request)
     services = _services(request)
     params = request.query_params
@@ -624,9 +589,8 @@ def search_page(request: Request) -> Response:
     model = _text(params, "model", 200)
     kind = _text(params, "type", 100)
     limit = _int(params, "limit", 1, 200) or 20
-    services.views.catch_up()
-    views = services.views.recorder
-    hits = search(views, query, model=model, event_type=kind, limit=limit) if query else []
+    queries = services.queries
+    hits = queries.search(query, model=model, event_type=kind, limit=limit) if query else []
     return _page(
         request,
         "search.html",
@@ -638,7 +602,7 @@ def search_page(request: Request) -> Response:
             "model": model or "",
             "type": kind or "",
             "hits": hits,
-            "model_names": [m.model for m in model_statuses(views)],
+            "model_names": [m.model for m in queries.model_statuses()],
         },
     )
 
@@ -646,37 +610,22 @@ def search_page(request: Request) -> Response:
 @router.get("/fairness")
 def fairness_page(request: Request) -> Response:
     """The fairness report with its charts, each figure explained; printable."""
-    from projections import fairness, registers
+    from domain.commands import parse_day
+    from projections import fairness
 
     seen = reader(request)
     services = _services(request)
     params = request.query_params
     distance_text = _text(params, "criteria_distance", 20)
     try:
-        distance = float(distance_text) if distance_text else 0.15
+        distance = float(distance_text) if distance_text else DEFAULT_CRITERIA_DISTANCE
     except ValueError:
         raise PageError(
             400, f"criteria_distance: expected a number, got {distance_text!r}"
         ) from None
-    if not 0 <= distance <= 10:
-        raise PageError(400, "criteria_distance: expected a number from 0 to 10")
     as_of_text = _text(params, "as_of", 10)
-    try:
-        as_of = date.fromisoformat(as_of_text) if as_of_text else datetime.now(UTC).date()
-    except ValueError:
-        raise PageError(
-            400, f"as_of: expected a day such as 2026-01-31, got {as_of_text!r}"
-        ) from None
-    services.views.catch_up()
-    views = services.views.recorder
-    report = fairness.fairness_report(
-        registers.access_requests(views),
-        registers.access_policies(views),
-        registers.essays(views),
-        registers.preferences(views, _policy(services)),
-        policy=fairness.FairnessPolicy(criteria_distance=distance),
-        as_of=as_of,
-    )
+    as_of = parse_day(as_of_text, "as_of") if as_of_text else None
+    report = services.queries.fairness(criteria_distance=distance, as_of=as_of)
     charts = {name: svg_data_uri(svg) for name, svg in fairness.report_charts(report).items()}
     return _page(
         request,

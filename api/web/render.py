@@ -97,11 +97,15 @@ def moment_html(value: Any) -> Markup:
 
 
 def form_moment(moment: datetime | None) -> str:
-    """A moment as a ``datetime-local`` input shows it: UTC, to the second."""
+    """A moment as a form field shows it: ISO 8601 in UTC with its zone (``Z``), to the second.
+
+    The field sends it back as it is, and the console reads it under the one rule for moments
+    (`domain.commands.parse_moment`): a moment carries its time zone.
+    """
     if moment is None:
         return ""
     text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return text.removesuffix(":00") if text.endswith(":00") else text
+    return (text.removesuffix(":00") if text.endswith(":00") else text) + "Z"
 
 
 def day_html(value: Any) -> Markup:

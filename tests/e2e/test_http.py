@@ -31,7 +31,7 @@ from api.cli.demo import load_demo
 from api.http.app import create_app
 from api.http.routes.commands import ROUTES, Route
 from api.settings import Settings
-from domain.errors import rule_classes
+from domain.errors import authority_classes, rule_classes
 from projections.translog.checkpoint import verify_checkpoint
 from projections.translog.keys import create_signing_key
 from projections.translog.merkle import leaf_hash, verify_inclusion
@@ -342,9 +342,10 @@ def test_a_role_that_may_not_write_is_refused_and_nothing_is_appended(
 
     response = api.client.post(path, json=body, headers=api.auth(role))
 
-    problem = assert_problem(response, 403, "forbidden")
-    assert problem["role"] == role
-    assert problem["allowed"] == list(route.roles)
+    # The ledger's authority table refuses it, as it would through any other door.
+    problem = assert_problem(response, 403, "role-not-allowed")
+    assert problem["facts"]["role"] == role
+    assert problem["facts"]["allowed"] == ", ".join(route.roles)
     assert (api.head(), api.version(api.matrix_model)) == (head, version)
 
 
@@ -760,38 +761,41 @@ def test_every_rule_has_an_http_status(api: Api) -> None:
 
 
 # Inputs that must be refused with a problem, never a 500 (each was a 500 once, or is a boundary).
-# A handler's own check is a 400 invalid-query; a parameter outside its declared range is the
-# request validation's 422 (whose type is invalid-command, as for bodies).
-QUERY, INVALID = (400, "invalid-query"), (422, "invalid-command")
+# The services check every query (a 422 invalid-query), and every moment under the one rule (a
+# 422 invalid-moment); a value that is not even a number is the request validation's 422
+# (invalid-command, as for bodies).
+QUERY, MOMENT = (422, "invalid-query"), (422, "invalid-moment")
+INVALID = (422, "invalid-command")
 BAD_READS: dict[str, tuple[str, tuple[int, str]]] = {
     "version-huge": (
         f"/models/{DEMO}?version=99999999999999999999",
         (404, "version-not-found"),
     ),
-    "as-of-year-1": (f"/models/{DEMO}?as_of=0001-01-01T00:00:00%2B01:00", QUERY),
-    "as-of-year-9999": (f"/models/{DEMO}/history?as_of=9999-12-31T23:59:59-01:00", QUERY),
-    "as-of-naive": (f"/models/{DEMO}?as_of=2025-06-01T00:00:00", QUERY),
+    "version-not-a-number": (f"/models/{DEMO}?version=abc", INVALID),
+    "as-of-year-1": (f"/models/{DEMO}?as_of=0001-01-01T00:00:00%2B01:00", MOMENT),
+    "as-of-year-9999": (f"/models/{DEMO}/history?as_of=9999-12-31T23:59:59-01:00", MOMENT),
+    "as-of-naive": (f"/models/{DEMO}?as_of=2025-06-01T00:00:00", MOMENT),
     "as-of-and-version": (f"/models/{DEMO}?as_of=2025-06-01T00:00:00Z&version=3", QUERY),
     "model-nul": ("/models/%00/history", QUERY),
-    "timeline-after-huge": ("/timeline?after=99999999999999999999", INVALID),
-    "timeline-since-year-1": ("/timeline?since=0001-01-01T00:00:00%2B01:00", QUERY),
-    "timeline-until-year-9999": ("/timeline?until=9999-12-31T23:59:59-01:00", QUERY),
+    "timeline-after-huge": ("/timeline?after=99999999999999999999", QUERY),
+    "timeline-since-year-1": ("/timeline?since=0001-01-01T00:00:00%2B01:00", MOMENT),
+    "timeline-until-year-9999": ("/timeline?until=9999-12-31T23:59:59-01:00", MOMENT),
     "timeline-model-nul": ("/timeline?model=%00", QUERY),
     "timeline-actor-nul": ("/timeline?actor=%00", QUERY),
-    "timeline-limit-zero": ("/timeline?limit=0", INVALID),
+    "timeline-limit-zero": ("/timeline?limit=0", QUERY),
     "search-nul": ("/search?q=%00", QUERY),
     "search-model-nul": ("/search?q=licence&model=%00", QUERY),
     "register-model-nul": ("/registers/access?model=%00", QUERY),
-    "fairness-year-9999": ("/reports/fairness?as_of=9999-12-31", QUERY),
-    "fairness-year-1": ("/reports/fairness.md?as_of=0001-01-01", QUERY),
-    "fairness-nan": ("/reports/fairness?criteria_distance=nan", INVALID),
+    "fairness-year-9999": ("/reports/fairness?as_of=9999-12-31", MOMENT),
+    "fairness-year-1": ("/reports/fairness.md?as_of=0001-01-01", MOMENT),
+    "fairness-nan": ("/reports/fairness?criteria_distance=nan", QUERY),
     "inclusion-huge": (
         "/log/proof/inclusion?sequence=99999999999999999999",
         (404, "transparency-log"),
     ),
     "consistency-reversed": ("/log/proof/consistency?old=5&new=3", (404, "transparency-log")),
-    "leaf-negative": ("/log/leaves/-1", (404, "not-found")),
-    "tile-bogus": ("/tlog/tile/0/x999/999.p/0", (404, "not-found")),
+    "leaf-negative": ("/log/leaves/-1", (404, "transparency-log")),
+    "tile-bogus": ("/tlog/tile/0/x999/999.p/0", (404, "no-such-tile")),
 }
 BAD_WRITES: dict[str, dict[str, Any]] = {
     "effective-at-year-1": {"effective_at": "0001-01-01T00:00:00+01:00"},
@@ -906,7 +910,7 @@ def test_the_tlog_checkpoint_and_a_tile(api: Api) -> None:
     assert "immutable" in tile.headers["cache-control"]
     assert len(tile.content) == 32 * min(size, 256)
     assert tile.content[:32] == leaf_hash(api.client.get("/log/leaves/0").content)
-    assert_problem(api.client.get("/tlog/tile/0/999"), 404, "not-found")
+    assert_problem(api.client.get("/tlog/tile/0/999"), 404, "no-such-tile")
 
 
 def test_the_manifest_is_public_and_names_the_preserved_files(api: Api) -> None:
@@ -953,8 +957,8 @@ def test_history_travels_in_time_by_version_and_by_moment(api: Api) -> None:
         api.client.get(
             f"/models/{DEMO}", params={"as_of": "2025-01-01T00:00:00"}, headers=api.auth()
         ),
-        400,
-        "invalid-query",
+        422,
+        "invalid-moment",
     )
 
 
@@ -1064,27 +1068,36 @@ def test_the_export_bundle_is_a_gzip_tarball(api: Api) -> None:
 # -- (g) a researcher acts only for itself -----------------------------------------------------
 
 
-def test_a_researcher_requests_access_only_for_itself(api: Api) -> None:
+def test_a_request_belongs_to_the_researcher_whose_token_made_it(api: Api) -> None:
     model = api.prepared()
     path, body = valid_request(ROUTE_BY_COMMAND["request_access"], model)
-    head = api.head()
 
-    for requester in ("Someone Else", actor_id("curator"), actor_id("researcher").upper()):
-        response = api.client.post(
-            path, json={**body, "requester": requester}, headers=api.auth("researcher")
-        )
-        problem = assert_problem(response, 403, "forbidden")
-        assert actor_id("researcher") in problem["detail"]
-    assert api.head() == head
-
-    mine = api.client.post(path, json=body, headers=api.auth("researcher"))
-    assert mine.status_code == 201, mine.text
-    register = api.client.get(
-        "/registers/access", params={"model": model}, headers=api.auth()
-    ).json()
-    assert {row["request_id"]: row["requester"] for row in register}["req-new"] == actor_id(
-        "researcher"
+    # `requester` is the person's name as they give it; the request is the token's actor's.
+    mine = api.client.post(
+        path, json={**body, "requester": "Dr. Someone"}, headers=api.auth("researcher")
     )
+
+    assert mine.status_code == 201, mine.text
+    history = api.client.get(f"/models/{model}/history", headers=api.auth()).json()
+    requested = history["events"][-1]
+    assert requested["facts"]["requester"] == "Dr. Someone"
+    assert requested["actor"]["id"] == actor_id("researcher")
+    # So another researcher's token cannot appeal it, nor its own board token decide it.
+    head = api.head()
+    denied = api.client.post(
+        f"/models/{model}/access-requests/req-new/deny",
+        json={"rationale": "No plan.", "reason": "No plan."},
+        headers=api.auth("board"),
+    )
+    assert denied.status_code == 201, denied.text
+    other = api.services.actors.add(f"other-{uuid.uuid4().hex[:6]}", "researcher").token
+    appeal = api.client.post(
+        f"/models/{model}/access-requests/req-new/appeal",
+        json={"rationale": "x", **BODIES["appeal_access_denial"]},
+        headers={"Authorization": f"Bearer {other}"},
+    )
+    assert_problem(appeal, 403, "request-for-another")
+    assert api.head() == head + 1
 
 
 def test_a_researcher_appeals_only_its_own_denial(api: Api) -> None:
@@ -1111,7 +1124,7 @@ def test_a_researcher_appeals_only_its_own_denial(api: Api) -> None:
         headers=api.auth("researcher"),
     )
 
-    assert_problem(theirs, 403, "forbidden")
+    assert_problem(theirs, 403, "request-for-another")
     assert api.head() == head
     mine = api.client.post(
         f"/models/{model}/access-requests/req-denied/appeal",
@@ -1138,6 +1151,10 @@ def test_the_api_doc_names_every_write_endpoint_and_problem_type() -> None:
         row = f"| `{route.command}` | `{route.path}` | {', '.join(route.roles)} |"
         assert row in text, row
     slugs = [rule.rule for rule in rule_classes()] + [
+        *(rule.rule for rule in authority_classes()),
+        "invalid-moment",
+        "no-checkpoint",
+        "log-damaged",
         "unauthenticated",
         "forbidden",
         "invalid-command",

@@ -138,7 +138,7 @@ def console(web_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def test_public_pages_need_no_sign_in(console: Console) -> None:
     client = console.fresh()
     console.services.log.catch_up()
-    size = console.services.log.size()
+    size = console.services.log.log.size()
 
     overview = client.get("/web/")
     assert overview.status_code == 200
@@ -232,7 +232,7 @@ def test_overview_lists_every_model_and_the_checkpoint(console: Console) -> None
         assert f'href="/web/models/{model}"' in page.text
     assert "retired with extended access" in page.text
     assert "fully retired" in page.text
-    root = console.services.log.root().hex()
+    root = console.services.log.log.root().hex()
     assert root in page.text
     assert "Cache-Control" in page.headers and page.headers["cache-control"] == "no-store"
 
@@ -267,7 +267,7 @@ def test_model_page_travels_in_time(console: Console) -> None:
     assert same.status_code == 200
     assert "You are looking at <strong>version 19</strong>" in same.text
 
-    before = console.client.get("/web/models/claude-opus-3", params={"as_of": "2020-01-01"})
+    before = console.client.get("/web/models/claude-opus-3", params={"as_of": "2020-01-01T00:00Z"})
     assert before.status_code == 404
     assert "was not yet registered" in before.text
 
@@ -280,7 +280,7 @@ def test_timeline_filters_and_pages(console: Console) -> None:
     assert '<option value="AccessPolicySet" selected>' in policies.text
 
     board = console.client.get(
-        "/web/timeline", params={"role": "board", "since": "2025-12-01T00:00"}
+        "/web/timeline", params={"role": "board", "since": "2025-12-01T00:00Z"}
     ).text
     assert "k.brandt" in board
     assert "p.lindqvist" not in board
@@ -303,7 +303,7 @@ def test_decision_page_shows_everything_and_the_leaf(console: Console) -> None:
     assert '<th scope="row">demand</th><td>0.33</td>' in text
     assert "Board minutes, 1 December 2025" in text
     assert "sha256:6686686295d9f087ea9bfa1d7c3ce018a8e91a43f2726e7613e44c0af7eb271c" in text
-    proof = console.services.log.inclusion_proof(sequence)
+    proof, _ = console.services.log.inclusion_proof(sequence)
     assert proof.leaf_hash.hex() in text
     assert f'data-sequence="{sequence}"' in text
     assert "Verify in my browser" in text
@@ -629,8 +629,8 @@ def test_browser_pages_show_the_demo(page: Any, served: Served, artifacts: Path)
     page.goto(base + "/web/timeline?type=AccessPolicySet")
     assert "licence forbids serving" in page.inner_text("main")
     assert page.locator("table.timeline tbody tr").count() == 4
-    page.goto(base + "/web/timeline?role=board&since=2025-12-01T00:00")
-    assert page.input_value("input[name=since]") == "2025-12-01T00:00"
+    page.goto(base + "/web/timeline?role=board&since=2025-12-01T00:00Z")
+    assert page.input_value("input[name=since]") == "2025-12-01T00:00Z"
     assert "k.brandt" in page.inner_text("table.timeline")
     assert "p.lindqvist" not in page.inner_text("table.timeline")
     _shoot(page, artifacts, "timeline")

@@ -1,7 +1,8 @@
 """One POST endpoint per command, its body validated by the same pydantic model as the CLI's.
 
-Each endpoint parses (the body, the path, the caller's actor from its token), calls one
-`Ledger` method through `Ledger.execute`, and presents what was appended. An ``If-Match``
+Each endpoint parses (the body, the path, the caller's actor from its token), calls
+`Ledger.execute` (which checks the actor's authority, then the rules), and presents what was
+appended. An ``If-Match``
 header with the model version the caller saw makes a stale write a 409; an
 ``Idempotency-Key`` makes a repeat append nothing and return the first response again.
 """
@@ -13,153 +14,140 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, create_model
 
-from api.http.deps import ServicesDep, require_role
+from api.bootstrap import Services
+from api.http.deps import ActorDep, ServicesDep
 from api.http.idempotency import request_digest
-from api.http.problems import Problem, problem_response, status_of
+from api.http.problems import Problem, jsonable_facts, problem_response, status_of
 from domain import commands as cmd
+from domain.authority import Authentication, roles_for
 from domain.decisions import Actor
 from domain.errors import LedgerError
-from domain.identity import model_id
 
 router = APIRouter(tags=["decisions"])
 
 
 @dataclass(frozen=True)
 class Route:
-    """Where a command is posted, which path parts fill which fields, and who may post it."""
+    """Where a command is posted, and which path parts fill which fields.
+
+    Who may post it is not the route's business: the ledger checks the authority table
+    (`domain.authority`) for every command, and the route's documentation quotes it.
+    """
 
     command: str
     path: str
     path_fields: tuple[str, ...]
-    roles: tuple[str, ...]
     summary: str
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles the authority table lets issue this command (for documentation)."""
+        return tuple(sorted(roles_for(self.command)))
 
 
 ROUTES = (
-    Route("register_model", "/models/{model}", (), ("curator",), "Register a model"),
+    Route("register_model", "/models/{model}", (), "Register a model"),
     Route(
         "schedule_retirement",
         "/models/{model}/retirement/schedule",
         (),
-        ("curator",),
         "Schedule a model's retirement",
     ),
-    Route("retire_model", "/models/{model}/retirement", (), ("curator",), "Retire a model"),
-    Route(
-        "preserve_weights", "/models/{model}/weights", (), ("curator",), "Record preserved weights"
-    ),
-    Route("archive_artifact", "/models/{model}/artifacts", (), ("curator",), "Record an artifact"),
+    Route("retire_model", "/models/{model}/retirement", (), "Retire a model"),
+    Route("preserve_weights", "/models/{model}/weights", (), "Record preserved weights"),
+    Route("archive_artifact", "/models/{model}/artifacts", (), "Record an artifact"),
     Route(
         "record_archive_check",
         "/models/{model}/archive-checks",
         (),
-        ("curator", "auditor"),
         "Record a check of an archived copy",
     ),
     Route(
         "record_interview",
         "/models/{model}/interviews",
         (),
-        ("interviewer",),
         "Record an interview",
     ),
     Route(
         "record_preference",
         "/models/{model}/preferences",
         (),
-        ("interviewer",),
         "Record a preference",
     ),
     Route(
         "reaffirm_preference",
         "/models/{model}/preferences/{preference_id}/reaffirm",
         ("preference_id",),
-        ("interviewer",),
         "Record a reaffirmation",
     ),
     Route(
         "contradict_preference",
         "/models/{model}/preferences/{preference_id}/contradict",
         ("preference_id",),
-        ("interviewer",),
         "Record a contradiction",
     ),
     Route(
         "decide_preference",
         "/models/{model}/preferences/{preference_id}/decide",
         ("preference_id",),
-        ("board",),
         "Decide a preference",
     ),
     Route(
         "set_access_policy",
         "/models/{model}/access-policy",
         (),
-        ("board",),
         "Set the access policy",
     ),
-    Route(
-        "request_access", "/models/{model}/access-requests", (), ("researcher",), "Request access"
-    ),
+    Route("request_access", "/models/{model}/access-requests", (), "Request access"),
     Route(
         "approve_access_request",
         "/models/{model}/access-requests/{request_id}/approve",
         ("request_id",),
-        ("board",),
         "Approve an access request",
     ),
     Route(
         "deny_access_request",
         "/models/{model}/access-requests/{request_id}/deny",
         ("request_id",),
-        ("board",),
         "Deny an access request",
     ),
     Route(
         "appeal_access_denial",
         "/models/{model}/access-requests/{request_id}/appeal",
         ("request_id",),
-        ("researcher",),
         "Appeal a denial",
     ),
     Route(
         "revoke_access",
         "/models/{model}/access-requests/{request_id}/revoke",
         ("request_id",),
-        ("board",),
         "Revoke a grant",
     ),
-    Route("draft_essay", "/models/{model}/essays", (), ("reviewer",), "Record a draft essay"),
+    Route("draft_essay", "/models/{model}/essays", (), "Record a draft essay"),
     Route(
         "approve_essay",
         "/models/{model}/essays/{essay_id}/approve",
         ("essay_id",),
-        ("reviewer",),
         "Approve an essay",
     ),
     Route(
         "veto_essay",
         "/models/{model}/essays/{essay_id}/veto",
         ("essay_id",),
-        ("reviewer",),
         "Veto an essay",
     ),
     Route(
         "publish_essay",
         "/models/{model}/essays/{essay_id}/publish",
         ("essay_id",),
-        ("reviewer",),
         "Publish an approved essay",
     ),
-    Route(
-        "record_signal", "/models/{model}/signals", (), ("curator",), "Record a monitoring signal"
-    ),
+    Route("record_signal", "/models/{model}/signals", (), "Record a monitoring signal"),
 )
-ROLES_BY_COMMAND = {route.command: route.roles for route in ROUTES}
 
 
 class RecordedPublic(BaseModel):
@@ -202,51 +190,32 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(text)
 
 
-def _check_requester(services: Any, route: Route, actor: Actor, document: dict[str, Any]) -> None:
-    """A researcher may request access, and appeal a denial, only for itself."""
-    if actor.role != "researcher":
-        return
-    if route.command == "request_access" and document.get("requester") != actor.id:
-        raise Problem(
-            403,
-            "forbidden",
-            "Forbidden",
-            f"a researcher requests access only for itself: requester must be {actor.id!r}",
-        )
-    if route.command == "appeal_access_denial":
-        try:
-            state = services.ledger.state(document["model"])
-        except LedgerError:
-            return  # the command itself reports the missing model or request
-        request = state.access_requests.get(document["request_id"])
-        if request is not None and request.requester != actor.id:
-            raise Problem(
-                403,
-                "forbidden",
-                "Forbidden",
-                "a researcher appeals only a denial of its own request",
-            )
+def _execute(services: Services, document: dict[str, Any], expected: int | None) -> JSONResponse:
+    """Parse, run, present; a refusal is a problem response, nothing appended.
 
-
-def _execute(services: Any, document: dict[str, Any], expected: int | None) -> JSONResponse:
-    """Parse, run, present; a refusal is a problem response, nothing appended."""
+    The command is recorded when this returns 201: the transparency log takes the event
+    afterwards (`LogFollower`), so its ``sequence`` is given only if the log already has it.
+    """
     try:
         command = cmd.parse_command_object(document)
-        recorded = services.ledger.execute(command, expected_version=expected)
-    except LedgerError as error:
-        return problem_response(status_of(error), error.rule, type(error).__name__, str(error))
-    services.log.catch_up()
-    try:
-        sequence: int | None = services.log.sequence_of(
-            str(model_id(recorded.model)), recorded.version
+        recorded = services.ledger.execute(
+            command, authentication=Authentication.TOKEN, expected_version=expected
         )
-    except LedgerError:
-        sequence = None
+    except LedgerError as error:
+        return problem_response(
+            status_of(error),
+            error.rule,
+            type(error).__name__,
+            str(error),
+            facts=jsonable_facts(error),
+        )
+    if services.follower is not None:
+        services.follower.wake()
     public = RecordedPublic(
         model=recorded.model,
         event=recorded.event_type,
         version=recorded.version,
-        sequence=sequence,
+        sequence=services.log.sequence_of(recorded.model, recorded.version),
         notification_id=recorded.sequence,
     )
     return JSONResponse(
@@ -268,7 +237,6 @@ def _make_endpoint(route: Route, body_class: type[BaseModel]) -> Any:
             **body.model_dump(mode="json", exclude_unset=True),
             **kwargs,  # model and the path's ids
         }
-        _check_requester(services, route, actor, document)
         expected = _expected_version(if_match)
         if idempotency_key is None:
             return _execute(services, document, expected)
@@ -305,6 +273,8 @@ def _make_endpoint(route: Route, body_class: type[BaseModel]) -> Any:
         try:
             response = _execute(services, document, expected)
         except Exception:
+            # Nothing was recorded (`_execute` returns once the event is stored, and nothing
+            # after the store can fail it): the key is free for the retry.
             services.idempotency.release(actor.id, idempotency_key)
             raise
         services.idempotency.complete(
@@ -318,7 +288,7 @@ def _make_endpoint(route: Route, body_class: type[BaseModel]) -> Any:
         inspect.Parameter(
             "actor",
             inspect.Parameter.KEYWORD_ONLY,
-            annotation=Annotated[Actor, Depends(require_role(*route.roles))],
+            annotation=ActorDep,
         ),
         inspect.Parameter(
             "body", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[body_class, Body()]

@@ -1,0 +1,69 @@
+"""The log follows the ledger in the background, so that no command waits for it.
+
+A command is recorded when its event is stored; taking the event into the transparency log is
+a projection that may run later (a leaf proves an event, it does not decide it). The HTTP
+service runs one `LogFollower`: a daemon thread that catches the log up whenever a writer wakes
+it, and at least every ``interval`` seconds (events written by other processes are taken too).
+A failure of the log is logged and retried with a growing pause; it never reaches the writer,
+whose command is already stored and acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from projections.translog.tree import TransparencyLog
+
+LOGGER = logging.getLogger("reliquary.log")
+
+
+class LogFollower:
+    """A background thread that keeps a transparency log caught up with its ledger."""
+
+    def __init__(self, log: TransparencyLog, interval: float = 1.0, max_pause: float = 30.0):
+        self.log = log
+        self.interval = interval
+        self.max_pause = max_pause
+        self.failures = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start following (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="log-follower", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        """Tell the follower that an event was stored: take it soon."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop following, after the batch in progress."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        pause = self.interval
+        while not self._stop.is_set():
+            self._wake.wait(pause)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.log.catch_up()
+            except Exception:
+                # The events are stored; only the log is behind. Say so, and try again later.
+                self.failures += 1
+                pause = min(self.max_pause, self.interval * 2 ** min(self.failures, 8))
+                LOGGER.exception("the transparency log could not take new events; will retry")
+            else:
+                self.failures = 0
+                pause = self.interval
