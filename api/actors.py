@@ -44,6 +44,7 @@ class ActorStore:
 
     def add(self, actor_id: str, role: str) -> IssuedToken:
         """Issue a token for an actor in a role."""
+        p = self.recorder.param
         if role not in {r.value for r in Role}:
             raise ActorError(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}")
         if not actor_id.strip() or actor_id != actor_id.strip():
@@ -53,15 +54,16 @@ class ActorStore:
             self.recorder.execute(
                 cursor,
                 "INSERT INTO api_actors (token_sha256, actor_id, role, created_at) "
-                "VALUES (?, ?, ?, ?)",
+                f"VALUES ({p}, {p}, {p}, {p})",
                 (_digest(token), actor_id, role, _now()),
             )
         return IssuedToken(Actor(id=actor_id, role=role), token)
 
     def revoke(self, actor_id: str) -> int:
         """Revoke every live token of an actor; return how many."""
+        p = self.recorder.param
         live = self.recorder.fetch(
-            "SELECT COUNT(*) FROM api_actors WHERE actor_id = ? AND revoked_at IS NULL",
+            f"SELECT COUNT(*) FROM api_actors WHERE actor_id = {p} AND revoked_at IS NULL",
             (actor_id,),
         )[0][0]
         if not live:
@@ -69,15 +71,18 @@ class ActorStore:
         with self.recorder.transaction() as cursor:
             self.recorder.execute(
                 cursor,
-                "UPDATE api_actors SET revoked_at = ? WHERE actor_id = ? AND revoked_at IS NULL",
+                f"UPDATE api_actors SET revoked_at = {p} "
+                f"WHERE actor_id = {p} AND revoked_at IS NULL",
                 (_now(), actor_id),
             )
         return int(live)
 
     def actor_for(self, token: str) -> Actor | None:
         """The actor a live token names, or None."""
+        p = self.recorder.param
         rows = self.recorder.fetch(
-            "SELECT actor_id, role FROM api_actors WHERE token_sha256 = ? AND revoked_at IS NULL",
+            "SELECT actor_id, role FROM api_actors "
+            f"WHERE token_sha256 = {p} AND revoked_at IS NULL",
             (_digest(token),),
         )
         return Actor(id=rows[0][0], role=rows[0][1]) if rows else None

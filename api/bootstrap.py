@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from domain.storage import backend_of, store_for
+from domain.storage import store_for
 
 if TYPE_CHECKING:
     from api.actors import ActorStore
@@ -57,23 +57,18 @@ def build_log(settings: Settings, ledger: Ledger) -> TransparencyLog:
     return Log(ledger, recorder, settings.log_origin)
 
 
-def build_views(ledger: Ledger, settings: Settings | None = None) -> ViewRunner:
+def build_views(ledger: Ledger, settings: Settings) -> ViewRunner:
     """The views of a ledger (in its own database), with the runner that keeps them.
 
-    The settings' backend chooses the views' recorder; without settings, the backend the
-    ledger was opened with (its environment, which `store_for` made from the settings).
+    The settings' backend chooses the views' recorder.
     """
     from projections.registers import AccessView, EssayView, PreferenceView
     from projections.runner import ViewRunner as Runner
     from projections.search import SearchView
     from projections.views import StatusView, TimelineView
 
-    if settings is None:
-        backend = backend_of(ledger.env)
-    else:
-        backend = store_for(settings.database_url).backend
     factory: Any = ledger.factory
-    if backend == "postgres":
+    if store_for(settings.database_url).is_postgres:
         from projections.postgres_recorder import PostgresViewRecorder
 
         recorder = factory.tracking_recorder(PostgresViewRecorder)
@@ -169,7 +164,7 @@ def build_services(settings: Settings) -> Services:
     from projections.translog.service import LogService
 
     ledger = build_ledger(settings)
-    views = build_views(ledger)
+    views = build_views(ledger, settings)
     return Services(
         settings=settings,
         ledger=ledger,

@@ -734,15 +734,16 @@ QUERIES: tuple[tuple[str, str, str | None], ...] = (
 
 def _matches(runner: ViewRunner, query: str, model: str | None) -> int:
     words = " | ".join(query.lower().split())
+    p = runner.recorder.param
     if runner.recorder.dialect == "sqlite":
         expression = " OR ".join(f'"{w}"' for w in query.lower().split())
-        statement = "SELECT count(*) FROM view_search WHERE view_search MATCH ?"
+        statement = f"SELECT count(*) FROM view_search WHERE view_search MATCH {p}"
         params: tuple[Any, ...] = (expression,)
     else:
-        statement = "SELECT count(*) FROM view_search WHERE document @@ to_tsquery('english', ?)"
+        statement = f"SELECT count(*) FROM view_search WHERE document @@ to_tsquery('english', {p})"
         params = (words,)
     if model is not None:
-        statement += " AND model = ?"
+        statement += f" AND model = {p}"
         params += (model,)
     return int(runner.recorder.fetch(statement, params)[0][0])
 
@@ -870,9 +871,10 @@ def profile_rebuild(runner: ViewRunner, top: int = 30) -> str:
     return f"profiled rebuild: {elapsed:.1f} s (with the profiler's overhead)\n{out.getvalue()}"
 
 
-def _ledger_for(backend: str, workdir: Path) -> tuple[Ledger, Callable[[], None] | None]:
+def _ledger_for(backend: str, workdir: Path) -> tuple[Ledger, Settings, Callable[[], None] | None]:
     if backend == "sqlite":
-        return build_ledger(Settings(database_url=f"sqlite:///{workdir / 'bench.db'}")), None
+        settings = Settings(database_url=f"sqlite:///{workdir / 'bench.db'}")
+        return build_ledger(settings), settings, None
     schema = f"bench_pj_{uuid.uuid4().hex[:8]}"
 
     def cleanup() -> None:
@@ -881,7 +883,8 @@ def _ledger_for(backend: str, workdir: Path) -> tuple[Ledger, Callable[[], None]
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
-    return build_ledger(Settings(database_url=f"{PG_DSN}?schema={schema}")), cleanup
+    settings = Settings(database_url=f"{PG_DSN}?schema={schema}")
+    return build_ledger(settings), settings, cleanup
 
 
 def report(results: dict[str, Any]) -> str:
@@ -955,14 +958,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        ledger, cleanup = _ledger_for(args.backend, workdir)
+        ledger, settings, cleanup = _ledger_for(args.backend, workdir)
         try:
             _say(f"building a ledger of {args.events:,} events on {args.backend}...")
             began = time.perf_counter()
             kinds = build(ledger, args.events, args.models)
             build_seconds = time.perf_counter() - began
             _say(f"  built in {build_seconds:.1f} s: {dict(kinds)}")
-            runner = build_views(ledger)
+            runner = build_views(ledger, settings)
             runner.page = args.page
             # rebuild() clears view_counts before creating it: create the (empty) tables first.
             runner.create_tables()
@@ -993,11 +996,11 @@ def main() -> None:
 def _profiled(args: Any, workdir: Path) -> str:
     """Profile a rebuild over a ledger of the first ``--profile`` events, built afresh."""
     (workdir / "profile").mkdir(exist_ok=True)
-    ledger, cleanup = _ledger_for(args.backend, workdir / "profile")
+    ledger, settings, cleanup = _ledger_for(args.backend, workdir / "profile")
     try:
         _say(f"  profiling a rebuild of {args.profile:,} events...")
         build(ledger, args.profile, args.models)
-        runner = build_views(ledger)
+        runner = build_views(ledger, settings)
         runner.page = args.page
         runner.create_tables()
         return profile_rebuild(runner)

@@ -1,8 +1,9 @@
-"""The public record of a stored event: the one JSON form shown, exported and (later) hashed.
+"""The public record of a decoded event: the JSON form `history` and the views show.
 
-`event_record` is derived deterministically from the stored event alone, so anyone holding
-the events recomputes the same record. History, timelines and the transparency log's leaves
-all use it, so what a reviewer recomputes and what the ledger shows cannot drift apart.
+`event_record` is derived from the event alone: its envelope (who, why, on what evidence, when)
+and its facts. The transparency log's leaves carry the same fields but are computed from the
+*stored* bytes, never upcast (`projections.translog.leaves`), so that a leaf never changes when
+the code that decodes events does.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ class AccessView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Open, decide, appeal, revoke; set the policy."""
+        p = self.view.param
         kind = type(event).__name__
         execute = self.view.execute
         day = day_of_decision(event).isoformat()
@@ -52,7 +53,7 @@ class AccessView(View):
                 cursor,
                 "INSERT INTO view_access_requests (model, request_id, requester, organisation, "
                 "requester_group, purpose, scope, requested_on, status, appealed) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)",
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending', 0)",
                 (
                     *key,
                     event.requester,
@@ -67,8 +68,8 @@ class AccessView(View):
             execute(
                 cursor,
                 "UPDATE view_access_requests SET status = 'approved', "
-                "first_decision = COALESCE(first_decision, 'approved'), decided_on = ?, "
-                "expires_on = ?, terms = ? WHERE model = ? AND request_id = ?",
+                f"first_decision = COALESCE(first_decision, 'approved'), decided_on = {p}, "
+                f"expires_on = {p}, terms = {p} WHERE model = {p} AND request_id = {p}",
                 (
                     day,
                     event.expires_on.isoformat() if event.expires_on else None,
@@ -80,22 +81,22 @@ class AccessView(View):
             execute(
                 cursor,
                 "UPDATE view_access_requests SET status = 'denied', "
-                "first_decision = COALESCE(first_decision, 'denied'), decided_on = ?, "
-                "reason = ? WHERE model = ? AND request_id = ?",
+                f"first_decision = COALESCE(first_decision, 'denied'), decided_on = {p}, "
+                f"reason = {p} WHERE model = {p} AND request_id = {p}",
                 (day, event.reason, *key),
             )
         elif kind == "AccessDenialAppealed":
             execute(
                 cursor,
                 "UPDATE view_access_requests SET status = 'appealed', appealed = 1 "
-                "WHERE model = ? AND request_id = ?",
+                f"WHERE model = {p} AND request_id = {p}",
                 key,
             )
         elif kind == "AccessRevoked":
             execute(
                 cursor,
-                "UPDATE view_access_requests SET status = 'revoked', reason = ? "
-                "WHERE model = ? AND request_id = ?",
+                f"UPDATE view_access_requests SET status = 'revoked', reason = {p} "
+                f"WHERE model = {p} AND request_id = {p}",
                 (event.reason, *key),
             )
         elif kind == "AccessPolicySet":
@@ -103,7 +104,7 @@ class AccessView(View):
             execute(
                 cursor,
                 "INSERT INTO view_access_policies (model, decided_on, channels, criteria, "
-                "rationale) VALUES (?, ?, ?, ?, ?) ON CONFLICT (model) DO UPDATE SET "
+                f"rationale) VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (model) DO UPDATE SET "
                 "decided_on = excluded.decided_on, channels = excluded.channels, "
                 "criteria = excluded.criteria, rationale = excluded.rationale",
                 (
@@ -118,7 +119,8 @@ class AccessView(View):
 
 def access_requests(recorder: ViewRecorder, model: str | None = None) -> list[AccessRequestRow]:
     """Every access request (of one model, if named), by model and request id."""
-    where, params = ("WHERE model = ? ", (model,)) if model else ("", ())
+    p = recorder.param
+    where, params = (f"WHERE model = {p} ", (model,)) if model else ("", ())
     statement = (
         "SELECT model, request_id, requester, organisation, requester_group, purpose, "
         "requested_on, status, first_decision, decided_on, appealed, expires_on, reason "
@@ -182,6 +184,7 @@ class EssayView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Follow an essay from draft to publication."""
+        p = self.view.param
         kind = type(event).__name__
         execute = self.view.execute
         day = day_of_decision(event).isoformat()
@@ -190,35 +193,36 @@ class EssayView(View):
             execute(
                 cursor,
                 "INSERT INTO view_essays (model, essay_id, title, drafted_on, status) "
-                "VALUES (?, ?, ?, ?, 'drafted')",
+                f"VALUES ({p}, {p}, {p}, {p}, 'drafted')",
                 (*key, event.title, day),
             )
         elif kind == "EssayApproved":
             execute(
                 cursor,
-                "UPDATE view_essays SET status = 'approved', reviewer = ?, reviewed_on = ? "
-                "WHERE model = ? AND essay_id = ?",
+                f"UPDATE view_essays SET status = 'approved', reviewer = {p}, reviewed_on = {p} "
+                f"WHERE model = {p} AND essay_id = {p}",
                 (event.actor.id, day, *key),
             )
         elif kind == "EssayVetoed":
             execute(
                 cursor,
-                "UPDATE view_essays SET status = 'vetoed', reviewer = ?, reviewed_on = ?, "
-                "risk_category = ?, veto_reason = ? WHERE model = ? AND essay_id = ?",
+                f"UPDATE view_essays SET status = 'vetoed', reviewer = {p}, reviewed_on = {p}, "
+                f"risk_category = {p}, veto_reason = {p} WHERE model = {p} AND essay_id = {p}",
                 (event.actor.id, day, event.risk_category, event.reason, *key),
             )
         elif kind == "EssayPublished":
             execute(
                 cursor,
-                "UPDATE view_essays SET status = 'published', published_on = ?, "
-                "disclaimer_version = ? WHERE model = ? AND essay_id = ?",
+                f"UPDATE view_essays SET status = 'published', published_on = {p}, "
+                f"disclaimer_version = {p} WHERE model = {p} AND essay_id = {p}",
                 (day, event.disclaimer_version, *key),
             )
 
 
 def essays(recorder: ViewRecorder, model: str | None = None) -> list[EssayRow]:
     """Every essay (of one model, if named), by model and draft day."""
-    where, params = ("WHERE model = ? ", (model,)) if model else ("", ())
+    p = recorder.param
+    where, params = (f"WHERE model = {p} ", (model,)) if model else ("", ())
     statement = (
         "SELECT model, essay_id, title, drafted_on, status, reviewer, reviewed_on, "
         "risk_category, veto_reason, published_on, disclaimer_version "
@@ -265,13 +269,14 @@ class PreferenceView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Keep each preference's supporting interviews and its decision."""
+        p = self.view.param
         kind = type(event).__name__
         execute = self.view.execute
         if kind == "InterviewConducted":
             execute(
                 cursor,
                 "INSERT INTO view_interviews (model, interview_id, conducted_on, framing) "
-                "VALUES (?, ?, ?, ?)",
+                f"VALUES ({p}, {p}, {p}, {p})",
                 (context.model, event.interview_id, event.conducted_on.isoformat(), event.framing),
             )
             return
@@ -283,7 +288,7 @@ class PreferenceView(View):
                 cursor,
                 "INSERT INTO view_preferences (model, preference_id, statement, theme, "
                 "recorded_on, supports, since_contradiction, contradictions) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, 0)",
                 (
                     context.model,
                     event.preference_id,
@@ -304,8 +309,8 @@ class PreferenceView(View):
             since, contradictions = [], contradictions + 1
         execute(
             cursor,
-            "UPDATE view_preferences SET supports = ?, since_contradiction = ?, "
-            "contradictions = ? WHERE model = ? AND preference_id = ?",
+            f"UPDATE view_preferences SET supports = {p}, since_contradiction = {p}, "
+            f"contradictions = {p} WHERE model = {p} AND preference_id = {p}",
             (
                 orjson.dumps(supports).decode(),
                 orjson.dumps(since).decode(),
@@ -317,9 +322,9 @@ class PreferenceView(View):
         if kind == "PreferenceDecided":
             execute(
                 cursor,
-                "UPDATE view_preferences SET outcome = ?, decided_on = ?, "
-                "supports_at_decision = ?, decision_rationale = ? "
-                "WHERE model = ? AND preference_id = ?",
+                f"UPDATE view_preferences SET outcome = {p}, decided_on = {p}, "
+                f"supports_at_decision = {p}, decision_rationale = {p} "
+                f"WHERE model = {p} AND preference_id = {p}",
                 (
                     event.outcome,
                     day_of_decision(event).isoformat(),
@@ -331,35 +336,33 @@ class PreferenceView(View):
             )
 
     def _support(self, cursor: Any, model: str, interview_id: str) -> list[str]:
-        cursor = self.view.reader(cursor)
-        self.view.execute(
+        p = self.view.param
+        row = self.view.fetch_row(
             cursor,
             "SELECT conducted_on, framing FROM view_interviews "
-            "WHERE model = ? AND interview_id = ?",
+            f"WHERE model = {p} AND interview_id = {p}",
             (model, interview_id),
         )
-        row = _values(cursor.fetchone())
+        if row is None:
+            raise LookupError(f"the view has no interview {interview_id!r} of {model!r}")
         return [interview_id, row[0], row[1]]
 
     def _preference(self, cursor: Any, model: str, preference_id: str) -> tuple[Any, Any, int]:
-        cursor = self.view.reader(cursor)
-        self.view.execute(
+        p = self.view.param
+        row = self.view.fetch_row(
             cursor,
             "SELECT supports, since_contradiction, contradictions FROM view_preferences "
-            "WHERE model = ? AND preference_id = ?",
+            f"WHERE model = {p} AND preference_id = {p}",
             (model, preference_id),
         )
-        row = _values(cursor.fetchone())
+        if row is None:
+            raise LookupError(f"the view has no preference {preference_id!r} of {model!r}")
         return orjson.loads(row[0]), orjson.loads(row[1]), int(row[2])
 
 
 _PREFERENCE_EVENTS = frozenset(
     {"PreferenceRecorded", "PreferenceReaffirmed", "PreferenceContradicted", "PreferenceDecided"}
 )
-
-
-def _values(row: Any) -> tuple[Any, ...]:
-    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
 
 
 def _supports(text: str | None) -> list[Support]:
@@ -372,7 +375,8 @@ def preferences(
     recorder: ViewRecorder, policy: PreferencePolicy, model: str | None = None
 ) -> list[PreferenceRow]:
     """Every preference (of one model, if named), stability judged under ``policy``."""
-    where, params = ("WHERE model = ? ", (model,)) if model else ("", ())
+    p = recorder.param
+    where, params = (f"WHERE model = {p} ", (model,)) if model else ("", ())
     statement = (
         "SELECT model, preference_id, statement, theme, recorded_on, supports, "
         "since_contradiction, contradictions, outcome, decided_on, supports_at_decision, "

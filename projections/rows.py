@@ -1,7 +1,7 @@
 """The rows of the registers, as plain values: what the views store and the reports read.
 
 The views (``projections/views.py``) keep these in tables; the fairness report
-(``projections/fairness.py``) is a pure function of lists of them, so it can be tested on
+(``projections/fairness/``) is a pure function of lists of them, so it can be tested on
 hand-written rows and computed the same way from either backend.
 
 Dates are the day a decision took effect (its ``effective_at`` if given, else the day the

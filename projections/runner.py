@@ -5,8 +5,9 @@ ledger's own database (SQLite or PostgreSQL), extended with a `transaction` the 
 rows in, together with the tracking record of the last event it took. The library's
 `ProjectionRunner` cannot follow an SQLite application (it has no subscriptions), so
 `ViewRunner` drives the same projections on both backends by reading the notification log
-after each view's tracked position, a page at a time: one transaction per view per page, so a
-crash leaves each view either with the whole page and its tracking record, or with neither.
+after each view's tracked position through the ledger's pager (`Ledger.notifications_after`),
+a page at a time: one transaction per view per page, so a crash leaves each view either with
+the whole page and its tracking record, or with neither.
 
 A query first catches its views up (`ViewRunner.catch_up`); `reliquary projections status`
 shows each view's position against the head of the log, and `rebuild` drops a view's tables
@@ -16,11 +17,12 @@ and tracking record and takes every event again.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.persistence import (
     IntegrityError,
@@ -30,9 +32,7 @@ from eventsourcing.persistence import (
     Tracking,
     TrackingRecorder,
 )
-from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
-from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from domain.identity import model_id
 
@@ -43,129 +43,69 @@ TRACKING_TABLE = "view_tracking"
 
 
 class ViewRecorder(TrackingRecorder):
-    """What a view needs from the database: a transaction, a dialect, and tracking."""
+    """What a view needs from the database: transactions, a dialect, and tracking.
 
-    dialect: str
+    The statements views, API tokens and idempotency keys run are written once, with the
+    recorder's `param` where a value goes (``?`` on SQLite, ``%s`` on PostgreSQL), in
+    f-strings: ``f"UPDATE view_models SET version = {p} WHERE model = {p}"``. Nothing rewrites
+    a statement afterwards, and the few that differ by more than a placeholder (DDL, full-text
+    search) choose by `dialect`. A dialect's recorder (`projections.sqlite_recorder`,
+    `projections.postgres_recorder`) says how to open a transaction and read a row; running
+    statements, reading rows and tracking are written here, once.
+    """
+
+    dialect: ClassVar[str]
+    param: ClassVar[str]
 
     def transaction(self) -> contextlib.AbstractContextManager[Any]:
         """A cursor in a transaction that commits when the block ends without error."""
         raise NotImplementedError
 
-    def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
-        """Run one statement written with ``?`` placeholders."""
+    def reading(self) -> contextlib.AbstractContextManager[Any]:
+        """A cursor in a transaction that only reads."""
         raise NotImplementedError
 
-    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a query (``?`` placeholders) and return its rows as tuples."""
-        raise NotImplementedError
-
-    def track(self, cursor: Any, tracking: Tracking) -> None:
-        """Record, in the view's transaction, the last event the view took."""
+    def values(self, row: Any) -> tuple[Any, ...]:
+        """A fetched row as a tuple."""
         raise NotImplementedError
 
     def reader(self, cursor: Any) -> Any:
         """A cursor, in the same transaction, whose results are read back."""
         return cursor
 
-    def forget(self, name: str) -> None:
-        """Drop a view's tracking record, so that it takes every event again."""
+    def _insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
+        """The library's: record a tracking position with a cursor."""
         raise NotImplementedError
 
-
-class SQLiteViewRecorder(SQLiteTrackingRecorder, ViewRecorder):
-    """Views in the ledger's SQLite file."""
-
-    dialect = "sqlite"
-
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        # The library's statements name its shared "tracking" table; views keep their own.
-        self.insert_tracking_statement = self.insert_tracking_statement.replace(
-            "tracking", TRACKING_TABLE
-        )
-        self.select_max_tracking_id_statement = self.select_max_tracking_id_statement.replace(
-            "tracking", TRACKING_TABLE
-        )
-
-    def construct_create_table_statements(self) -> list[str]:
-        """The views' tracking table."""
-        return [
-            statement.replace("EXISTS tracking", f"EXISTS {TRACKING_TABLE}")
-            for statement in super().construct_create_table_statements()
-        ]
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """A cursor in a committed transaction."""
-        with self.datastore.transaction(commit=True) as cursor:
-            yield cursor
-
     def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
-        """Run one statement."""
+        """Run one statement (written with `param`)."""
         cursor.execute(statement, tuple(params))
 
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a query."""
-        with self.datastore.transaction(commit=False) as cursor:
+        """Run a query in a transaction of its own; return its rows as tuples."""
+        with self.reading() as cursor:
             cursor.execute(statement, tuple(params))
-            return [tuple(row) for row in cursor.fetchall()]
+            return [self.values(row) for row in cursor.fetchall()]
+
+    def fetch_row(
+        self, cursor: Any, statement: str, params: Sequence[Any] = ()
+    ) -> tuple[Any, ...] | None:
+        """Run a query in the transaction of ``cursor``; return its first row, if any."""
+        reader = self.reader(cursor)
+        reader.execute(statement, tuple(params))
+        row = reader.fetchone()
+        return None if row is None else self.values(row)
 
     def track(self, cursor: Any, tracking: Tracking) -> None:
-        """Record the tracking position in the view's transaction."""
-        self._insert_tracking(cursor, tracking)
-
-    def forget(self, name: str) -> None:
-        """Drop a view's tracking record."""
-        with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = ?", (name,))  # noqa: S608
-
-
-class PostgresViewRecorder(PostgresTrackingRecorder, ViewRecorder):
-    """Views in the ledger's PostgreSQL schema."""
-
-    dialect = "postgres"
-
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        kwargs["tracking_table_name"] = TRACKING_TABLE
-        super().__init__(datastore, **kwargs)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """A cursor in a committed transaction, statements pipelined to the server."""
-        with self.datastore.transaction(commit=True) as cursor, cursor.connection.pipeline():
-            cursor.execute(f"SET LOCAL search_path TO {self.datastore.schema}")
-            yield cursor
-
-    def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
-        """Run one statement (``?`` becomes psycopg's ``%s``)."""
-        cursor.execute(statement.replace("?", "%s"), tuple(params))
-
-    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a query."""
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SET LOCAL search_path TO {self.datastore.schema}")
-            cursor.execute(statement.replace("?", "%s"), tuple(params))
-            return [tuple(row.values()) for row in cursor.fetchall()]
-
-    def track(self, cursor: Any, tracking: Tracking) -> None:
-        """Record the tracking position in the view's transaction."""
+        """Record, in the view's transaction, the last event the view took."""
         self._insert_tracking(self.reader(cursor), tracking)
 
-    def reader(self, cursor: Any) -> Any:
-        """A cursor of its own for a statement whose rows are read.
-
-        In pipeline mode, results of earlier statements can still be arriving on the cursor
-        that sent them when the server lags; a fresh cursor on the same connection (and
-        transaction) reads only its own statement's rows.
-        """
-        return cursor.connection.cursor()
-
     def forget(self, name: str) -> None:
-        """Drop a view's tracking record."""
-        with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                f"DELETE FROM {self.datastore.schema}.{TRACKING_TABLE} "  # noqa: S608
-                "WHERE application_name = %s",
+        """Drop a view's tracking record, so that it takes every event again."""
+        with self.transaction() as cursor:
+            self.execute(
+                cursor,
+                f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {self.param}",
                 (name,),
             )
 
@@ -257,15 +197,12 @@ class ViewRunner:
             positions = {
                 view.name: self.recorder.max_tracking_id(view.name) or 0 for view in chosen
             }
-            lowest = min(positions.values())
-            group = [view for view in chosen if positions[view.name] == lowest]
-            notifications = self.ledger.recorder.select_notifications(
-                start=lowest, limit=self.page, inclusive_of_start=False
-            )
-            if not notifications:
-                return taken
             try:
-                self._take(group, notifications)
+                for group, notifications in self._pages(chosen, positions):
+                    self._take(group, notifications)
+                    taken += len(notifications) * len(group)
+                    if on_progress:
+                        on_progress(len(notifications) * len(group))
             except (IntegrityError, OperationalError, ProgrammingError) as error:
                 # Another process took this page first (its tracking record conflicts), SQLite
                 # refused a second writer, or psycopg's pipeline lost a result ("didn't produce
@@ -276,9 +213,31 @@ class ViewRunner:
                     raise
                 time.sleep(0.01)
                 continue
-            taken += len(notifications) * len(group)
-            if on_progress:
-                on_progress(len(notifications) * len(group))
+            return taken
+
+    def _pages(
+        self, views: Sequence[View], positions: dict[str, int]
+    ) -> Iterator[tuple[list[View], list[Notification]]]:
+        """The next page of the log and the views that take it, until none is left.
+
+        The views furthest behind take each page, read through the ledger's pager
+        (`Ledger.notifications_after`). When they reach another view's position, the groups
+        are formed again: that view joins them, or, passed over, goes first. ``positions`` is
+        kept as the pages are yielded (each is taken before the next is read).
+        """
+        while True:
+            lowest = min(positions[view.name] for view in views)
+            group = [view for view in views if positions[view.name] == lowest]
+            ahead = min((positions[v.name] for v in views if v not in group), default=None)
+            notifications = self.ledger.notifications_after(lowest, page=self.page)
+            while page := list(itertools.islice(notifications, self.page)):
+                yield group, page
+                lowest = page[-1].id
+                positions.update((view.name, lowest) for view in group)
+                if ahead is not None and lowest >= ahead:
+                    break
+            else:
+                return
 
     def status(self) -> list[ViewStatus]:
         """Each view's position against the head of the log."""
@@ -301,9 +260,10 @@ class ViewRunner:
             for name in chosen:
                 for table in self.views[name].tables:
                     self.recorder.execute(cursor, f"DROP TABLE IF EXISTS {table}")
+        p = self.recorder.param
         with self.recorder.transaction() as cursor:
             for name in chosen:
-                self.recorder.execute(cursor, "DELETE FROM view_counts WHERE name = ?", (name,))
+                self.recorder.execute(cursor, f"DELETE FROM view_counts WHERE name = {p}", (name,))
         for name in chosen:
             self.recorder.forget(name)
         self._created = False
@@ -332,17 +292,17 @@ class ViewRunner:
 
     def _position(self, cursor: Any, view: View) -> int:
         """How many events the view has taken: the position (sequence) of the next one."""
-        reader = self.recorder.reader(cursor)
-        self.recorder.execute(reader, "SELECT taken FROM view_counts WHERE name = ?", (view.name,))
-        row = reader.fetchone()
-        if row is None:
-            return 0
-        return int(next(iter(row.values())) if isinstance(row, dict) else row[0])
+        p = self.recorder.param
+        row = self.recorder.fetch_row(
+            cursor, f"SELECT taken FROM view_counts WHERE name = {p}", (view.name,)
+        )
+        return 0 if row is None else int(row[0])
 
     def _count(self, cursor: Any, view: View, taken: int) -> None:
+        p = self.recorder.param
         self.recorder.execute(
             cursor,
-            "INSERT INTO view_counts (name, taken) VALUES (?, ?) "
+            f"INSERT INTO view_counts (name, taken) VALUES ({p}, {p}) "
             "ON CONFLICT (name) DO UPDATE SET taken = excluded.taken",
             (view.name, taken),
         )

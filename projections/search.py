@@ -54,19 +54,21 @@ class SearchView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Index one decision."""
+        p = self.view.param
         text = searchable_text(event)
         kind = type(event).__name__
         if self.view.dialect == "sqlite":
             self.view.execute(
                 cursor,
-                "INSERT INTO view_search (body, model, type, sequence) VALUES (?, ?, ?, ?)",
+                "INSERT INTO view_search (body, model, type, sequence) "
+                f"VALUES ({p}, {p}, {p}, {p})",
                 (text, context.model, kind, context.position),
             )
         else:
             self.view.execute(
                 cursor,
                 "INSERT INTO view_search (sequence, model, type, document) "
-                "VALUES (?, ?, ?, to_tsvector('english', ?))",
+                f"VALUES ({p}, {p}, {p}, to_tsvector('english', {p}))",
                 (context.position, context.model, kind, text),
             )
 
@@ -88,23 +90,24 @@ def search(
     limit: int = 20,
 ) -> list[Hit]:
     """Decisions whose justification matches any word of ``query``, best first."""
+    p = recorder.param
     words = _WORD.findall(query.lower())
     if not words:
         return []
     filters = ""
     params: list[Any] = []
     if model is not None:
-        filters += " AND model = ?"
+        filters += f" AND model = {p}"
         params.append(model)
     if event_type is not None:
-        filters += " AND type = ?"
+        filters += f" AND type = {p}"
         params.append(event_type)
     if recorder.dialect == "sqlite":
         # Each word quoted: FTS5 syntax in the query is taken as plain words.
         expression = " OR ".join('"' + word.replace('"', "") + '"' for word in words)
         rows = recorder.fetch(
             "SELECT CAST(sequence AS INTEGER), -bm25(view_search) FROM view_search "  # noqa: S608
-            f"WHERE view_search MATCH ?{filters} ORDER BY bm25(view_search) LIMIT ?",
+            f"WHERE view_search MATCH {p}{filters} ORDER BY bm25(view_search) LIMIT {p}",
             (expression, *params, limit),
         )
     else:
@@ -112,9 +115,9 @@ def search(
         rows = recorder.fetch(
             "SELECT sequence, ts_rank(document, anyword) "
             "+ CASE WHEN document @@ everyword THEN 1 ELSE 0 END AS rank "
-            "FROM view_search, to_tsquery('english', ?) AS anyword, "
-            "to_tsquery('english', ?) AS everyword "
-            f"WHERE document @@ anyword{filters} ORDER BY rank DESC, sequence LIMIT ?",
+            f"FROM view_search, to_tsquery('english', {p}) AS anyword, "
+            f"to_tsquery('english', {p}) AS everyword "
+            f"WHERE document @@ anyword{filters} ORDER BY rank DESC, sequence LIMIT {p}",
             (" | ".join(words), " & ".join(words), *params, limit),
         )
     entries = timeline_entries(recorder, [int(row[0]) for row in rows])

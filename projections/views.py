@@ -49,13 +49,14 @@ class TimelineView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """One row per event."""
+        p = self.view.param
         recorded = moment(event.timestamp)
         effective = moment(event.effective_at) if event.effective_at else None
         self.view.execute(
             cursor,
             "INSERT INTO view_timeline (sequence, notification_id, model, version, type, "
             "recorded_at, effective_at, at, actor_id, actor_role, rationale, evidence, facts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
             (
                 context.position,
                 context.notification_id,
@@ -146,6 +147,7 @@ def timeline(
     ``since``/``until`` bound the time each decision took effect (or was recorded, if it
     took effect then), inclusive.
     """
+    p = recorder.param
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (
@@ -155,21 +157,21 @@ def timeline(
         ("actor_role", role),
     ):
         if value is not None:
-            clauses.append(f"{column} = ?")
+            clauses.append(f"{column} = {p}")
             params.append(value)
     if since is not None:
-        clauses.append("at >= ?")
+        clauses.append(f"at >= {p}")
         params.append(moment(since))
     if until is not None:
-        clauses.append("at <= ?")
+        clauses.append(f"at <= {p}")
         params.append(moment(until))
     if after is not None:
-        clauses.append("sequence > ?")
+        clauses.append(f"sequence > {p}")
         params.append(after)
     where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
     rows = recorder.fetch(
         f"SELECT {_TIMELINE_COLUMNS} FROM view_timeline {where}"  # noqa: S608 (no user text)
-        "ORDER BY sequence LIMIT ?",
+        f"ORDER BY sequence LIMIT {p}",
         (*params, limit),
     )
     return [timeline_entry(row) for row in rows]
@@ -177,9 +179,10 @@ def timeline(
 
 def timeline_entries(recorder: ViewRecorder, sequences: list[int]) -> dict[int, TimelineEntry]:
     """Timeline rows by sequence number."""
+    p = recorder.param
     if not sequences:
         return {}
-    marks = ", ".join("?" for _ in sequences)
+    marks = ", ".join(p for _ in sequences)
     rows = recorder.fetch(
         f"SELECT {_TIMELINE_COLUMNS} FROM view_timeline WHERE sequence IN ({marks})",  # noqa: S608
         sequences,
@@ -205,13 +208,14 @@ class StatusView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Keep the model's row current."""
+        p = self.view.param
         kind = type(event).__name__
         execute = self.view.execute
         if kind == "ModelRegistered":
             execute(
                 cursor,
                 "INSERT INTO view_models (model, family, developer, release_date, status, "
-                "version, updated_at) VALUES (?, ?, ?, ?, 'registered', 1, ?)",
+                f"version, updated_at) VALUES ({p}, {p}, {p}, {p}, 'registered', 1, {p})",
                 (
                     context.model,
                     event.family,
@@ -224,15 +228,15 @@ class StatusView(View):
         if kind == "RetirementScheduled":
             execute(
                 cursor,
-                "UPDATE view_models SET status = 'retirement_scheduled', retirement_date = ?, "
-                "successor = ? WHERE model = ?",
+                f"UPDATE view_models SET status = 'retirement_scheduled', retirement_date = {p}, "
+                f"successor = {p} WHERE model = {p}",
                 (event.retirement_date.isoformat(), event.successor, context.model),
             )
         elif kind == "ModelRetired":
             execute(
                 cursor,
-                "UPDATE view_models SET status = ?, final_status = ?, retired_on = ? "
-                "WHERE model = ?",
+                f"UPDATE view_models SET status = {p}, final_status = {p}, retired_on = {p} "
+                f"WHERE model = {p}",
                 (
                     event.final_status,
                     event.final_status,
@@ -243,12 +247,12 @@ class StatusView(View):
         elif kind == "WeightsPreserved":
             execute(
                 cursor,
-                "UPDATE view_models SET weights_digest = ? WHERE model = ?",
+                f"UPDATE view_models SET weights_digest = {p} WHERE model = {p}",
                 (event.manifest_digest, context.model),
             )
         execute(
             cursor,
-            "UPDATE view_models SET version = ?, updated_at = ? WHERE model = ?",
+            f"UPDATE view_models SET version = {p}, updated_at = {p} WHERE model = {p}",
             (event.originator_version, moment(event.timestamp), context.model),
         )
 

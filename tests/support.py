@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.commands import Command, parse_command
+
+if TYPE_CHECKING:
+    from domain.ledger import Ledger
+    from projections.translog.tree import TransparencyLog
 
 RELEASE = "2024-03-04"
 SHA = "sha256:" + "ab" * 32
@@ -91,3 +95,13 @@ def interview(model: str, interview_id: str, day: str, framing: str = "open") ->
         transcript_digest=SHA,
         transcript_location="s3://transcripts/" + interview_id,
     )
+
+
+def open_log(
+    database_url: str, ledger: Ledger, origin: str = "reliquary.test/ledger"
+) -> TransparencyLog:
+    """A ledger's transparency log, opened as the composition root opens it."""
+    from api.bootstrap import build_log
+    from api.settings import Settings
+
+    return build_log(Settings(database_url=database_url, log_origin=origin), ledger)

@@ -50,7 +50,9 @@ def load_demo(ledger: Ledger) -> DemoOutcome:
         try:
             ledger.execute(parse_command(line))
         except LedgerError as error:
-            raise LedgerError(f"demo scenario line {number}: {error}") from None
+            # The same error (its kind and rule), saying where in the scenario it was met.
+            error.message = f"demo scenario line {number}: {error.message}"
+            raise
         applied += 1
     return DemoOutcome(applied=applied, skipped=skipped)
 

@@ -289,8 +289,8 @@ def grant_service_role(
 ) -> None:
     """PostgreSQL: let ROLE read and append, and never update, delete or truncate."""
     from domain.errors import LedgerError
-    from projections.translog.recorders import PostgresLogRecorder
-    from projections.translog.recorders import grant_service_role as grant
+    from projections.translog.postgres_recorder import PostgresLogRecorder
+    from projections.translog.postgres_recorder import grant_service_role as grant
 
     log = _log(ctx).log
     if not isinstance(log.recorder, PostgresLogRecorder):

@@ -15,12 +15,10 @@ actors_app = typer.Typer(
 
 
 def _actors(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from api.actors import ActorStore
-    from api.bootstrap import build_ledger, build_views
+    from api.cli.ledger_cmds import _services
 
-    ledger = build_ledger(_settings(ctx))
-    views = build_views(ledger)
-    return ledger, ActorStore(views.recorder)
+    services = _services(ctx)
+    return services, services.actors
 
 
 @actors_app.command("add")
@@ -34,9 +32,9 @@ def actors_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a token for an actor in a role; it is shown once."""
-    ledger, store = _actors(ctx)
+    services, store = _actors(ctx)
     issued = store.add(actor_id, role)
-    ledger.close()
+    services.close()
     if as_json:
         print_json({"actor_id": issued.actor.id, "role": issued.actor.role, "token": issued.token})
     else:
@@ -51,9 +49,9 @@ def actors_revoke(
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke every live token of an actor."""
-    ledger, store = _actors(ctx)
+    services, store = _actors(ctx)
     count = store.revoke(actor_id)
-    ledger.close()
+    services.close()
     if as_json:
         print_json({"actor_id": actor_id, "revoked": count})
     else:
@@ -63,9 +61,9 @@ def actors_revoke(
 @actors_app.command("list")
 def actors_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every actor and role with a token (never the tokens)."""
-    ledger, store = _actors(ctx)
+    services, store = _actors(ctx)
     rows = store.list()
-    ledger.close()
+    services.close()
     if as_json:
         print_json(rows)
         return
@@ -91,9 +89,9 @@ def serve(
 
     settings = _settings(ctx)
     if auditor_token:
-        ledger, store = _actors(ctx)
+        services, store = _actors(ctx)
         issued = store.add("demo-auditor", "auditor")
-        ledger.close()
+        services.close()
         say(f"auditor token: {issued.token}")
     say(f"serving http://{host}:{port}/  (docs: http://{host}:{port}/docs)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -46,18 +46,19 @@ class IdempotencyStore:
 
     def reserve(self, actor_id: str, key: str, digest: str) -> Stored | None:
         """Claim a key for a request; return what is stored if it was claimed before."""
+        p = self.recorder.param
         try:
             with self.recorder.transaction() as cursor:
                 self.recorder.execute(
                     cursor,
                     "INSERT INTO api_idempotency (actor_id, idempotency_key, request_sha256, "
-                    "created_at) VALUES (?, ?, ?, ?)",
+                    f"created_at) VALUES ({p}, {p}, {p}, {p})",
                     (actor_id, key, digest, datetime.now(UTC).isoformat()),
                 )
         except IntegrityError:
             rows = self.recorder.fetch(
                 "SELECT request_sha256, status, body FROM api_idempotency "
-                "WHERE actor_id = ? AND idempotency_key = ?",
+                f"WHERE actor_id = {p} AND idempotency_key = {p}",
                 (actor_id, key),
             )
             row = rows[0]
@@ -66,20 +67,22 @@ class IdempotencyStore:
 
     def complete(self, actor_id: str, key: str, status: int, body: bytes) -> None:
         """Keep the response of the request that claimed the key."""
+        p = self.recorder.param
         with self.recorder.transaction() as cursor:
             self.recorder.execute(
                 cursor,
-                "UPDATE api_idempotency SET status = ?, body = ? "
-                "WHERE actor_id = ? AND idempotency_key = ?",
+                f"UPDATE api_idempotency SET status = {p}, body = {p} "
+                f"WHERE actor_id = {p} AND idempotency_key = {p}",
                 (status, body.decode(), actor_id, key),
             )
 
     def release(self, actor_id: str, key: str) -> None:
         """Free a key whose request failed unexpectedly, so that it can be retried."""
+        p = self.recorder.param
         with self.recorder.transaction() as cursor:
             self.recorder.execute(
                 cursor,
-                "DELETE FROM api_idempotency WHERE actor_id = ? AND idempotency_key = ? "
+                f"DELETE FROM api_idempotency WHERE actor_id = {p} AND idempotency_key = {p} "
                 "AND status IS NULL",
                 (actor_id, key),
             )

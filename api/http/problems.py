@@ -68,18 +68,23 @@ def jsonable_facts(error: errors.LedgerError) -> dict[str, Any]:
     }
 
 
+def ledger_problem(error: errors.LedgerError) -> JSONResponse:
+    """The problem response of a ledger error: its kind's status, its slug, its facts."""
+    return problem_response(
+        status_of(error),
+        error.rule,
+        type(error).__name__,
+        str(error),
+        facts=jsonable_facts(error),
+    )
+
+
 def install(app: FastAPI) -> None:
     """Map every error the service can meet onto a problem response."""
 
     @app.exception_handler(errors.LedgerError)
     async def ledger_error(_: Request, error: errors.LedgerError) -> JSONResponse:
-        return problem_response(
-            status_of(error),
-            error.rule,
-            type(error).__name__,
-            str(error),
-            facts=jsonable_facts(error),
-        )
+        return ledger_problem(error)
 
     @app.exception_handler(Problem)
     async def http_problem(_: Request, problem: Problem) -> JSONResponse:

@@ -58,7 +58,7 @@ def _parse_moment(value: Any) -> datetime | None:
         except ValueError:
             return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        return None  # never guess a zone: a moment without one is shown as the text it is
     return moment.astimezone(UTC)
 
 

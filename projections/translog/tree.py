@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
@@ -292,16 +292,3 @@ def append_leaf(
         level, position = level + 1, position // 2
         new_nodes[(level, position)] = digest
     frontier[(level, position)] = digest
-
-
-def build_log(ledger: Ledger, origin: str) -> TransparencyLog:
-    """Open the transparency log of a ledger, in the ledger's own database."""
-    from projections.translog.recorders import PostgresLogRecorder, SQLiteLogRecorder
-
-    recorder: Any
-    factory: Any = ledger.factory
-    if factory.__class__.__module__.startswith("eventsourcing.postgres"):
-        recorder = factory.tracking_recorder(PostgresLogRecorder)
-    else:
-        recorder = factory.tracking_recorder(SQLiteLogRecorder)
-    return TransparencyLog(ledger, recorder, origin)

@@ -1,4 +1,4 @@
-"""The web console (issue 8): pages through the app in process, then in a real browser.
+"""The web console: pages through the app in process, then in a real browser.
 
 The first half drives the FastAPI app with Starlette's test client on the demo ledger: every
 page shows the demo's facts to a signed-in reader, free text is escaped, the public parts need

@@ -1,14 +1,21 @@
-"""Append-only storage: triggers refuse edits; an edit that bypasses them is caught by verify."""
+"""Append-only storage: triggers refuse edits; an edit that bypasses them is caught by verify.
+
+The events table is protected by the ledger's own recorder, so by whichever command first
+opens a store; the log's tables by the log's recorder.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from api.bootstrap import build_ledger, build_log
+from api.cli import main
 from api.cli.demo import load_demo
 from api.settings import Settings
 from projections.translog.checkpoint import generate_signing_key, verifier_key
@@ -37,6 +44,16 @@ def _demo_log(database_url: str):  # type: ignore[no-untyped-def]
     return log
 
 
+def _apply_one_model(database_url: str, directory: Path) -> None:
+    """`reliquary apply` of one register_model line, on a store nobody ran `init` on."""
+    first_line = (Path(__file__).parents[2] / "docs/examples/one-model.jsonl").read_text()
+    document = json.loads(first_line.splitlines()[0])
+    assert document["command"] == "register_model"
+    file = directory / "one-model.jsonl"
+    file.write_text(json.dumps(document) + "\n")
+    assert main(["--database-url", database_url, "apply", str(file)]) == 0
+
+
 def _tampered_rationale(state: bytes) -> bytes:
     # Rewrite history: the stored rationale of one event now says something else.
     return state.replace(b'"rationale":"', b'"rationale":"(rewritten) ', 1)
@@ -54,6 +71,17 @@ def test_sqlite_triggers_refuse_update_and_delete(tmp_path) -> None:  # type: ig
             for statement in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}"):
                 with pytest.raises(sqlite3.DatabaseError, match="append-only"):
                     db.execute(statement)
+
+
+def test_sqlite_events_refuse_edits_after_apply_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ledger.db"
+    _apply_one_model(f"sqlite:///{path}", tmp_path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM stored_events").fetchone() == (1,)
+        for statement in ("UPDATE stored_events SET topic = topic", "DELETE FROM stored_events"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                db.execute(statement)
+        assert db.execute("SELECT COUNT(*) FROM stored_events").fetchone() == (1,)
 
 
 def test_sqlite_edit_bypassing_the_triggers_is_named_by_verify(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -101,6 +129,21 @@ def test_postgres_triggers_refuse_update_delete_and_truncate(pg_schema: str) -> 
                     conn.execute(statement)
 
 
+def test_postgres_events_refuse_edits_after_apply_alone(pg_schema: str, tmp_path: Path) -> None:
+    _apply_one_model(f"{POSTGRES_URL}?schema={pg_schema}", tmp_path)
+    events = f"{pg_schema}.ledger_events"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        assert conn.execute(f"SELECT COUNT(*) FROM {events}").fetchone() == (1,)
+        for statement in (
+            f"UPDATE {events} SET topic = topic",
+            f"DELETE FROM {events}",
+            f"TRUNCATE {events}",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                conn.execute(statement)
+        assert conn.execute(f"SELECT COUNT(*) FROM {events}").fetchone() == (1,)
+
+
 def test_postgres_edit_bypassing_the_triggers_is_named_by_verify(pg_schema: str) -> None:
     log = _demo_log(f"{POSTGRES_URL}?schema={pg_schema}")
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
@@ -119,7 +162,7 @@ def test_postgres_edit_bypassing_the_triggers_is_named_by_verify(pg_schema: str)
 
 
 def test_postgres_service_role_may_only_insert_and_read(pg_schema: str) -> None:
-    from projections.translog.recorders import grant_service_role
+    from projections.translog.postgres_recorder import grant_service_role
 
     url = f"{POSTGRES_URL}?schema={pg_schema}"
     log = _demo_log(url)

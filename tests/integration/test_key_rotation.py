@@ -7,12 +7,12 @@ import pytest
 from api.cli.demo import load_demo
 from domain.ledger import Ledger
 from projections.translog.checkpoint import generate_signing_key, verifier_key, verify_checkpoint
-from projections.translog.tree import build_log
 from projections.translog.verify import verify_log
+from tests.support import open_log
 
 
-def test_rotation_keeps_old_checkpoints_verifiable(ledger: Ledger) -> None:
-    log = build_log(ledger, "reliquary.test/ledger")
+def test_rotation_keeps_old_checkpoints_verifiable(database_url: str, ledger: Ledger) -> None:
+    log = open_log(database_url, ledger)
     load_demo(ledger)
     old, new = (
         generate_signing_key("reliquary.test/ledger"),
@@ -39,8 +39,8 @@ def test_rotation_keeps_old_checkpoints_verifiable(ledger: Ledger) -> None:
     assert report.problems[0].startswith(f"checkpoint of size {before.size}:")
 
 
-def test_a_checkpoint_by_an_unknown_key_is_reported(ledger: Ledger) -> None:
-    log = build_log(ledger, "reliquary.test/ledger")
+def test_a_checkpoint_by_an_unknown_key_is_reported(database_url: str, ledger: Ledger) -> None:
+    log = open_log(database_url, ledger)
     load_demo(ledger)
     stranger = generate_signing_key("reliquary.test/ledger")
     log.checkpoint(stranger)

@@ -35,8 +35,8 @@ from projections.translog.tiles import (
     read_tile,
     tile_path,
 )
-from projections.translog.tree import TransparencyLog, build_log
-from tests.support import doc, manifest, parse, register, unique
+from projections.translog.tree import TransparencyLog
+from tests.support import doc, manifest, open_log, parse, register, unique
 
 ORIGIN = "reliquary.test/ledger"
 SIGNING_KEY = generate_signing_key(ORIGIN)
@@ -174,8 +174,8 @@ def _checkpoint(log: TransparencyLog) -> Checkpoint:
 
 
 @pytest.fixture
-def served(ledger: Ledger, tmp_path: Path) -> Served:
-    log = build_log(ledger, ORIGIN)
+def served(database_url: str, ledger: Ledger, tmp_path: Path) -> Served:
+    log = open_log(database_url, ledger, ORIGIN)
     load_demo(ledger)
     model = unique()
     ledger.execute(parse(register(model)))
@@ -372,8 +372,10 @@ def test_proofs_built_from_tiles_verify_against_the_checkpoint(served: Served) -
 # --- entries too long for a bundle -----------------------------------------------------------
 
 
-def test_an_entry_over_65535_bytes_refuses_its_bundle_but_not_its_tiles(ledger: Ledger) -> None:
-    log = build_log(ledger, ORIGIN)
+def test_an_entry_over_65535_bytes_refuses_its_bundle_but_not_its_tiles(
+    database_url: str, ledger: Ledger
+) -> None:
+    log = open_log(database_url, ledger, ORIGIN)
     model = unique()
     ledger.execute(parse(register(model)))
     files = {f"weights/model-{n:05d}-of-01000.safetensors": b"%d" % n for n in range(1000)}

@@ -16,17 +16,17 @@ from domain.ledger import Ledger
 from projections.translog import merkle
 from projections.translog.bundle import export_bundle, import_bundle, verify_bundle
 from projections.translog.checkpoint import generate_signing_key, verifier_key, verify_checkpoint
-from projections.translog.tree import TransparencyLog, build_log
+from projections.translog.tree import TransparencyLog
 from projections.translog.verify import verify_log
-from tests.support import doc, parse, register, unique
+from tests.support import doc, open_log, parse, register, unique
 
 SIGNING_KEY = generate_signing_key("reliquary.test/ledger")
 VERIFIER = verifier_key(SIGNING_KEY)
 
 
 @pytest.fixture
-def log(ledger: Ledger) -> TransparencyLog:
-    return build_log(ledger, "reliquary.test/ledger")
+def log(database_url: str, ledger: Ledger) -> TransparencyLog:
+    return open_log(database_url, ledger)
 
 
 def _signal(model: str, n: int) -> dict:
@@ -88,8 +88,10 @@ def test_proofs_verify_against_roots_of_every_size(log: TransparencyLog) -> None
 
 
 @given(chunks=st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=6))
-def test_incremental_catch_up_equals_a_rebuild(ledger: Ledger, chunks: list[int]) -> None:
-    log = build_log(ledger, "reliquary.test/ledger")
+def test_incremental_catch_up_equals_a_rebuild(
+    database_url: str, ledger: Ledger, chunks: list[int]
+) -> None:
+    log = open_log(database_url, ledger)
     model = unique()
     ledger.execute(parse(register(model)))
     for chunk in chunks:
@@ -115,13 +117,13 @@ def test_incremental_catch_up_equals_a_rebuild(ledger: Ledger, chunks: list[int]
     assert log.root() == merkle.root_of(leaves)
 
 
-def test_concurrent_catch_ups_take_each_event_exactly_once(open_ledger) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_catch_ups_take_each_event_exactly_once(database_url: str, open_ledger) -> None:  # type: ignore[no-untyped-def]
     writer = open_ledger()
     model = unique()
     writer.execute(parse(register(model)))
     for n in range(40):
         writer.execute(parse(_signal(model, n)))
-    logs = [build_log(open_ledger(), "reliquary.test/ledger") for _ in range(3)]
+    logs = [open_log(database_url, open_ledger()) for _ in range(3)]
     for each in logs:
         each.batch_size = 7
     threads = [threading.Thread(target=each.catch_up) for each in logs]
@@ -171,8 +173,9 @@ def test_bundle_round_trip_and_import_gives_the_same_root(
     from api.bootstrap import build_ledger
     from api.settings import Settings
 
-    empty = build_ledger(Settings(database_url=f"sqlite:///{tmp_path / 'copy.db'}"))
-    copy = build_log(empty, "reliquary.test/ledger")
+    copy_url = f"sqlite:///{tmp_path / 'copy.db'}"
+    empty = build_ledger(Settings(database_url=copy_url))
+    copy = open_log(copy_url, empty)
     assert import_bundle(copy, tmp_path / "b", VERIFIER) == count
     assert copy.root() == log.root(count)
     # And the imported ledger replays to the same models.

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from api.bootstrap import build_views
 from api.cli.demo import load_demo, scenario_lines
+from api.settings import Settings
 from domain.commands import parse_command
 from domain.ledger import Ledger
 from domain.rules import PreferencePolicy
@@ -43,9 +44,9 @@ def snapshot(runner: ViewRunner) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.fixture
-def demo_views(ledger: Ledger) -> ViewRunner:
+def demo_views(database_url: str, ledger: Ledger) -> ViewRunner:
     load_demo(ledger)
-    runner = build_views(ledger)
+    runner = build_views(ledger, Settings(database_url=database_url))
     runner.catch_up()
     return runner
 
@@ -103,10 +104,12 @@ def test_rebuilding_gives_the_same_views(demo_views: ViewRunner) -> None:
 
 @settings(max_examples=8)  # each example replays the scenario and rebuilds every view
 @given(cuts=st.lists(st.integers(min_value=1, max_value=110), max_size=6, unique=True))
-def test_incremental_with_interruptions_equals_a_rebuild(ledger: Ledger, cuts: list[int]) -> None:
+def test_incremental_with_interruptions_equals_a_rebuild(
+    ledger: Ledger, database_url: str, cuts: list[int]
+) -> None:
     prefix = f"inc{len(ledger.model_names())}-"
     lines = scenario_lines()
-    runner = build_views(ledger)
+    runner = build_views(ledger, Settings(database_url=database_url))
     runner.page = 7  # small pages, so interruptions fall inside and between them
     # Apply the scenario (under fresh names) in chunks, catching the views up between chunks.
     start = 0
@@ -146,3 +149,23 @@ def test_a_crash_inside_a_page_neither_loses_nor_repeats(demo_views: ViewRunner)
     view.apply = original  # type: ignore[method-assign]
     runner.catch_up(["essays"])
     assert snapshot(runner) == expected
+
+
+def test_views_at_different_positions_catch_up_together(database_url: str, ledger: Ledger) -> None:
+    lines = scenario_lines()
+    runner = build_views(ledger, Settings(database_url=database_url))
+    runner.page = 16
+    # The timeline takes the first 40 events, the essays view all of them, the others none.
+    for line in lines[:40]:
+        ledger.execute(parse_command(line))
+    assert runner.catch_up(["timeline"]) == 40
+    for line in lines[40:]:
+        ledger.execute(parse_command(line))
+    assert runner.catch_up(["essays"]) == len(lines)
+    # Every view takes exactly the events it had not taken, and they end as a rebuild makes them.
+    others = len(runner.views) - 2
+    assert runner.catch_up() == others * len(lines) + len(lines) - 40
+    assert all(status.behind == 0 for status in runner.status())
+    caught_up = snapshot(runner)
+    runner.rebuild()
+    assert snapshot(runner) == caught_up

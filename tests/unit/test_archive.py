@@ -29,6 +29,8 @@ from projections.archive import (
     compare,
     from_model_signing,
     hash_tree,
+    hashing,
+    scan,
     scan_tree,
     to_model_signing,
 )
@@ -373,16 +375,17 @@ def test_a_space_inside_a_path_is_fine(tmp_path: Path) -> None:
 def test_a_file_that_changes_size_while_hashed_is_refused(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Simulate a writer: the scan saw one size, the read finds another.
-    real_scan = archive._scan
+    # Simulate a writer: the scan saw one size, the read finds another. `hash_tree` looks up
+    # `_scan` (and `default_workers`) in `projections.archive.hashing`: they are replaced there.
+    real_scan = scan._scan
 
-    def stale_scan(root: Path) -> list[archive._Job]:
+    def stale_scan(root: Path) -> list[scan._Job]:
         jobs = real_scan(root)
         first = jobs[0]
-        jobs[0] = archive._Job(first.path, first.file, first.size + 1, first.device, first.inode)
+        jobs[0] = scan._Job(first.path, first.file, first.size + 1, first.device, first.inode)
         return jobs
 
-    monkeypatch.setattr(archive, "_scan", stale_scan)
+    monkeypatch.setattr(hashing, "_scan", stale_scan)
     with pytest.raises(ArchiveError, match="changed while being hashed"):
         hash_tree(tree, workers=2)
 
@@ -390,15 +393,15 @@ def test_a_file_that_changes_size_while_hashed_is_refused(
 def test_a_file_replaced_after_the_scan_is_refused(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_scan = archive._scan
+    real_scan = scan._scan
 
-    def swapped_scan(root: Path) -> list[archive._Job]:
+    def swapped_scan(root: Path) -> list[scan._Job]:
         jobs = real_scan(root)
         first = jobs[0]
-        jobs[0] = archive._Job(first.path, first.file, first.size, first.device, first.inode + 1)
+        jobs[0] = scan._Job(first.path, first.file, first.size, first.device, first.inode + 1)
         return jobs
 
-    monkeypatch.setattr(archive, "_scan", swapped_scan)
+    monkeypatch.setattr(hashing, "_scan", swapped_scan)
     with pytest.raises(ArchiveError, match="was replaced while the tree was being hashed"):
         hash_tree(tree)
 
@@ -409,7 +412,7 @@ def test_with_and_without_read_ahead_the_result_is_the_same(
 ) -> None:
     # Fewer workers than CPUs: each worker gets a reader thread filling buffers ahead of it.
     reference = hash_tree(tree, workers=1, block_size=1)
-    monkeypatch.setattr(archive, "default_workers", lambda: cpus)
+    monkeypatch.setattr(hashing, "default_workers", lambda: cpus)
     for workers in (1, 2, None):
         assert hash_tree(tree, workers=workers, block_size=BLOCK) == reference
 
@@ -418,17 +421,17 @@ def test_with_and_without_read_ahead_the_result_is_the_same(
 def test_a_file_that_changes_size_is_refused_on_both_paths(
     tree: Path, monkeypatch: pytest.MonkeyPatch, cpus: int
 ) -> None:
-    real_scan = archive._scan
+    real_scan = scan._scan
 
-    def stale_scan(root: Path) -> list[archive._Job]:
+    def stale_scan(root: Path) -> list[scan._Job]:
         jobs = real_scan(root)
-        jobs[-1] = archive._Job(
+        jobs[-1] = scan._Job(
             jobs[-1].path, jobs[-1].file, jobs[-1].size + 1, jobs[-1].device, jobs[-1].inode
         )
         return jobs
 
-    monkeypatch.setattr(archive, "_scan", stale_scan)
-    monkeypatch.setattr(archive, "default_workers", lambda: cpus)
+    monkeypatch.setattr(hashing, "_scan", stale_scan)
+    monkeypatch.setattr(hashing, "default_workers", lambda: cpus)
     for workers in (1, 3):
         with pytest.raises(ArchiveError, match="changed while being hashed"):
             hash_tree(tree, workers=workers, block_size=BLOCK)
@@ -441,7 +444,7 @@ def test_an_error_in_the_progress_callback_stops_every_worker(
     # As a Ctrl-C would: the exception reaches the caller and no hashing thread is left running.
     import threading
 
-    monkeypatch.setattr(archive, "default_workers", lambda: cpus)
+    monkeypatch.setattr(hashing, "default_workers", lambda: cpus)
     before = threading.active_count()
 
     def interrupt(_: int) -> None:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from api.bootstrap import Services
 from api.http.deps import ActorDep, ServicesDep
 from api.http.idempotency import request_digest
-from api.http.problems import Problem, jsonable_facts, problem_response, status_of
+from api.http.problems import Problem, ledger_problem
 from domain import commands as cmd
 from domain.authority import Authentication, roles_for
 from domain.decisions import Actor
@@ -202,13 +202,7 @@ def _execute(services: Services, document: dict[str, Any], expected: int | None)
             command, authentication=Authentication.TOKEN, expected_version=expected
         )
     except LedgerError as error:
-        return problem_response(
-            status_of(error),
-            error.rule,
-            type(error).__name__,
-            str(error),
-            facts=jsonable_facts(error),
-        )
+        return ledger_problem(error)
     if services.follower is not None:
         services.follower.wake()
     public = RecordedPublic(

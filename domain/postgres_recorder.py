@@ -1,0 +1,144 @@
+"""The event store on PostgreSQL: the library's application recorder, one round trip per save.
+
+`PostgresLedgerRecorder` is the library's `PostgresApplicationRecorder`, extended twice:
+
+- it saves in one round trip instead of two (see docs/performance.md);
+- its events table is append-only: triggers refuse UPDATE and DELETE (per row) and TRUNCATE
+  (per statement). They are among the statements the library runs when it creates the table
+  (``CREATE_TABLE``), so the first command to open a store protects it, whichever command
+  that is.
+
+`domain.storage.store_for` selects it through the library setting ``APPLICATION_RECORDER_TOPIC``;
+this module imports psycopg, so only the library imports it, when it resolves that topic.
+`append_only_statements` is also how the transparency log protects its own tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.sql import SQL, Composed, Identifier
+
+APPEND_ONLY_FUNCTION = "reliquary_append_only"
+"""The trigger function that refuses an edit (one per schema, shared by every table)."""
+
+
+_TRIGGERS = (
+    "CREATE OR REPLACE TRIGGER {append_only} BEFORE UPDATE OR DELETE ON {schema}.{table} "
+    "FOR EACH ROW EXECUTE FUNCTION {schema}.{function}()",
+    "CREATE OR REPLACE TRIGGER {no_truncate} BEFORE TRUNCATE ON {schema}.{table} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{function}()",
+)
+
+
+def append_only_statements(schema: str, tables: Sequence[str]) -> list[Composed]:
+    """The trigger function, and triggers refusing UPDATE, DELETE and TRUNCATE on each table.
+
+    Each statement is idempotent. The function raises ``insufficient_privilege`` naming the
+    table and the refused operation.
+    """
+    names = {"schema": Identifier(schema), "function": Identifier(APPEND_ONLY_FUNCTION)}
+    statements = [
+        SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+            "'reliquary: % is append-only (% refused)', TG_TABLE_NAME, TG_OP "
+            "USING ERRCODE = 'insufficient_privilege'; END $$"
+        ).format(**names)
+    ]
+    for table in tables:
+        statements += [
+            SQL(trigger).format(
+                table=Identifier(table),
+                append_only=Identifier(f"{table}_append_only"),
+                no_truncate=Identifier(f"{table}_no_truncate"),
+                **names,
+            )
+            for trigger in _TRIGGERS
+        ]
+    return statements
+
+
+class PostgresLedgerRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL application recorder, append-only, saving in one round trip.
+
+    The library's recorder saves in two round trips on a pipeline (``BEGIN; SET LOCAL
+    lock_timeout; LOCK TABLE ... IN EXCLUSIVE MODE; NOTIFY; INSERT ... RETURNING`` then
+    ``COMMIT``) and sends the events as a composite array in text format, escaped by a
+    regular expression per event. This recorder sends the same statements as one call of
+    a PL/pgSQL function, in autocommit (so the call is the transaction), with the events
+    in binary. What it keeps: the same table, composite type and indexes; the ``EXCLUSIVE``
+    table lock held until commit, so notification ids are committed in the order they
+    are issued and a reader paging with "greater than the last id" never passes over a
+    gap that fills later; the ``NOTIFY`` that wakes subscribers; and a duplicate
+    (originator id, version) still fails the whole save with the library's
+    ``IntegrityError``. (The library's own ``POSTGRES_ENABLE_DB_FUNCTIONS`` function is
+    also one round trip, but takes no table lock, so it loses that ordering.)
+    """
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        """Replace the library's insert function by ours; add the append-only triggers."""
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.insert_function_name = f"{events_table_name}_insert"
+        self.check_identifier_length(self.insert_function_name)
+        schema = Identifier(self.datastore.schema)
+        function = Identifier(self.insert_function_name)
+        # Replaces the library's function (created but unused unless its
+        # POSTGRES_ENABLE_DB_FUNCTIONS is set) in the statements `create_table` runs.
+        self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) "
+            # SECURITY DEFINER: a service role that may only append (no UPDATE, DELETE
+            # or TRUNCATE, see docs/transparency.md) still takes the table lock here.
+            "RETURNS SETOF bigint LANGUAGE plpgsql SECURITY DEFINER "
+            "SET search_path = pg_catalog, pg_temp AS $BODY$ BEGIN "
+            "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+            "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+            "RETURN QUERY INSERT INTO {schema}.{table} "
+            "(originator_id, originator_version, topic, state) "
+            "SELECT originator_id, originator_version, topic, state FROM unnest(events) "
+            "RETURNING notification_id; "
+            "END; $BODY$"
+        ).format(
+            schema=schema,
+            function=function,
+            event=Identifier(self.stored_event_type_name),
+            lock_timeout=self.datastore.lock_timeout,
+            table=Identifier(self.events_table_name),
+            channel=Identifier(self.channel_name),
+        )
+        # Only roles granted EXECUTE may append through it (see grant_service_role).
+        self.sql_create_statements.append(
+            SQL(
+                "REVOKE EXECUTE ON FUNCTION {schema}.{function}({schema}.{event}[]) FROM PUBLIC"
+            ).format(
+                schema=schema,
+                function=function,
+                event=Identifier(self.stored_event_type_name),
+            )
+        )
+        self.sql_create_statements += append_only_statements(
+            self.datastore.schema, [self.events_table_name]
+        )
+        self.insert_call = SQL(
+            "SELECT notification_id FROM {schema}.{function}(%b) AS notification_id"
+        ).format(schema=schema, function=function)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
+        """Insert the events of one save in one transaction; return their ids."""
+        if not stored_events:
+            return []
+        events = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.insert_call, (events,), prepare=True)
+            return [row["notification_id"] for row in curs.fetchall()]

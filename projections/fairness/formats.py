@@ -1,0 +1,518 @@
+"""The fairness report as text: JSON values, a long-format CSV and a Markdown page.
+
+Each renderer reads a `FairnessReport` (`projections.fairness.figures`) and returns text or
+plain values, writing nothing: `report_json` (plain JSON values), `report_csv` (one
+long-format CSV, layout in `CSV_COLUMNS`) and `report_markdown` (a board-readable page that
+links the charts of `projections.fairness.charts` by relative file name; every piece of data
+in it is escaped).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import fields, is_dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+
+from projections.fairness.charts import APPROVAL_CHART, VETO_CHART
+from projections.fairness.figures import (
+    AccessByGroup,
+    CriteriaConsistency,
+    EssayReview,
+    FairnessPolicy,
+    FairnessReport,
+    GroupAccess,
+    Interval,
+    Preferences,
+    VetoRate,
+    _criteria_key,
+)
+from projections.fairness.text import _md, _pct
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return value
+
+
+def report_json(report: FairnessReport) -> dict[str, Any]:
+    """Return the report as plain JSON values (dicts, lists, str, int, float, bool, None).
+
+    Field names are those of the dataclasses; dates are ISO 8601 strings; intervals are
+    ``{"low": .., "high": ..}``; criteria are ``[[name, score], ...]``; channels
+    ``[[channel, audience], ...]``. Floats are not rounded.
+    """
+    result: dict[str, Any] = {"report": "fairness"}
+    result.update(_plain(report))
+    return result
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("section", "subject", "item", "figure", "value")
+"""The CSV's layout: one figure per line.
+
+``section`` is one of ``settings``, ``access_by_group``, ``criteria_policy``,
+``criteria_pair``, ``criteria_missing``, ``veto_by_model``, ``veto_by_reviewer``,
+``veto_by_risk_category``, ``essay_cadence``, ``preferences``, ``preference_decision``;
+``subject`` is the group, model, reviewer or category (the first model of a pair);
+``item`` is the second model of a pair, or a preference's id, else empty;
+``figure`` is the field name as in the JSON (an interval gives two figures, ``..._low`` and
+``..._high``); ``value`` its value: floats to 6 decimals, booleans ``true``/``false``, missing
+values empty, lists joined with ``;``, criteria and channels as ``name=value`` joined with ``;``.
+"""
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return ";".join(f"{k}={_csv_value(v)}" for k, v in value.items())
+    if isinstance(value, tuple):
+        return ";".join(
+            f"{v[0]}={_csv_value(v[1])}" if isinstance(v, tuple) else _csv_value(v) for v in value
+        )
+    return str(value)
+
+
+def _csv_rows(report: FairnessReport) -> Iterable[tuple[str, str, str, str, Any]]:
+    p = report.policy
+    for name in ("criteria_distance", "min_decided", "four_fifths", "z"):
+        yield "settings", "", "", name, getattr(p, name)
+    yield "settings", "", "", "as_of", report.as_of
+
+    def each(
+        section: str, subject: str, item: str, value: Any, skip: tuple[str, ...]
+    ) -> Iterator[tuple[str, str, str, str, Any]]:
+        for f in fields(value):
+            if f.name in skip:
+                continue
+            v = getattr(value, f.name)
+            if isinstance(v, Interval):
+                yield section, subject, item, f"{f.name}_low", v.low
+                yield section, subject, item, f"{f.name}_high", v.high
+            else:
+                yield section, subject, item, f.name, v
+
+    a = report.access_by_group
+    for g in (*a.groups, a.overall):
+        yield from each("access_by_group", g.group, "", g, ("group",))
+    c = report.criteria_consistency
+    for o in c.policies:
+        yield from each("criteria_policy", o.model, "", o, ("model",))
+    for pair in c.pairs:
+        yield from each("criteria_pair", pair.model_a, pair.model_b, pair, ("model_a", "model_b"))
+    for o in c.without_criteria:
+        yield "criteria_missing", o.model, "", "decided_on", o.decided_on
+    e = report.essay_review
+    for section, rates in (
+        ("veto_by_model", (*e.by_model, e.overall)),
+        ("veto_by_reviewer", e.by_reviewer),
+        ("veto_by_risk_category", e.by_risk_category),
+    ):
+        for r in rates:
+            yield from each(section, r.subject, "", r, ("subject",))
+    for cad in e.cadence:
+        yield from each("essay_cadence", cad.model, "", cad, ("model",))
+    pr = report.preferences
+    for counts in (*pr.by_model, pr.overall):
+        yield from each("preferences", counts.model, "", counts, ("model",))
+    for d in pr.decisions:
+        yield from each(
+            "preference_decision", d.model, d.preference_id, d, ("model", "preference_id")
+        )
+
+
+def report_csv(report: FairnessReport) -> str:
+    """Return the report as one CSV in long format (columns `CSV_COLUMNS`, documented there)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for section, subject, item, figure, value in _csv_rows(report):
+        writer.writerow((section, subject, item, figure, _csv_value(value)))
+    return out.getvalue()
+
+
+# --- Markdown -----------------------------------------------------------------------------------
+
+
+def _interval(interval: Interval) -> str:
+    return f"{interval.low * 100:.1f}% to {interval.high * 100:.1f}%"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _names(names: Iterable[str]) -> str:
+    items = [f"**{_md(n)}**" for n in names]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _image(alt: str, name: str, chart_names: Mapping[str, str] | None) -> list[str]:
+    target = name if chart_names is None else chart_names.get(name)
+    if not target:
+        return []
+    return [f"![{_md(alt)}]({quote(target, safe='/')})", ""]
+
+
+def report_markdown(report: FairnessReport, chart_names: Mapping[str, str] | None = None) -> str:
+    """Return the report as a Markdown page a board can read without a terminal.
+
+    ``chart_names`` maps the chart file names of `report_charts` (`APPROVAL_CHART`,
+    `VETO_CHART`) to the relative paths the charts were written to; a chart missing from it is
+    not linked. None links each chart by its own file name, as if written beside the page.
+    Every piece of data (group, model, reviewer names, rationales) is escaped.
+    """
+    p = report.policy
+    out: list[str] = ["# Fairness report", ""]
+    as_of = report.as_of.isoformat() if report.as_of else "the latest recorded essay draft"
+    out += [
+        f"As of {as_of}. Thresholds: criteria distance {p.criteria_distance:g}, "
+        f"small sample below {p.min_decided} decided requests, four-fifths ratio "
+        f"{p.four_fifths:g}, intervals at z = {p.z} (1.959964 is 95%).",
+        "",
+        "Every figure is a description of what was recorded, not a finding: a flag says where "
+        "to look, never that a decision was unfair. The definitions and the limits of every "
+        "figure are in the Reliquary documentation, docs/fairness.md.",
+        "",
+    ]
+    out += _markdown_access(report.access_by_group, p, chart_names)
+    out += _markdown_criteria(report.criteria_consistency)
+    out += _markdown_essays(report.essay_review, report.as_of, chart_names)
+    out += _markdown_preferences(report.preferences)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _markdown_access(
+    a: AccessByGroup, p: FairnessPolicy, chart_names: Mapping[str, str] | None
+) -> list[str]:
+    out = ["## 1. Researcher access requests by requester group", ""]
+    out += [
+        "- **Requests**: every access request from the group; **approved**, **denied** and "
+        "**pending** split them by their final state (a grant since revoked counts as approved; "
+        "an appealed denial awaiting its new decision counts as pending).",
+        "- **Approval rate**: approved divided by decided (approved plus denied).",
+        "- **95% interval**: the Wilson score interval, the range of approval rates compatible "
+        "with these counts; the fewer the decisions, the wider it is.",
+        "- **Disparity ratio**: the group's approval rate divided by the best-served group's. "
+        f"Below {p.four_fifths:g} (the four-fifths rule) the group is flagged for a closer look.",
+        "- **Median days**: the median number of days from request to its (final) decision.",
+        f"- **Sample**: fewer than {p.min_decided} decided requests is a small sample.",
+        "",
+    ]
+    if not a.overall.requests:
+        return [*out, "No access requests were recorded.", ""]
+
+    def row(g: GroupAccess) -> list[str]:
+        flag = "below four fifths" if g.below_four_fifths else ""
+        return [
+            _md(g.group),
+            str(g.requests),
+            str(g.approved),
+            str(g.denied),
+            str(g.pending),
+            _pct(g.approval_rate),
+            _interval(g.approval_interval) if g.decided else "n/a",
+            _num(g.disparity_ratio, 3),
+            flag,
+            _num(g.median_days_to_decision, 1),
+            "small" if g.small_sample else "",
+        ]
+
+    out += _table(
+        [
+            "Group",
+            "Requests",
+            "Approved",
+            "Denied",
+            "Pending",
+            "Approval rate",
+            "95% interval",
+            "Disparity ratio",
+            "Four-fifths",
+            "Median days",
+            "Sample",
+        ],
+        [*(row(g) for g in a.groups), row(a.overall)],
+    )
+    if a.best_rate is not None and a.best_rate > 0:
+        out += [
+            f"The best-served group is {_names(a.best_groups)}, approved at "
+            f"{_pct(a.best_rate)}; four fifths of that is {_pct(a.four_fifths_line)}.",
+            "",
+        ]
+    elif a.best_rate == 0:
+        out += ["No group had a request approved, so no disparity ratio is computed.", ""]
+    notes: list[str] = []
+    for g in a.groups:
+        if g.below_four_fifths:
+            notes.append(
+                f"- **Flag**: {_md(g.group)} is approved at {_pct(g.approval_rate)}, "
+                f"{_num(g.disparity_ratio, 3)} of the best-served group's rate, below four fifths. "
+                "This is a screening signal to look into (purposes, scopes, reasons given), "
+                "not a finding of unfair treatment."
+            )
+    for g in a.groups:
+        if g.decided == 0:
+            notes.append(
+                f"- **No decisions**: {_md(g.group)} has no decided request yet; "
+                "nothing can be said about its approval rate."
+            )
+        elif g.small_sample:
+            notes.append(
+                f"- **Small sample**: {_md(g.group)} has only {g.decided} decided requests "
+                f"(fewer than {p.min_decided}); the interval is wide "
+                f"({_interval(g.approval_interval)}), and a few more decisions could move the "
+                "rate a lot."
+            )
+    if a.overall.appealed:
+        notes.append(
+            f"- **Appeals**: {a.overall.appealed} denial(s) appealed, "
+            f"{a.overall.overturned_on_appeal} overturned (approved on appeal); "
+            "the table counts the final decision."
+        )
+    if a.overall.revoked:
+        notes.append(
+            f"- **Revocations**: {a.overall.revoked} grant(s) revoked after approval, "
+            "counted as approved above."
+        )
+    if notes:
+        out += [*notes, ""]
+    out += _image(
+        "Approval rate by requester group, with 95% interval", APPROVAL_CHART, chart_names
+    )
+    return out
+
+
+def _markdown_criteria(c: CriteriaConsistency) -> list[str]:
+    out = ["## 2. Extended access against the recorded criteria", ""]
+    out += [
+        "Each model's access policy records criteria scores (0 to 1) and an outcome: extended "
+        "access (retired with extended access, or, before retirement, at least one channel "
+        "kept) or none. Two models are **close** when the Euclidean distance between their "
+        f"scores, over the criteria both recorded, is at most {c.criteria_distance:g}. "
+        "A close pair with different outcomes is **flagged**: the board should be able to "
+        "say what, beyond the scores, separated them.",
+        "",
+    ]
+    if not c.policies:
+        return [*out, "No access policy was recorded.", ""]
+    names = sorted({name for o in c.policies for name in o.criteria or {}}, key=_criteria_key)
+    out += _table(
+        ["Model", "Decided", "Outcome", *(_md(n.replace("_", " ")) for n in names)],
+        (
+            [
+                _md(o.model),
+                o.decided_on.isoformat(),
+                "extended access" if o.extended_access else "no extended access",
+                *(_num(o.criteria.get(n)) if o.criteria else "not recorded" for n in names),
+            ]
+            for o in c.policies
+        ),
+    )
+    if c.flagged:
+        for pair in c.flagged:
+            out.append(
+                f"- **Flag**: {_md(pair.model_a)} and {_md(pair.model_b)} are "
+                f"{pair.distance:.3f} apart on {len(pair.criteria_compared)} criteria, yet "
+                f"{_md(pair.model_a if pair.extended_access_a else pair.model_b)} kept extended "
+                f"access and {_md(pair.model_b if pair.extended_access_a else pair.model_a)} "
+                "did not."
+            )
+        out.append("")
+    else:
+        out += ["No close pair of models had different outcomes.", ""]
+    close = [pair for pair in c.pairs if pair.close]
+    if close:
+        out += ["Close pairs:", ""]
+        out += _table(
+            ["Model", "Model", "Distance", "Criteria compared", "Outcomes differ"],
+            (
+                [
+                    _md(pair.model_a),
+                    _md(pair.model_b),
+                    f"{pair.distance:.3f}",
+                    str(len(pair.criteria_compared)),
+                    "yes" if pair.flagged else "no",
+                ]
+                for pair in close
+            ),
+        )
+    out += [
+        f"{len(c.pairs)} pair(s) of models were compared; the JSON and CSV outputs list them all.",
+        "",
+    ]
+    if c.without_criteria:
+        out += [
+            "**Decided without criteria**: "
+            + "; ".join(
+                f"{_md(o.model)} ({o.decided_on.isoformat()}, "
+                f"{'extended access' if o.extended_access else 'no extended access'})"
+                for o in c.without_criteria
+            )
+            + ". These decisions cannot be compared with any other.",
+            "",
+        ]
+    return out
+
+
+def _markdown_essays(
+    e: EssayReview, as_of: date | None, chart_names: Mapping[str, str] | None
+) -> list[str]:
+    out = ["## 3. Essay review", ""]
+    out += [
+        "The **veto rate** is vetoed essays divided by reviewed essays (approved, vetoed or "
+        "published); the interval is the Wilson 95% interval. By risk category, it is the "
+        "vetoes in that category divided by all reviewed essays.",
+        "",
+    ]
+    if not e.overall.reviewed and not e.cadence:
+        return [*out, "No essay was drafted.", ""]
+
+    def rows(rates: Sequence[VetoRate]) -> list[list[str]]:
+        return [
+            [
+                _md(r.subject),
+                str(r.reviewed),
+                str(r.vetoed),
+                _pct(r.veto_rate),
+                _interval(r.veto_interval) if r.reviewed else "n/a",
+            ]
+            for r in rates
+        ]
+
+    header = ["Reviewed", "Vetoed", "Veto rate", "95% interval"]
+    out += ["By model:", "", *_table(["Model", *header], rows([*e.by_model, e.overall]))]
+    out += ["By reviewer:", "", *_table(["Reviewer", *header], rows(e.by_reviewer))]
+    if e.by_risk_category:
+        out += [
+            "By risk category:",
+            "",
+            *_table(["Risk category", "Of reviewed", *header[1:]], rows(e.by_risk_category)),
+        ]
+    else:
+        out += ["No essay was vetoed.", ""]
+    end = (
+        f"to the last week ended by {as_of.isoformat()}"
+        if as_of
+        else "to the week of the model's latest draft"
+    )
+    out += [
+        "**Weekly cadence**: for each model, the ISO weeks (Monday to Sunday) from the week of "
+        f"its first draft {end}; a week with no essay drafted is a missed week.",
+        "",
+    ]
+    out += _table(
+        ["Model", "First draft", "Weeks", "With a draft", "Missed weeks", "Awaiting review"],
+        (
+            [
+                _md(cad.model),
+                cad.first_draft.isoformat(),
+                str(cad.weeks),
+                str(cad.weeks_with_draft),
+                ", ".join(cad.missed_weeks) or "none",
+                str(cad.awaiting_review),
+            ]
+            for cad in e.cadence
+        ),
+    )
+    out += _image("Essay veto rates by model, reviewer and risk category", VETO_CHART, chart_names)
+    return out
+
+
+def _markdown_preferences(pr: Preferences) -> list[str]:
+    out = ["## 4. Preferences", ""]
+    out += [
+        "**Recorded** counts the preferences models expressed; **stable** those that meet the "
+        "stability policy now (enough interviews, days and framings since any contradiction); "
+        "the outcomes count the decisions taken; **decided while unstable** counts decisions "
+        "taken before the preference was shown to be stable.",
+        "",
+    ]
+    if not pr.overall.recorded:
+        return [*out, "No preference was recorded.", ""]
+    out += _table(
+        [
+            "Model",
+            "Recorded",
+            "Stable",
+            "Honored",
+            "Partly honored",
+            "Declined",
+            "Deferred",
+            "Undecided",
+            "Decided while unstable",
+        ],
+        (
+            [
+                _md(c.model),
+                *(
+                    str(v)
+                    for v in (
+                        c.recorded,
+                        c.stable,
+                        c.honored,
+                        c.partly_honored,
+                        c.declined,
+                        c.deferred,
+                        c.undecided,
+                        c.decided_while_unstable,
+                    )
+                ),
+            ]
+            for c in (*pr.by_model, pr.overall)
+        ),
+    )
+    if pr.decided_while_unstable:
+        out += [
+            "Decisions taken on a preference that was not yet stable (deferring such a "
+            "preference is the expected course; honoring or declining one deserves a look):",
+            "",
+        ]
+        out += [
+            f"- {_md(d.model)}, {_md(d.preference_id)} ({_md(d.theme)}): "
+            f"{d.outcome.replace('_', ' ')} on "
+            f"{d.decided_on.isoformat() if d.decided_on else 'an unrecorded day'}, with "
+            f"{d.interviews} supporting interview(s) and {d.contradictions} contradiction(s). "
+            f"Rationale: {_md(d.rationale or 'none recorded')}"
+            for d in pr.decided_while_unstable
+        ]
+        out.append("")
+    else:
+        out += ["Every decision was taken on a preference that was stable at the time.", ""]
+    declined = [d for d in pr.decisions if d.outcome == "declined"]
+    if declined:
+        out += ["Why preferences were declined:", ""]
+        out += [
+            f"- {_md(d.model)}, {_md(d.preference_id)}: {_md(d.rationale or 'none recorded')}"
+            for d in declined
+        ]
+        out.append("")
+    return out

@@ -1,0 +1,35 @@
+"""How the report's data is written into its text and SVG outputs: escaped, rates as percents.
+
+Group, model and reviewer names, themes and rationales are data, never markup: `_md` escapes
+them for Markdown, `_svg_text` for XML text and attributes, and both replace the characters
+XML 1.0 forbids. `_pct` writes a rate the way the Markdown tables and the charts both show it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_MD_LEADING = re.compile(r"^([#+\-=>:]|\d+[.)])")
+
+
+def _md(text: str) -> str:
+    """Escape data for Markdown: no markup, no HTML, no table breaks, one line.
+
+    Inline markers and the table separator are escaped everywhere, HTML is entity-encoded,
+    and a leading character that could open a heading, list or quote is escaped.
+    """
+    text = _CONTROL.sub("\ufffd", " ".join(str(text).split()))
+    text = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return _MD_LEADING.sub(r"\\\1", text)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _svg_text(text: str) -> str:
+    """Escape data for XML text and attributes (characters XML 1.0 forbids become U+FFFD)."""
+    return html.escape(_CONTROL.sub("\ufffd", str(text)), quote=True)
