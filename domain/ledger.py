@@ -31,7 +31,7 @@ from domain.decisions import (
     Evidence,
     Justification,
 )
-from domain.decisions_table import DECISIONS
+from domain.decisions_table import command_facts, decide
 from domain.errors import (
     BundleError,
     BundleRefused,
@@ -134,15 +134,19 @@ class Ledger(Application[UUID]):
         name: str = command.command  # type: ignore[attr-defined]
         decided = justification(command, authentication)
         require_role(name, decided.actor)
+        facts = command_facts(command)
         if isinstance(command, cmd.RegisterModel):
-            return self._register(command, decided, expected_version)
-        decide = DECISIONS[name]
+            return self._register(command, decided, facts, expected_version)
         return self._change(
-            command, expected_version, lambda model: decide(model, decided, command)
+            command, expected_version, lambda model: decide(model, name, decided, facts)
         )
 
     def _register(
-        self, command: cmd.RegisterModel, decided: Justification, expected_version: int | None
+        self,
+        command: cmd.RegisterModel,
+        decided: Justification,
+        facts: dict[str, Any],
+        expected_version: int | None,
     ) -> Recorded:
         """Register a model; its name is registered once."""
         if expected_version not in (None, 0):
@@ -150,13 +154,7 @@ class Ledger(Application[UUID]):
                 command.model, expected_version, self._current_version(command.model)
             )
         model = ModelLifecycle.register(
-            model_id(command.model),
-            decided,
-            name=command.model,
-            family=command.family,
-            model_version=command.model_version,
-            release_date=command.release_date,
-            developer=command.developer,
+            model_id(command.model), decided, name=command.model, **facts
         )
         try:
             recordings = self.save(model)
@@ -461,7 +459,6 @@ EVENT_BY_TOPIC = {
 _DERIVED = {"originator_topic", "intact", "manifest_digest"}
 # Where a command method names a fact differently from its event.
 _ARGUMENT = {("WeightsPreserved", "manifest_digest"): "digest"}
-_METHOD = {"retire_model": "retire"}
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", *Justification.__annotations__}
 
 
@@ -509,7 +506,7 @@ def restored_event(
         if identifier not in models:
             raise ModelNotFound(str(identifier))
         model = models[identifier]
-        getattr(model, _METHOD.get(command, command))(decided, **facts)
+        decide(model, command, decided, facts)
     replayed = model.collect_events()[-1]
     if replayed != event:
         differing = [
