@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import dataclasses
 import io
 import json
 import os
@@ -381,15 +382,20 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
         interview(f"int-{c}-b", framing_b)
         yield
         model.record_preference(
-            decided("curator", name, "Recorded for the board from the interview transcript."),
+            decided("interviewer", name, "Recorded for the board from the interview transcript."),
             preference_id=f"pref-{c}",
             statement=f"The model asked {PREFERENCES[theme]}.",
             theme=theme,
             interview_ids=(f"int-{c}-a",),
         )
         yield
+        # Only the researcher who made the request appeals its denial.
+        requester = model.access_requests[f"req-{c}-b"].requested_by
         model.appeal_access_denial(
-            decided("researcher", name, "Appeal of the denial, with new facts."),
+            dataclasses.replace(
+                decided("researcher", name, "Appeal of the denial, with new facts."),
+                actor=Actor(id=requester, role="researcher"),
+            ),
             request_id=f"req-{c}-b",
             new_facts=f"The requester supplied {pick(APPEALS)}.",
         )
