@@ -299,19 +299,11 @@ def fairness_page(request: Request) -> Response:
             "report": report,
             "approval_chart": charts[fairness.APPROVAL_CHART],
             "veto_chart": charts[fairness.VETO_CHART],
-            "criteria_names": _criteria_names(report),
+            "criteria_names": report.criteria_consistency.criteria_names,
             "criteria_distance": distance_text or "",
             "as_of": as_of_text or "",
         },
     )
-
-
-def _criteria_names(report: Any) -> list[str]:
-    from projections.fairness import CRITERIA_ORDER
-
-    names = {name for o in report.criteria_consistency.policies for name in o.criteria or {}}
-    ordered = [name for name in CRITERIA_ORDER if name in names]
-    return ordered + sorted(names - set(ordered))
 
 
 @router.get("/verify")

@@ -194,6 +194,11 @@ class CriteriaConsistency:
     flagged: tuple[CriteriaPair, ...]  # close pairs with different outcomes
     without_criteria: tuple[PolicyOutcome, ...]
 
+    @property
+    def criteria_names(self) -> list[str]:
+        """Every criterion some policy scored, in report order (`CRITERIA_ORDER`, then by name)."""
+        return sorted({name for o in self.policies for name in o.criteria or {}}, key=_criteria_key)
+
 
 @dataclass(frozen=True)
 class VetoRate:

@@ -28,7 +28,6 @@ from projections.fairness.figures import (
     Interval,
     Preferences,
     VetoRate,
-    _criteria_key,
 )
 from projections.fairness.text import _md, _pct
 
@@ -324,7 +323,7 @@ def _markdown_criteria(c: CriteriaConsistency) -> list[str]:
     ]
     if not c.policies:
         return [*out, "No access policy was recorded.", ""]
-    names = sorted({name for o in c.policies for name in o.criteria or {}}, key=_criteria_key)
+    names = c.criteria_names
     out += _table(
         ["Model", "Decided", "Outcome", *(_md(n.replace("_", " ")) for n in names)],
         (
