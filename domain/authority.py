@@ -1,6 +1,6 @@
 """Who may take which decision: the authority table, checked by the ledger for every command.
 
-The table says, for each command, the roles that may issue it (docs/DOMAIN: curators keep the
+The table says, for each command, the roles that may issue it (curators keep the
 registry, retirement, preservation, archive checks and signals; interviewers the interviews and
 what the model said; the board decides preferences, policy and access; reviewers review essays;
 researchers ask for access and appeal). An auditor reads everything and decides nothing, except
