@@ -14,7 +14,7 @@ import json
 import pytest
 
 from domain.authority import ROLES_BY_COMMAND, Authentication
-from domain.commands import COMMAND_CLASSES, Command, parse_command_object
+from domain.commands import COMMAND_CLASSES, parse_command_object
 from domain.decisions import Role
 from domain.errors import AuthorityViolation, OwnRequestDecision, RequestForAnother, RoleNotAllowed
 from domain.ledger import Ledger
