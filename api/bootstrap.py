@@ -114,17 +114,36 @@ class Services:
     The CLI, the HTTP API and the web console each call one method of these per request: a
     command goes to `ledger.execute`, a question to `queries` (models, time travel, timeline,
     search, registers, the fairness report) or to `log` (checkpoints, proofs, leaves, tiles,
-    proven histories and weights). API tokens and idempotency keys, which only the HTTP
-    service needs, are opened on first use.
+    proven histories and weights). The views, the log, API tokens and idempotency keys are
+    opened on first use, so a command that needs only the ledger (`reliquary models`) opens
+    (and creates) nothing else.
     """
 
     settings: Settings
     ledger: Ledger
-    views: ViewRunner
-    queries: Queries
-    log: LogService
     follower: LogFollower | None = None
     """The background follower of the log, where a long-running service keeps one."""
+
+    @cached_property
+    def views(self) -> ViewRunner:
+        """The views and the runner that keeps them."""
+        return build_views(self.ledger, self.settings)
+
+    @cached_property
+    def queries(self) -> Queries:
+        """The read side: every question about the records."""
+        from api.settings import preference_policy
+        from projections.queries import Queries
+
+        return Queries(self.ledger, self.views, preference_policy(self.settings))
+
+    @cached_property
+    def log(self) -> LogService:
+        """The transparency log's questions: checkpoints, proofs, leaves, tiles."""
+        from api.settings import signing_key_path
+        from projections.translog.service import LogService
+
+        return LogService(build_log(self.settings, self.ledger), signing_key_path(self.settings))
 
     @cached_property
     def actors(self) -> ActorStore:
@@ -158,17 +177,5 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    """Open the ledger, its views and its log, and the services the doors share."""
-    from api.settings import preference_policy, signing_key_path
-    from projections.queries import Queries
-    from projections.translog.service import LogService
-
-    ledger = build_ledger(settings)
-    views = build_views(ledger, settings)
-    return Services(
-        settings=settings,
-        ledger=ledger,
-        views=views,
-        queries=Queries(ledger, views, preference_policy(settings)),
-        log=LogService(build_log(settings, ledger), signing_key_path(settings)),
-    )
+    """Open the ledger; the services the doors share open its views and log when first used."""
+    return Services(settings=settings, ledger=build_ledger(settings))

@@ -245,10 +245,12 @@ class Ledger(Application[UUID]):
         for stored in read():
             batch.append(stored)
             if len(batch) >= batch_size:
-                count += len(self.recorder.insert_events(batch) or batch)
+                self.recorder.insert_events(batch)
+                count += len(batch)
                 batch = []
         if batch:
-            count += len(self.recorder.insert_events(batch) or batch)
+            self.recorder.insert_events(batch)
+            count += len(batch)
         return count
 
     # -- reads ---------------------------------------------------------------------------------
