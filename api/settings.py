@@ -37,6 +37,33 @@ class Settings(BaseSettings):
         pattern=r"^[^\s+]+$",
         description="the transparency log's origin line and key name",
     )
+    max_document_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="the largest command document, as a file for `apply` or a request body "
+        "for the HTTP API; a larger one is refused before it is read whole or parsed",
+    )
+    idempotency_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="how long a request holds its Idempotency-Key while it runs; a retry "
+        "after a crash takes the key over once the lease has expired",
+    )
+    idempotency_key_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 365,
+        description="how long a finished request's Idempotency-Key and its answer are kept",
+    )
+    checkpoint_interval_seconds: float = Field(
+        default=10.0,
+        ge=0.1,
+        le=86_400,
+        description="how often the HTTP service's log follower signs a checkpoint of new "
+        "entries (writers sign; a reader never does)",
+    )
     preference_min_interviews: int = Field(default=2, ge=1)
     preference_min_days: int = Field(default=2, ge=1)
     preference_min_framings: int = Field(default=2, ge=1)

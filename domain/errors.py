@@ -95,6 +95,24 @@ class StaleVersion(LedgerError):
         )
 
 
+class RecordTooLarge(LedgerError):
+    """The event a command would record does not fit one entry of the transparency log."""
+
+    rule = "record-too-large"
+    kind = Kind.INVALID
+
+
+class RequestKeyTaken(LedgerError):
+    """An Idempotency-Key's lease passed to another request before this one was recorded.
+
+    Raised inside the event transaction, which it rolls back: the key's other request is the
+    one that counts, and this one appended nothing.
+    """
+
+    rule = "idempotency-key-taken"
+    kind = Kind.CONFLICT
+
+
 class LifecycleRuleViolation(LedgerError):
     """A command that breaks a rule of the model's lifecycle; nothing was recorded."""
 
