@@ -34,8 +34,11 @@ class ActorStore:
 
     def __init__(self, recorder: ViewRecorder) -> None:
         self.recorder = recorder
-        with recorder.transaction() as cursor:
-            recorder.execute(
+
+    def create_table(self) -> None:
+        """Create the table (idempotent; run with the store's schema, `api.bootstrap`)."""
+        with self.recorder.transaction() as cursor:
+            self.recorder.execute(
                 cursor,
                 "CREATE TABLE IF NOT EXISTS api_actors (token_sha256 TEXT PRIMARY KEY, "
                 "actor_id TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL, "

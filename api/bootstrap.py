@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,6 @@ from domain.storage import store_for
 
 if TYPE_CHECKING:
     from api.actors import ActorStore
-    from api.http.idempotency import IdempotencyStore
     from api.settings import Settings
     from domain.ledger import Ledger
     from projections.queries import Queries
@@ -20,22 +20,170 @@ if TYPE_CHECKING:
     from projections.translog.tree import TransparencyLog
 
 
+SCHEMA_VERSION = 2
+"""The version of the store's tables, triggers and functions; bump it with any change to them
+(tests/integration/test_schema.py fails until you do). A start finding an older version in the
+store creates what is missing (every statement is idempotent) and records this one."""
+
+
 def build_ledger(settings: Settings) -> Ledger:
-    """Open (and create, if needed) the ledger's store and return the application."""
+    """Open the ledger's store, creating its whole schema first if it is not current.
+
+    With ``create_tables`` (the default), a start checks the schema's version with one query
+    and, if it is not current, creates every table, trigger and function (events, request
+    keys, the log, the views, API actors) once: on PostgreSQL under an advisory lock, so any
+    number of processes may start at once (`ensure_schema`). Without it (a service role that
+    may only read and append), nothing is created: the owner has run ``reliquary
+    grant-service-role`` first.
+    """
+    if settings.create_tables:
+        return ensure_schema(settings)
+    return _open_ledger(settings, create=False)
+
+
+def _open_ledger(settings: Settings, *, create: bool) -> Ledger:
     from domain.ledger import Ledger
 
     store = store_for(settings.database_url)
-    if store.is_postgres and store.postgres_schema and settings.create_tables:
-        _ensure_postgres_schema(store.env, store.postgres_schema)
     env = dict(store.env)
     if store.is_postgres:
         # Fail in seconds, not the library's 30, when the server is unreachable.
         env.setdefault("POSTGRES_CONNECT_TIMEOUT", "5")
-    env["CREATE_TABLE"] = "y" if settings.create_tables else "n"
+    env["CREATE_TABLE"] = "y" if create else "n"
     # The library reads 0 as "unbounded"; our 0 means "no cache".
     env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.cache_size) if settings.cache_size else ""
     # Passed as env= so it wins over stray os.environ values of the library's keys.
     return Ledger(env=env)
+
+
+def ensure_schema(settings: Settings) -> Ledger:
+    """Create the store's schema once if it is not current, and open the ledger.
+
+    PostgreSQL: the version is read without a lock (the usual case: current, nothing else
+    runs); otherwise the start takes a session advisory lock named after the schema, looks
+    again, and only the first start creates. The lock is released with its connection, so a
+    start killed meanwhile blocks nobody. SQLite: the file is created readable by its owner
+    only (0600); its own locking serialises concurrent creations, whose statements are all
+    idempotent.
+    """
+    store = store_for(settings.database_url)
+    if store.is_postgres:
+        return _ensure_postgres_schema(settings, store.env, store.postgres_schema)
+    path = store.sqlite_path or ":memory:"
+    if path != ":memory:":
+        _create_private_file(path)
+        if _sqlite_schema_version(path) == SCHEMA_VERSION:
+            return _open_ledger(settings, create=False)
+    ledger = _open_ledger(settings, create=True)
+    _create_projection_tables(settings, ledger)
+    if path != ":memory:":
+        _record_sqlite_schema_version(path)
+    return ledger
+
+
+def _create_projection_tables(settings: Settings, ledger: Ledger) -> None:
+    """The log's, the views' and the API actors' tables, in the ledger's store."""
+    from api.actors import ActorStore
+
+    build_log(settings, ledger)  # the library creates a recorder's tables as it opens it
+    views = build_views(ledger, settings)
+    views.create_tables()
+    ActorStore(views.recorder).create_table()
+
+
+def _create_private_file(path: str) -> None:
+    import os
+
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
+
+
+_VERSION_TABLE = "reliquary_schema"
+
+
+def _sqlite_schema_version(path: str) -> int | None:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+        try:
+            row = conn.execute("SELECT MAX(version) FROM reliquary_schema").fetchone()
+        except sqlite3.OperationalError:  # no such table: a new store
+            return None
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def _record_sqlite_schema_version(path: str) -> None:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS reliquary_schema (version INTEGER NOT NULL)")
+        conn.execute("DELETE FROM reliquary_schema")
+        conn.execute("INSERT INTO reliquary_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+
+
+def _ensure_postgres_schema(
+    settings: Settings, env: dict[str, str], named_schema: str | None
+) -> Ledger:
+    import psycopg
+    from psycopg import sql
+
+    schema = named_schema or "public"
+    from eventsourcing.persistence import OperationalError
+
+    table = sql.Identifier(schema, _VERSION_TABLE)
+    try:
+        connection = psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            autocommit=True,
+            connect_timeout=5,
+        )
+    except psycopg.OperationalError as error:
+        # The library's error, on one line, as every door reports an unreachable store.
+        raise OperationalError(" ".join(str(error).split())) from None
+    with connection as conn:
+
+        def current() -> bool:
+            found = conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{_VERSION_TABLE}"',)
+            ).fetchone()
+            if not found or not found[0]:
+                return False
+            row = conn.execute(sql.SQL("SELECT MAX(version) FROM {}").format(table)).fetchone()
+            return bool(row and row[0] == SCHEMA_VERSION)
+
+        if current():
+            return _open_ledger(settings, create=False)
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"reliquary-schema:{schema}",))
+        try:
+            if current():
+                return _open_ledger(settings, create=False)
+            if named_schema:  # the library uses a schema only if it exists: create it first
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                )
+            ledger = _open_ledger(settings, create=True)
+            _create_projection_tables(settings, ledger)
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} (version integer NOT NULL)").format(
+                        table
+                    )
+                )
+                conn.execute(sql.SQL("DELETE FROM {}").format(table))
+                conn.execute(
+                    sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(table),
+                    (SCHEMA_VERSION,),
+                )
+            return ledger
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"reliquary-schema:{schema}",))
 
 
 def build_log(settings: Settings, ledger: Ledger) -> TransparencyLog:
@@ -57,10 +205,11 @@ def build_log(settings: Settings, ledger: Ledger) -> TransparencyLog:
     return Log(ledger, recorder, settings.log_origin)
 
 
-def build_views(ledger: Ledger, settings: Settings) -> ViewRunner:
+def build_views(ledger: Ledger, settings: Settings, *, tables_exist: bool = False) -> ViewRunner:
     """The views of a ledger (in its own database), with the runner that keeps them.
 
-    The settings' backend chooses the views' recorder.
+    The settings' backend chooses the views' recorder. ``tables_exist`` says the store's schema
+    is ensured (`build_ledger`), so the runner runs no DDL.
     """
     from projections.registers import AccessView, EssayView, PreferenceView
     from projections.runner import ViewRunner as Runner
@@ -87,24 +236,7 @@ def build_views(ledger: Ledger, settings: Settings) -> ViewRunner:
             SearchView,
         )
     ]
-    return Runner(ledger, recorder, views)
-
-
-def _ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
-    """The library uses a schema only if it exists, so create it first (idempotent)."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"],
-        autocommit=True,
-        connect_timeout=5,
-    ) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    return Runner(ledger, recorder, views, tables_exist=tables_exist)
 
 
 @dataclass
@@ -127,7 +259,7 @@ class Services:
     @cached_property
     def views(self) -> ViewRunner:
         """The views and the runner that keeps them."""
-        return build_views(self.ledger, self.settings)
+        return build_views(self.ledger, self.settings, tables_exist=True)
 
     @cached_property
     def queries(self) -> Queries:
@@ -152,19 +284,20 @@ class Services:
 
         return ActorStore(self.views.recorder)
 
-    @cached_property
-    def idempotency(self) -> IdempotencyStore:
-        """The HTTP service's idempotency keys and the responses they produced."""
-        from api.http.idempotency import IdempotencyStore
-
-        return IdempotencyStore(self.views.recorder)
-
     def follow_log(self) -> LogFollower:
-        """Start keeping the log caught up in the background (a service that stays up)."""
+        """Start keeping the log caught up in the background (a service that stays up).
+
+        Where this process holds the signing key, the follower also signs a checkpoint of new
+        entries, at most once per ``checkpoint_interval_seconds``: the service's only signer.
+        """
         from projections.translog.follower import LogFollower
 
         if self.follower is None:
-            self.follower = LogFollower(self.log.log)
+            self.follower = LogFollower(
+                self.log.log,
+                signing_key=self.log.signing_key_or_none(),
+                checkpoint_interval=self.settings.checkpoint_interval_seconds,
+            )
             self.follower.start()
         return self.follower
 

@@ -25,26 +25,76 @@ from pydantic import (
     model_validator,
 )
 
+from domain import text
 from domain.decisions import Role
 from domain.errors import CommandRejected, InvalidMoment
+from domain.json_input import duplicate_key
 
 # A command document larger than this is refused before it is parsed: the largest legitimate
 # one, a manifest of many thousand files, stays well below it.
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# --- limits ---------------------------------------------------------------------------------
+# Every limit of a command document, in one place; docs/commands.md ("Limits") lists each with
+# its reason, and tests/docs/test_limits_doc.py checks that the table says what these say.
+# Each event the ledger records must fit one entry of the transparency log (65,535 bytes, the
+# tlog-tiles entry-bundle limit): a command with every text field and list at its limit, in
+# plain ASCII, stays well under it, so ordinary text never comes close, and the ledger refuses
+# (`record-too-large`) the rare record that still would not fit.
+MAX_NAME_CHARS = 200
+"""A name or an identifier (``Name``): model names, ids, people, organisations."""
+MAX_SHORT_TEXT_CHARS = 500
+"""One line of text (``ShortText``): a title, a reason, an evidence description, a retention."""
+MAX_TEXT_CHARS = 4_000
+"""Free text (``Text``): a rationale, a statement, an assessment, terms, a reason."""
+MAX_QUESTION_CHARS = 1_000
+"""One question of an interview."""
+MAX_URI_CHARS = 1_000
+"""A URI: where evidence, an artifact, a copy or a transcript is."""
+MAX_PATH_CHARS = 4_096
+"""A file's relative path in a manifest (as ``projections.archive`` scans it)."""
+MAX_EVIDENCE = 10
+"""Evidence references of one decision (more: cite an index document by its digest)."""
+MAX_REASONS = 10
+"""Reasons for a retirement."""
+MAX_LOCATIONS = 10
+"""Storage locations of preserved weights."""
+MAX_QUESTIONS = 20
+"""Questions recorded for one interview."""
+MAX_INTERVIEW_IDS = 20
+"""Interviews a preference is recorded from."""
+MAX_CONTEXT_REFS = 20
+"""Context references of an essay draft."""
+MAX_CHANNELS = 20
+"""Channels of an access policy."""
+MAX_MANIFEST_FILES = 200_000
+"""Files of a manifest (as ``projections.archive`` scans them); the record limit binds first."""
+MAX_DIFFERING_FILES = 200_000
+"""Differing files of an archive check; the record limit binds first."""
+
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _no_control_characters(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("contains a control character")
-    if not value.strip():
-        raise ValueError("is blank")
-    return value
+def _nfc(value: object) -> object:
+    # Before the length is counted: the stored (and counted) form is the NFC one.
+    return text.nfc(value) if isinstance(value, str) else value
 
 
-def _single_line_name(value: str) -> str:
+def _name(value: str) -> str:
+    return text.check_name(value)
+
+
+def _multiline_text(value: str) -> str:
+    return text.check_text(value, multiline=True)
+
+
+def _single_line_text(value: str) -> str:
+    return text.check_text(value, multiline=False)
+
+
+def _single_line_path(value: str) -> str:
+    # A path is a fact about a file system, written as it is there: not normalized, and held
+    # to the rules `projections.archive` scans by (tests/unit/test_archive.py checks both agree).
     if _CONTROL_OR_NEWLINE.search(value):
         raise ValueError("contains a control character")
     if value != value.strip():
@@ -63,24 +113,48 @@ def _relative_posix_path(value: str) -> str:
 
 
 Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_single_line_name)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NAME_CHARS),
+    BeforeValidator(_nfc),
+    AfterValidator(_name),
 ]
-"""A model name or an identifier: one line, no control characters, no outer whitespace."""
+"""A model name or an identifier: NFC, one line, one script, every character visible (see
+`domain.text`), no outer whitespace."""
 
 Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=20_000), AfterValidator(_no_control_characters)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS),
+    BeforeValidator(_nfc),
+    AfterValidator(_multiline_text),
 ]
-"""Free text (rationales, statements, assessments): non-blank, newlines and tabs allowed."""
+"""Free text (rationales, statements, assessments): NFC, at least one visible character,
+newlines and tabs allowed, other controls, separators and bidirectional overrides not."""
+
+Question = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_QUESTION_CHARS),
+    BeforeValidator(_nfc),
+    AfterValidator(_multiline_text),
+]
+"""One interview question: free text, shorter."""
 
 ShortText = Annotated[
-    str, StringConstraints(min_length=1, max_length=500), AfterValidator(_single_line_name)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_SHORT_TEXT_CHARS),
+    BeforeValidator(_nfc),
+    AfterValidator(_single_line_text),
 ]
+"""One line of free text (titles, reasons, descriptions): as `Text`, without tab or newline,
+and no outer whitespace."""
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 URI = Annotated[
     str,
-    StringConstraints(max_length=2_000, pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+$"),
+    StringConstraints(
+        max_length=MAX_URI_CHARS, pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+$"
+    ),
+    AfterValidator(text.check_uri_characters),
 ]
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -155,8 +229,8 @@ Moment = Annotated[AwareDatetime, AfterValidator(_plausible_day)]
 Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 RelativePath = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=4_096),
-    AfterValidator(_single_line_name),
+    StringConstraints(min_length=1, max_length=MAX_PATH_CHARS),
+    AfterValidator(_single_line_path),
     AfterValidator(_relative_posix_path),
 ]
 
@@ -193,7 +267,7 @@ class Manifest(_Strict):
     """A weights manifest, as `reliquary manifest --json` prints it."""
 
     manifest_digest: Sha256Hex
-    files: Annotated[list[ManifestFile], Field(min_length=1, max_length=200_000)]
+    files: Annotated[list[ManifestFile], Field(min_length=1, max_length=MAX_MANIFEST_FILES)]
 
     @model_validator(mode="after")
     def _paths_are_unique(self) -> Manifest:
@@ -239,7 +313,7 @@ class Command(_Strict):
     model: Name
     actor: ActorRef
     rationale: Text
-    evidence: Annotated[list[EvidenceRef], Field(max_length=100)] = []
+    evidence: Annotated[list[EvidenceRef], Field(max_length=MAX_EVIDENCE)] = []
     effective_at: Moment | None = None
 
 
@@ -258,7 +332,7 @@ class ScheduleRetirement(Command):
 
     command: Literal["schedule_retirement"]
     retirement_date: Day
-    reasons: Annotated[list[ShortText], Field(min_length=1, max_length=20)]
+    reasons: Annotated[list[ShortText], Field(min_length=1, max_length=MAX_REASONS)]
     successor: Name | None = None
 
 
@@ -275,7 +349,7 @@ class PreserveWeights(Command):
 
     command: Literal["preserve_weights"]
     manifest: Manifest
-    locations: Annotated[list[URI], Field(min_length=1, max_length=20)]
+    locations: Annotated[list[URI], Field(min_length=1, max_length=MAX_LOCATIONS)]
     custodian: Name
     retention: ShortText
 
@@ -298,7 +372,7 @@ class RecordArchiveCheck(Command):
     location: URI
     checked_at: Moment
     observed_digest: Sha256Hex
-    differing_files: Annotated[list[DifferingFileRef], Field(max_length=200_000)] = []
+    differing_files: Annotated[list[DifferingFileRef], Field(max_length=MAX_DIFFERING_FILES)] = []
 
 
 class RecordInterview(Command):
@@ -311,7 +385,7 @@ class RecordInterview(Command):
     conducted_on: Day
     interviewer: Name
     framing: Slug
-    questions: Annotated[list[Text], Field(min_length=1, max_length=200)]
+    questions: Annotated[list[Question], Field(min_length=1, max_length=MAX_QUESTIONS)]
     context: Text
     transcript_digest: Digest
     transcript_location: URI
@@ -324,7 +398,7 @@ class RecordPreference(Command):
     preference_id: Name
     statement: Text
     theme: Slug
-    interview_ids: Annotated[list[Name], Field(min_length=1, max_length=100)]
+    interview_ids: Annotated[list[Name], Field(min_length=1, max_length=MAX_INTERVIEW_IDS)]
 
 
 class ReaffirmPreference(Command):
@@ -358,7 +432,7 @@ class SetAccessPolicy(Command):
     """Set who keeps access, through which channels, on which criteria scores."""
 
     command: Literal["set_access_policy"]
-    channels: Annotated[list[ChannelRef], Field(max_length=20)]
+    channels: Annotated[list[ChannelRef], Field(max_length=MAX_CHANNELS)]
     criteria: CriteriaScores | None = None
 
 
@@ -414,7 +488,7 @@ class DraftEssay(Command):
     essay_id: Name
     title: ShortText
     prompt_ref: URI
-    context_refs: Annotated[list[URI], Field(max_length=100)] = []
+    context_refs: Annotated[list[URI], Field(max_length=MAX_CONTEXT_REFS)] = []
     content_digest: Digest
 
 
@@ -489,13 +563,23 @@ COMMAND_CLASSES: dict[str, type[Command]] = {
 """Every command class by its wire name, in declaration order."""
 
 
-def parse_command(document: str | bytes) -> Command:
-    """Parse one JSON command document, or raise `CommandRejected` naming the problem."""
+def parse_command(document: str | bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -> Command:
+    """Parse one JSON command document, or raise `CommandRejected` naming the problem.
+
+    A document over ``max_bytes`` (the configured limit, ``RELIQUARY_MAX_DOCUMENT_BYTES``, at
+    the doors) is refused before it is parsed; one whose object names a key twice, at any
+    depth, is refused rather than keeping either value (`domain.json_input`).
+    """
     size = len(document.encode() if isinstance(document, str) else document)
-    if size > MAX_DOCUMENT_BYTES:
+    if size > max_bytes:
         raise CommandRejected(
-            f"command document is {size} bytes, over the limit of {MAX_DOCUMENT_BYTES} bytes",
+            f"command document is {size} bytes, over the limit of {max_bytes} bytes",
             size=size,
+        )
+    key = duplicate_key(document)
+    if key is not None:
+        raise CommandRejected(
+            f"duplicate key {key!r}: a command document names each key once", key=key
         )
     try:
         return COMMAND_ADAPTER.validate_json(document)

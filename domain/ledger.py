@@ -41,11 +41,25 @@ from domain.errors import (
     LedgerError,
     ModelAlreadyRegistered,
     ModelNotFound,
+    RecordTooLarge,
     StaleVersion,
     VersionNotFound,
 )
 from domain.identity import model_id
 from domain.lifecycle import ModelLifecycle, event_classes
+from domain.requests import RequestKey
+
+LOG_ENTRY_BYTES = 65_535
+"""The largest entry of the transparency log (tlog-tiles entry bundles: a 2-byte length)."""
+
+MAX_EVENT_BYTES = LOG_ENTRY_BYTES - 2_048
+"""The largest stored event: its log entry adds at most its envelope (the model's name and
+id, its position, type and topic, well under 2 KiB) to the stored state, so every event the
+ledger records fits one log entry."""
+
+MODEL_LOCK_STRIPES = 64
+"""Writers in one process take turns per model through this many locks (a model's lock is
+chosen by its name), so no command, refused or not, grows a table of locks."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +114,7 @@ class Ledger(Application[UUID]):
     def __init__(self, env: Any = None) -> None:
         """Open the store (the library's application), with per-model locks for writers."""
         super().__init__(env)
-        self._locks_guard = threading.Lock()
-        self._model_locks: dict[str, threading.Lock] = {}
+        self._model_locks = tuple(threading.Lock() for _ in range(MODEL_LOCK_STRIPES))
 
     def construct_transcoder(self) -> Transcoder:
         """Use the orjson transcoder with our value-object transcodings."""
@@ -123,22 +136,27 @@ class Ledger(Application[UUID]):
         *,
         authentication: Authentication = Authentication.OPERATOR,
         expected_version: int | None = None,
+        request: RequestKey | None = None,
     ) -> Recorded:
         """Run one parsed command: authority first, then load, decide and save.
 
         ``authentication`` says how the door knew the actor (a token over HTTP, a local
         operator at the CLI); it is recorded with the decision. The actor's role is checked
         against the authority table before anything is loaded, so a refused command costs
-        nothing and appends nothing.
+        nothing and appends nothing. ``request`` is a reserved ``Idempotency-Key``
+        (`domain.requests`): its outcome is written in the transaction that saves the events.
         """
         name: str = command.command  # type: ignore[attr-defined]
         decided = justification(command, authentication)
         require_role(name, decided.actor)
         facts = command_facts(command)
         if isinstance(command, cmd.RegisterModel):
-            return self._register(command, decided, facts, expected_version)
+            return self._register(command, decided, facts, expected_version, request)
         return self._change(
-            command, expected_version, lambda model: decide(model, name, decided, facts)
+            command,
+            expected_version,
+            lambda model: decide(model, name, decided, facts),
+            request,
         )
 
     def _register(
@@ -147,6 +165,7 @@ class Ledger(Application[UUID]):
         decided: Justification,
         facts: dict[str, Any],
         expected_version: int | None,
+        request: RequestKey | None = None,
     ) -> Recorded:
         """Register a model; its name is registered once."""
         if expected_version not in (None, 0):
@@ -157,7 +176,7 @@ class Ledger(Application[UUID]):
             model_id(command.model), decided, name=command.model, **facts
         )
         try:
-            recordings = self.save(model)
+            recordings = self._save(model, request)
         except IntegrityError:
             raise ModelAlreadyRegistered(
                 f"a model named {command.model!r} is already registered",
@@ -203,6 +222,7 @@ class Ledger(Application[UUID]):
             scratch = _BatchLedger(self, models, held)
             for command in batch:
                 scratch.execute(command, authentication=Authentication.IMPORT)
+            self._fitting_log_entries([e for m in models.values() for e in m.pending_events])
             try:
                 self.save(*models.values())
             except IntegrityError:
@@ -228,30 +248,30 @@ class Ledger(Application[UUID]):
         every event through the same authority table and the same aggregate command methods
         as a live command (`restored_event`), at the moment it was first recorded, and
         requires the replay to record exactly the stored event; the second pass stores the
-        events as they are (their bytes are what the bundle's checkpoint signed). A bundle
-        with one event the rules or the table refuse is refused whole (`BundleRefused`, naming
-        its line and the rule), and nothing is stored.
+        events as they are (their bytes are what the bundle's checkpoint signed), all in one
+        transaction. A bundle with one event the rules or the table refuse is refused whole
+        (`BundleRefused`, naming its line and the rule), and nothing is stored; a restore
+        interrupted while storing stores nothing either.
         """
         if self.recorder.max_notification_id():
             raise BundleError("a bundle is imported only into an empty ledger; this one has events")
         models: dict[UUID, ModelLifecycle] = {}
         for line, stored in enumerate(read(), start=1):
+            if len(stored.state) > MAX_EVENT_BYTES:
+                raise BundleRefused(
+                    f"line {line}: the event is {len(stored.state)} bytes, over the "
+                    f"{MAX_EVENT_BYTES} bytes a record may have",
+                    line=line,
+                    rule=RecordTooLarge.rule,
+                )
             try:
                 restored_event(self.mapper, stored, models)
             except LedgerError as error:
                 raise BundleRefused(f"line {line}: {error}", line=line, rule=error.rule) from None
-        count = 0
-        batch: list[StoredEvent] = []
-        for stored in read():
-            batch.append(stored)
-            if len(batch) >= batch_size:
-                self.recorder.insert_events(batch)
-                count += len(batch)
-                batch = []
-        if batch:
-            self.recorder.insert_events(batch)
-            count += len(batch)
-        return count
+        # One transaction for the whole bundle: a restore interrupted anywhere (a killed
+        # process, a dropped connection) leaves the ledger empty, and the next one starts over.
+        recorder: Any = self.recorder
+        return int(recorder.insert_event_batches(_batches(read(), batch_size)))
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -353,6 +373,7 @@ class Ledger(Application[UUID]):
         command: cmd.Command,
         expected_version: int | None,
         act: Callable[[ModelLifecycle], None],
+        request: RequestKey | None = None,
     ) -> Recorded:
         """Load the model, apply one command method, save; retry on a version conflict.
 
@@ -361,13 +382,14 @@ class Ledger(Application[UUID]):
         fails on the version they took, and the command is re-run on the reloaded model.
         """
         with self._model_lock(command.model):
-            return self._change_with_retries(command, expected_version, act)
+            return self._change_with_retries(command, expected_version, act, request)
 
     def _change_with_retries(
         self,
         command: cmd.Command,
         expected_version: int | None,
         act: Callable[[ModelLifecycle], None],
+        request: RequestKey | None,
     ) -> Recorded:
         for attempt in range(1, self.max_attempts + 1):
             model = self._load_for_write(command.model)
@@ -378,7 +400,7 @@ class Ledger(Application[UUID]):
                     raise StaleVersion(command.model, expected_version, model.version)
             act(model)
             try:
-                recordings = self.save(model)
+                recordings = self._save(model, request)
             except IntegrityError:
                 self._forget(model.id)
                 if expected_version is not None:
@@ -423,8 +445,51 @@ class Ledger(Application[UUID]):
                 cache.get(aggregate_id, evict=True)
 
     def _model_lock(self, name: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._model_locks.setdefault(name, threading.Lock())
+        return self._model_locks[hash(name) % MODEL_LOCK_STRIPES]
+
+    def _save(self, model: ModelLifecycle, request: RequestKey | None) -> list[Any]:
+        """Save a model's new events, each checked to fit one log entry.
+
+        If the store reports that the versions are taken (`IntegrityError`) and what is stored
+        there is exactly these events, they are this save's own: the connection failed after
+        the server committed and the store's retry met them. That is a success, not a
+        conflict to re-run the command on (which would record the decision twice).
+        """
+        pending = model.collect_events()
+        stored = self._fitting_log_entries(pending)
+        kwargs = {"request": request} if request is not None else {}
+        try:
+            return self.save(*pending, **kwargs)
+        except IntegrityError:
+            if stored and self._already_stored(stored):
+                return [_FoundStored(pending[-1])]
+            raise
+
+    def _fitting_log_entries(self, events: Sequence[Any]) -> list[StoredEvent]:
+        """The events as they will be stored; `RecordTooLarge` if one would not fit the log."""
+        stored = [self.mapper.to_stored_event(event) for event in events]
+        for event in stored:
+            if len(event.state) > MAX_EVENT_BYTES:
+                raise RecordTooLarge(
+                    f"the {event_type_name(event.topic)} this command would record is "
+                    f"{len(event.state)} bytes; a record must fit one entry of the "
+                    f"transparency log, at most {MAX_EVENT_BYTES} bytes: shorten its texts "
+                    "or lists (see docs/commands.md, Limits)",
+                    size=len(event.state),
+                    limit=MAX_EVENT_BYTES,
+                )
+        return stored
+
+    def _already_stored(self, stored: Sequence[StoredEvent]) -> bool:
+        first, last = stored[0], stored[-1]
+        found = self.recorder.select_events(
+            first.originator_id,
+            gt=first.originator_version - 1,
+            lte=last.originator_version,
+        )
+        return [(e.originator_version, e.topic, e.state) for e in found] == [
+            (e.originator_version, e.topic, e.state) for e in stored
+        ]
 
     def _load(self, name: str) -> ModelLifecycle:
         try:
@@ -449,6 +514,25 @@ class Ledger(Application[UUID]):
             version=model.version,
             sequence=last.notification.id if last else None,
         )
+
+
+@dataclass(frozen=True)
+class _NoNotification:
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class _FoundStored:
+    """A save's events found already stored (`Ledger._save`): its notification id is unknown."""
+
+    domain_event: Any
+    notification: _NoNotification = _NoNotification()
+
+
+def event_type_name(topic: str) -> str:
+    """The event class a stored topic names (the topic itself if it is not in the catalogue)."""
+    event_class = EVENT_BY_TOPIC.get(topic)
+    return event_class.__name__ if event_class is not None else topic
 
 
 EVENT_BY_TOPIC = {
@@ -521,6 +605,17 @@ def restored_event(
     return event
 
 
+def _batches(events: Iterable[StoredEvent], size: int) -> Iterator[list[StoredEvent]]:
+    batch: list[StoredEvent] = []
+    for event in events:
+        batch.append(event)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 class _BatchLedger(Ledger):
     """Runs the ledger's command methods on models held in memory, for one import batch.
 
@@ -552,6 +647,10 @@ class _BatchLedger(Ledger):
                 self._models[model.name] = model
         return []
 
+    def _save(self, model: ModelLifecycle, request: RequestKey | None) -> list[Any]:  # noqa: ARG002
+        # Keep the model with its pending events: the batch checks and saves them together.
+        return self.save(model)
+
     def _load(self, name: str) -> ModelLifecycle:
         if name not in self._models:
             held = self._held.get(name)
@@ -566,6 +665,7 @@ class _BatchLedger(Ledger):
         command: cmd.Command,
         expected_version: int | None,  # noqa: ARG002 (an import applies in order, unpinned)
         act: Callable[[ModelLifecycle], None],
+        request: RequestKey | None = None,  # noqa: ARG002 (an import has no request keys)
     ) -> Recorded:
         model = self._load(command.model)
         act(model)

@@ -8,6 +8,9 @@
   (``CREATE_TABLE``), so the first command to open a store protects it, whichever command
   that is.
 
+Beside the events it keeps the table of request keys (`domain.requests`): a recorded command's
+outcome is written by `insert_events`, in the transaction that saves its events.
+
 `domain.storage.store_for` selects it through the library setting ``APPLICATION_RECORDER_TOPIC``;
 this module imports psycopg, so only the library imports it, when it resolves that topic.
 `append_only_statements` is also how the transparency log protects its own tables.
@@ -15,13 +18,21 @@ this module imports psycopg, so only the library imports it, when it resolves th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composed, Identifier
+
+from domain.requests import (
+    REQUESTS_TABLE,
+    RequestKey,
+    RequestRecords,
+    requests_index_statement,
+    requests_table_statement,
+)
 
 APPEND_ONLY_FUNCTION = "reliquary_append_only"
 """The trigger function that refuses an edit (one per schema, shared by every table)."""
@@ -63,7 +74,7 @@ def append_only_statements(schema: str, tables: Sequence[str]) -> list[Composed]
     return statements
 
 
-class PostgresLedgerRecorder(PostgresApplicationRecorder):
+class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords):
     """The library's PostgreSQL application recorder, append-only, saving in one round trip.
 
     The library's recorder saves in two round trips on a pipeline (``BEGIN; SET LOCAL
@@ -80,11 +91,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     also one round trip, but takes no table lock, so it loses that ordering.)
     """
 
+    param = "%s"
+
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
-        """Replace the library's insert function by ours; add the append-only triggers."""
+        """Replace the library's insert function by ours; add the triggers and request keys."""
         super().__init__(datastore, events_table_name=events_table_name)
+        self.requests_table = f'"{self.datastore.schema}"."{REQUESTS_TABLE}"'
         self.insert_function_name = f"{events_table_name}_insert"
         self.check_identifier_length(self.insert_function_name)
         schema = Identifier(self.datastore.schema)
@@ -126,19 +140,59 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.sql_create_statements += append_only_statements(
             self.datastore.schema, [self.events_table_name]
         )
+        self.sql_create_statements += [
+            Composed([SQL(requests_table_statement(self.requests_table))]),
+            Composed(
+                [SQL(requests_index_statement(self.requests_table, f"{REQUESTS_TABLE}_created"))]
+            ),
+        ]
         self.insert_call = SQL(
             "SELECT notification_id FROM {schema}.{function}(%b) AS notification_id"
         ).format(schema=schema, function=function)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events(self, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
-        """Insert the events of one save in one transaction; return their ids."""
+    def insert_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        request: RequestKey | None = None,
+        **_: Any,
+    ) -> Sequence[int] | None:
+        """Insert the events of one save in one transaction; return their ids.
+
+        With a request key, the key's outcome is written in the same transaction (two round
+        trips instead of one): the events and the outcome are committed together or not at
+        all. If the connection fails after the server committed, the retry meets the stored
+        versions (`IntegrityError`) and the ledger recognises its own events.
+        """
         if not stored_events:
             return []
-        events = [
+        events = self._pg_events(stored_events)
+        if request is None:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self.insert_call, (events,), prepare=True)
+                return [row["notification_id"] for row in curs.fetchall()]
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self.insert_call, (events,), prepare=True)
+            ids = [row["notification_id"] for row in curs.fetchall()]
+            last = stored_events[-1]
+            self.complete_recorded(
+                curs, request, last.topic, last.originator_version, ids[-1] if ids else None
+            )
+            return ids
+
+    def insert_event_batches(self, batches: Iterable[Sequence[StoredEvent]]) -> int:
+        """Insert many batches of events in one transaction: all of them, or none."""
+        count = 0
+        with self.datastore.transaction(commit=True) as curs:
+            for batch in batches:
+                if batch:
+                    curs.execute(self.insert_call, (self._pg_events(batch),), prepare=True)
+                    count += len(batch)
+        return count
+
+    def _pg_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+        return [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
         ]
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.insert_call, (events,), prepare=True)
-            return [row["notification_id"] for row in curs.fetchall()]

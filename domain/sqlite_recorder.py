@@ -6,6 +6,9 @@ library runs when it creates the table (``CREATE_TABLE``), so the first command 
 store protects it, whichever command that is. SQLite has no TRUNCATE: ``DELETE FROM`` without
 a WHERE clause is a DELETE, and the trigger refuses it too.
 
+Beside the events it keeps the table of request keys (`domain.requests`): a recorded command's
+outcome is written by `_insert_events`, in the transaction that saves its events.
+
 `domain.storage.store_for` selects the recorder through the library setting
 ``APPLICATION_RECORDER_TOPIC``. `append_only_triggers` is also how the transparency log
 protects its own tables.
@@ -13,7 +16,19 @@ protects its own tables.
 
 from __future__ import annotations
 
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+from domain.requests import (
+    REQUESTS_TABLE,
+    RequestKey,
+    RequestRecords,
+    requests_index_statement,
+    requests_table_statement,
+)
 
 
 def append_only_triggers(table: str) -> list[str]:
@@ -25,12 +40,43 @@ def append_only_triggers(table: str) -> list[str]:
     ]
 
 
-class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder, RequestRecords):
     """The library's SQLite application recorder, whose events table refuses edits."""
 
+    param = "?"
+    requests_table = REQUESTS_TABLE
+
     def construct_create_table_statements(self) -> list[str]:
-        """The library's events table, then its append-only triggers."""
+        """The library's events table, its append-only triggers, and the request keys."""
         return [
             *super().construct_create_table_statements(),
             *append_only_triggers(self.events_table_name),
+            requests_table_statement(REQUESTS_TABLE),
+            requests_index_statement(REQUESTS_TABLE, f"{REQUESTS_TABLE}_created"),
         ]
+
+    def _insert_events(
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        *,
+        request: RequestKey | None = None,
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        """The library's insert; with a request key, its outcome in the same transaction."""
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if request is not None and stored_events:
+            last = stored_events[-1]
+            self.complete_recorded(
+                c, request, last.topic, last.originator_version, ids[-1] if ids else None
+            )
+        return ids
+
+    def insert_event_batches(self, batches: Iterable[Sequence[StoredEvent]]) -> int:
+        """Insert many batches of events in one transaction: all of them, or none."""
+        count = 0
+        with self.datastore.transaction(commit=True) as c:
+            for batch in batches:
+                self._insert_events(c, batch)
+                count += len(batch)
+        return count

@@ -95,7 +95,6 @@ class Queries:
 
     def view_status(self) -> list[ViewStatus]:
         """Each view's position against the head of the event log."""
-        self.views.create_tables()
         return self.views.status()
 
     def rebuild_views(

@@ -156,15 +156,26 @@ class ViewRunner:
 
     page = 1000
 
-    def __init__(self, ledger: Ledger, recorder: ViewRecorder, views: Sequence[View]) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        recorder: ViewRecorder,
+        views: Sequence[View],
+        *,
+        tables_exist: bool = False,
+    ) -> None:
         self.ledger = ledger
         self.recorder = recorder
         self.views = {view.name: view for view in views}
         self._names: dict[str, str] = {}
-        self._created = False
+        # Whether the tables are known to exist (the store's schema was ensured when the ledger
+        # was opened, `api.bootstrap`): then nothing here runs DDL, which a service role may not.
+        self._created = tables_exist
 
     def create_tables(self) -> None:
-        """Create every view's tables (idempotent)."""
+        """Create every view's tables, unless they are known to exist (idempotent)."""
+        if self._created:
+            return
         with self.recorder.transaction() as cursor:
             # How many events each view has taken: the sequence number of its next event.
             self.recorder.execute(
@@ -253,21 +264,22 @@ class ViewRunner:
     def rebuild(
         self, names: Sequence[str] | None = None, on_progress: Callable[[int], None] | None = None
     ) -> int:
-        """Drop the named views' tables and tracking, then take every event again."""
+        """Empty the named views' tables and tracking, then take every event again.
+
+        Rows are deleted (in one transaction), not tables dropped: the service role, which
+        may not drop what the store's owner created, rebuilds as the owner does.
+        """
         chosen = list(names or self.views)
-        self.create_tables()  # a first rebuild on a fresh store has nothing to drop yet
-        with self.recorder.transaction() as cursor:
-            for name in chosen:
-                for table in self.views[name].tables:
-                    self.recorder.execute(cursor, f"DROP TABLE IF EXISTS {table}")
+        self.create_tables()
         p = self.recorder.param
         with self.recorder.transaction() as cursor:
             for name in chosen:
+                for table in self.views[name].tables:
+                    self.recorder.execute(cursor, f"DELETE FROM {table}")
                 self.recorder.execute(cursor, f"DELETE FROM view_counts WHERE name = {p}", (name,))
-        for name in chosen:
-            self.recorder.forget(name)
-        self._created = False
-        self.create_tables()
+                self.recorder.execute(
+                    cursor, f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {p}", (name,)
+                )
         return self.catch_up(chosen, on_progress)
 
     def _take(self, views: Sequence[View], notifications: Sequence[Notification]) -> None:

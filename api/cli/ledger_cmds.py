@@ -99,11 +99,14 @@ def apply(
     from api.cli.apply_file import LineRefused, apply_lines, read_lines
 
     ledger = _ledger(ctx)
+    limit = _settings(ctx).max_document_bytes
     stream = sys.stdin.buffer if file == "-" else _open(file)
     total = None if file == "-" else _count_lines(file)
     try:
         with progress("applying", total, "commands") as bar:
-            applied = apply_lines(ledger, read_lines(stream), on_applied=bar.advance)
+            applied = apply_lines(
+                ledger, read_lines(stream, limit), on_applied=bar.advance, max_bytes=limit
+            )
     except LineRefused as refused:
         fail(f"line {refused.line}: {refused.reason}")
         fail(

@@ -39,13 +39,23 @@ def key(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 def checkpoint(
     ctx: typer.Context,
-    list_all: Annotated[bool, typer.Option("--list", help="List every checkpoint kept")] = False,
+    list_all: Annotated[
+        bool, typer.Option("--list", help="List the checkpoints kept, a page at a time")
+    ] = False,
+    after: Annotated[
+        int,
+        typer.Option("--after", min=0, help="With --list: the cursor a previous page printed"),
+    ] = 0,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", min=1, max=1000, help="With --list: checkpoints per page"),
+    ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """Take every new event into the log, sign a checkpoint of it, and print it."""
     log = _log(ctx)
     if list_all:
-        kept = log.checkpoints()
+        kept, next_after = log.checkpoint_page(after, limit)
         if as_json:
             print_json(
                 [
@@ -64,6 +74,8 @@ def checkpoint(
                 ["size", "root", "signed at"],
                 [(c.size, _hex(c.root_hash), c.signed_at) for c in kept],
             )
+        if next_after is not None:
+            say(f"more: reliquary checkpoint --list --after {next_after} --limit {limit}")
         return
     with progress("logging", log.pending(), "events") as bar:
         latest = log.sign_checkpoint(on_progress=bar.advance)
@@ -99,8 +111,9 @@ def inclusion(
     from projections.translog.checkpoint import format_tlog_proof
 
     log = _log(ctx)
-    if not log.holds_signing_key():
-        say("no signing key here: proving against the latest checkpoint kept")
+    if size is None:
+        # A read never signs: `reliquary checkpoint` signs the events recorded since.
+        say("proving against the latest checkpoint kept (`reliquary checkpoint` signs a newer one)")
     proof, note = log.inclusion_proof(sequence, size)
     if tlog_proof:
         print(format_tlog_proof(proof.index, proof.path, note.note), end="")  # noqa: T201
@@ -198,12 +211,23 @@ def verify(
 
 def export(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(help="Directory to write the bundle into")],
+    directory: Annotated[
+        Path,
+        typer.Argument(help="A new or empty folder to write the bundle into (never a link)"),
+    ],
     as_json: JsonFlag = False,
 ) -> None:
-    """Write an offline audit bundle: events.jsonl, checkpoint, verifier-key, README.md."""
+    """Sign a checkpoint of the whole log, then write an offline audit bundle of it.
+
+    The folder is made with mode 0700 (or must be an empty folder), each file with mode 0600.
+    """
+    from projections.translog.bundle import check_export_target
+
+    check_export_target(directory)  # refused before anything is signed
     log = _log(ctx)
-    with progress("exporting", log.ledger.recorder.max_notification_id() or 0, "events") as bar:
+    with progress("logging", log.pending(), "events") as bar:
+        signed = log.sign_checkpoint(on_progress=bar.advance)  # the operator signs: a writer
+    with progress("exporting", signed.size, "events") as bar:
         count, _ = log.export(directory, on_progress=bar.advance)
     if as_json:
         print_json({"directory": str(directory), "events": count})
@@ -219,10 +243,14 @@ def verify_bundle(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Verify a bundle with no database: signature, every leaf, the root. Exit 1 on failure."""
+    """Verify a bundle with no database: signature, every leaf, the root. Exit 1 on failure.
+
+    Links, FIFOs and other special files in the bundle, and oversized files, are refused.
+    """
+    from projections.translog.bundle import read_pinned_key
     from projections.translog.bundle import verify_bundle as check
 
-    report = check(directory, _key_text(key_text) if key_text else None)
+    report = check(directory, read_pinned_key(key_text) if key_text else None)
     if as_json:
         print_json(
             {
@@ -255,10 +283,11 @@ def import_(
     as_json: JsonFlag = False,
 ) -> None:
     """Restore a bundle into an empty ledger, every event re-checked against the rules."""
-    from projections.translog.bundle import import_bundle
+    from projections.translog.bundle import import_bundle, read_pinned_key
 
+    pinned = read_pinned_key(key_text)
     log = _log(ctx).log
-    count = import_bundle(log, directory, pinned_verifier=_key_text(key_text))
+    count = import_bundle(log, directory, pinned_verifier=pinned)
     root = log.root()
     if as_json:
         print_json({"events": count, "root": _hex(root)})

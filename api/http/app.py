@@ -5,16 +5,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 from api.settings import Settings
+
+# Swagger UI's script, style and icon, served by the service itself (from the
+# swagger-ui-bundle-v2 package), so that /docs works on a network that reaches no CDN.
+DOCS_ASSETS = "/docs/assets"
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The Reliquary API over the ledger, log and views that ``settings`` name."""
     from api.http import problems
+    from api.http.limits import RequestGuard
     from api.http.routes import commands, queries, transparency
+    from api.web.context import router as web_router
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,6 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # served by `_install_docs`, from here
+        redoc_url=None,  # ReDoc would load from a CDN; Swagger UI at /docs is the explorer
     )
     problems.install(app)
     app.include_router(commands.router)
@@ -49,7 +60,35 @@ def create_app(settings: Settings) -> FastAPI:
     from api.web.pages import install_pages
 
     install_pages(app)
+    _install_docs(app)
+    # Every request passes the guard first: its id, the URL's encoding, the body's size, the
+    # token of a command before its body, duplicate JSON keys, and any unforeseen failure.
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_document_bytes,
+        routes=app.routes,
+        web_prefix=web_router.prefix,
+    )
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs``, its assets served from ``DOCS_ASSETS``, nothing from elsewhere."""
+    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=root + openapi_url,
+            title=f"{app.title} API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -10,11 +10,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from api.bootstrap import Services
 from api.http.problems import Problem
 from domain.authority import READER_ROLES, may_read
 from domain.decisions import Actor
+
+# Where the request guard (`api.http.limits`) leaves the actor it authenticated before the body
+# was read, so that `current_actor` does not look the token up twice.
+AUTHENTICATED_ACTOR = "reliquary_actor"
 
 
 def get_services(request: Request) -> Services:
@@ -26,10 +32,9 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def current_actor(request: Request, services: ServicesDep) -> Actor:
-    """The actor named by the request's bearer token (401 without a valid one)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def authenticate(services: Services, authorization: str | None) -> Actor:
+    """The actor an ``Authorization: Bearer`` header names, or a 401 `Problem`."""
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(
             401, "unauthenticated", "Unauthenticated", "send Authorization: Bearer <token>"
@@ -38,6 +43,32 @@ def current_actor(request: Request, services: ServicesDep) -> Actor:
     if actor is None:
         raise Problem(401, "unauthenticated", "Unauthenticated", "the token is unknown or revoked")
     return actor
+
+
+def current_actor(request: Request, services: ServicesDep) -> Actor:
+    """The actor named by the request's bearer token (401 without a valid one)."""
+    known = request.scope.get("state", {}).get(AUTHENTICATED_ACTOR)
+    if isinstance(known, Actor):  # the guard checked the token before the body was read
+        return known
+    return authenticate(services, request.headers.get("authorization"))
+
+
+def token_before_body(route: BaseRoute) -> bool:
+    """Whether ``route`` reads a body and needs `current_actor`: its token is checked first.
+
+    FastAPI reads and parses a route's body before it solves the route's dependencies, so a
+    caller without a token would have its body read (and a malformed one answered 422). The
+    request guard answers such a route's 401 before the body instead.
+    """
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return False
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        if dependency.call is current_actor:
+            return True
+        pending.extend(dependency.dependencies)
+    return False
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

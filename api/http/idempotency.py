@@ -1,88 +1,122 @@
-"""Idempotent POSTs: the same ``Idempotency-Key`` applied twice appends once.
+"""Idempotent POSTs: the same ``Idempotency-Key`` applied twice appends once, whatever fails.
 
-The first request with a key (per actor) reserves it with the SHA-256 of its method, path and
-body, runs, and stores its response; a repeat with the same request gets that response again,
-appending nothing; the same key with a different request is refused (422); a repeat while the
-first is still running is refused with 409 and may be retried.
+The key's life is the ledger's (`domain.requests`): the first request reserves it with a lease
+and the SHA-256 of its method, path and body; a recorded command's outcome is written in the
+transaction that saves its events, so a crash can never separate them; a refusal a retry would
+meet again is kept; a transient one (a concurrency conflict, an unavailable store, a server
+error) is not, and the key is freed. A repeat of a finished request gets its answer again,
+appending nothing; a repeat while the first still holds its lease is told to retry (409 with
+``Retry-After``); once the lease has expired (the server died), the repeat takes the key over.
+The same key with a different request is refused (422).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from eventsourcing.persistence import IntegrityError
+import orjson
+from fastapi import Response
 
-from projections.runner import ViewRecorder
+from api.http.problems import TYPE_PREFIX, Problem, problem_response
+from domain.errors import RequestKeyTaken
+from domain.requests import RequestKey, RequestRecords, StoredRequest
+
+if TYPE_CHECKING:
+    from api.bootstrap import Services
+
+TRANSIENT_RULES = frozenset({"concurrency-conflict"})
+"""Refusals a retry may not meet again: never kept under a key."""
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A response kept for a key (status None while the first request runs)."""
-
-    request_sha256: str
-    status: int | None
-    body: bytes | None
-
-
-def request_digest(method: str, path: str, body: bytes) -> str:
-    """What identifies a request for idempotency."""
+def request_digest(method: str, path: str, document: dict[str, Any]) -> str:
+    """What identifies a request for idempotency: its method, path and parsed body."""
+    body = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
-class IdempotencyStore:
-    """Keys and the responses they produced, beside the events."""
+def apply_once(
+    services: Services,
+    actor_id: str,
+    key: str,
+    digest: str,
+    run: Callable[[RequestKey], Response],
+    replay: Callable[[StoredRequest], Response],
+) -> Response:
+    """Run a command under an Idempotency-Key, or answer what the key already holds."""
+    keys: RequestRecords = services.ledger.recorder  # type: ignore[assignment]
+    settings = services.settings
+    reserved = keys.reserve(
+        actor_id,
+        key,
+        digest,
+        lease_seconds=settings.idempotency_lease_seconds,
+        ttl_seconds=settings.idempotency_key_hours * 3600,
+    )
+    if isinstance(reserved, StoredRequest):
+        return _answer_stored(reserved, digest, replay)
+    try:
+        response = run(reserved)
+    except RequestKeyTaken:
+        # Our lease expired and another request took the key: its answer is the key's.
+        stored = keys.stored_request(actor_id, key)
+        if stored is None:  # expired and purged meanwhile: nothing of ours was recorded
+            return _in_progress(0.0)
+        return _answer_stored(stored, digest, replay)
+    except BaseException:
+        keys.release(reserved)
+        raise
+    if response.status_code != 201:
+        if _transient(response):
+            keys.release(reserved)
+        else:
+            keys.complete_refused(reserved, response.status_code, bytes(response.body))
+    return response
 
-    def __init__(self, recorder: ViewRecorder) -> None:
-        self.recorder = recorder
-        with recorder.transaction() as cursor:
-            recorder.execute(
-                cursor,
-                "CREATE TABLE IF NOT EXISTS api_idempotency (actor_id TEXT NOT NULL, "
-                "idempotency_key TEXT NOT NULL, request_sha256 TEXT NOT NULL, status INTEGER, "
-                "body TEXT, created_at TEXT NOT NULL, PRIMARY KEY (actor_id, idempotency_key))",
-            )
 
-    def reserve(self, actor_id: str, key: str, digest: str) -> Stored | None:
-        """Claim a key for a request; return what is stored if it was claimed before."""
-        p = self.recorder.param
-        try:
-            with self.recorder.transaction() as cursor:
-                self.recorder.execute(
-                    cursor,
-                    "INSERT INTO api_idempotency (actor_id, idempotency_key, request_sha256, "
-                    f"created_at) VALUES ({p}, {p}, {p}, {p})",
-                    (actor_id, key, digest, datetime.now(UTC).isoformat()),
-                )
-        except IntegrityError:
-            rows = self.recorder.fetch(
-                "SELECT request_sha256, status, body FROM api_idempotency "
-                f"WHERE actor_id = {p} AND idempotency_key = {p}",
-                (actor_id, key),
-            )
-            row = rows[0]
-            return Stored(row[0], row[1], row[2].encode() if row[2] is not None else None)
-        return None
+def _answer_stored(
+    stored: StoredRequest, digest: str, replay: Callable[[StoredRequest], Response]
+) -> Response:
+    if stored.request_sha256 != digest:
+        raise Problem(
+            422,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used for a different request",
+        )
+    if stored.running:
+        return _in_progress(stored.lease_left())
+    if stored.status == 201:
+        response = replay(stored)
+    else:
+        response = Response(
+            stored.body or b"",
+            status_code=stored.status or 500,
+            media_type="application/problem+json",
+        )
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
-    def complete(self, actor_id: str, key: str, status: int, body: bytes) -> None:
-        """Keep the response of the request that claimed the key."""
-        p = self.recorder.param
-        with self.recorder.transaction() as cursor:
-            self.recorder.execute(
-                cursor,
-                f"UPDATE api_idempotency SET status = {p}, body = {p} "
-                f"WHERE actor_id = {p} AND idempotency_key = {p}",
-                (status, body.decode(), actor_id, key),
-            )
 
-    def release(self, actor_id: str, key: str) -> None:
-        """Free a key whose request failed unexpectedly, so that it can be retried."""
-        p = self.recorder.param
-        with self.recorder.transaction() as cursor:
-            self.recorder.execute(
-                cursor,
-                f"DELETE FROM api_idempotency WHERE actor_id = {p} AND idempotency_key = {p} "
-                "AND status IS NULL",
-                (actor_id, key),
-            )
+def _in_progress(lease_left: float) -> Response:
+    seconds = max(1, math.ceil(lease_left))
+    return problem_response(
+        409,
+        "idempotency-in-progress",
+        "Request in progress",
+        "a request with this Idempotency-Key is still running; retry in "
+        f"{seconds} s (if it never finishes, its lease expires and the retry takes it over)",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def _transient(response: Response) -> bool:
+    if response.status_code >= 500:
+        return True
+    try:
+        kind = str(orjson.loads(bytes(response.body)).get("type", ""))
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
+    return kind.removeprefix(TYPE_PREFIX) in TRANSIENT_RULES

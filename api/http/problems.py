@@ -2,7 +2,8 @@
 
 A `LedgerError`'s ``rule`` slug becomes the problem's ``type`` (``urn:reliquary:problem:<slug>``),
 so clients branch on the type, not on the wording; the status follows the error's kind
-(`STATUS_BY_KIND`). Nothing the caller sends produces a 500.
+(`STATUS_BY_KIND`). Nothing the caller sends produces a 500; a failure nobody foresaw is a 500
+``internal-error`` naming the request id its log record carries (`api.http.limits`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from domain import errors
 
 PROBLEM = "application/problem+json"
 TYPE_PREFIX = "urn:reliquary:problem:"
+
+# The problems of the HTTP layer itself, answered by the request guard (`api.http.limits`)
+# before a route does any work.
+BODY_TOO_LARGE = "body-too-large"
+INVALID_URL_ENCODING = "invalid-url-encoding"
+DUPLICATE_JSON_KEY = "duplicate-json-key"
+INTERNAL_ERROR = "internal-error"
 
 # The status follows the error's kind, never its slug or wording.
 STATUS_BY_KIND = {
@@ -55,6 +63,14 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def response_of(problem: Problem) -> JSONResponse:
+    """The problem response of a `Problem` (a 401 names the scheme: ``WWW-Authenticate``)."""
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    return problem_response(
+        problem.status, problem.slug, problem.title, problem.detail, headers, **problem.extra
+    )
+
+
 def status_of(error: errors.LedgerError) -> int:
     """The HTTP status of a ledger error: the one its kind says."""
     return STATUS_BY_KIND[error.kind]
@@ -88,10 +104,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def http_problem(_: Request, problem: Problem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-        return problem_response(
-            problem.status, problem.slug, problem.title, problem.detail, headers, **problem.extra
-        )
+        return response_of(problem)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:

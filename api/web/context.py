@@ -32,10 +32,15 @@ EVENT_TYPES = tuple(sorted(event.__name__ for event in event_classes()))
 # --- errors -------------------------------------------------------------------------------------
 
 
+MAX_MESSAGE = 600  # an error page's message, cut short: a refused value is never echoed whole
+
+
 class PageError(Exception):
     """A request a page cannot answer: shown as an HTML page with this status and message."""
 
     def __init__(self, status: int, message: str, *, title: str = "") -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 1] + "\u2026"
         super().__init__(message)
         self.status = status
         self.message = message

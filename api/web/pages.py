@@ -34,7 +34,18 @@ from api.web.context import (
     services_of,
     viewer,
 )
-from api.web.params import PAGE_SIZES, TimelineFilters, moment, text, whole_number
+from api.web.params import (
+    MAX_VERSION,
+    MOMENT_CHARS,
+    PAGE_SIZES,
+    TimelineFilters,
+    day,
+    decimal,
+    excerpt,
+    moment,
+    text,
+    whole_number,
+)
 from api.web.render import (
     STATIC,
     Renderer,
@@ -44,14 +55,16 @@ from api.web.render import (
     svg_data_uri,
 )
 from api.web.signin import sign_in_first
-from domain.commands import parse_day
 from domain.decisions import Role
 from domain.errors import LedgerError
 from projections.queries import DEFAULT_CRITERIA_DISTANCE, MAX_SEARCH_RESULTS, TimelinePage
 
 ROLES = tuple(role.value for role in Role)
 MANIFEST_SHOWN = 500
+MAX_CRITERIA_DISTANCE = 10.0  # the fairness report's own bound (`projections.queries`)
+MAX_CHECKPOINT_CHARS = 8192  # a signed checkpoint is a few hundred characters
 _SEQUENCE = re.compile(r"[0-9]{1,18}")
+_CHECKPOINT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _timeline(services: Services, filters: TimelineFilters) -> TimelinePage:
@@ -122,8 +135,8 @@ def model_page(request: Request, model: str) -> Response:
     services = services_of(request)
     queries = services.queries
     params = request.query_params
-    version = whole_number(params, "version", 1)
-    as_of_text = text(params, "as_of", 40)
+    version = whole_number(params, "version", 1, MAX_VERSION)
+    as_of_text = text(params, "as_of", MOMENT_CHARS)
     as_of = moment(as_of_text, "as_of")
     current = queries.state_at(model)
     answer = queries.history(model, version=version, at=as_of)
@@ -214,7 +227,7 @@ def decision_page(request: Request, sequence: str) -> Response:
     seen = reader(request)
     services = services_of(request)
     if not _SEQUENCE.fullmatch(sequence):
-        raise PageError(404, f"there is no decision {sequence!r}")
+        raise PageError(404, f"there is no decision {excerpt(sequence)}")
     number = int(sequence)
     entry = services.queries.decision(number)
     leaf = services.log.leaf_hash(number)
@@ -279,15 +292,12 @@ def fairness_page(request: Request) -> Response:
     seen = reader(request)
     params = request.query_params
     distance_text = text(params, "criteria_distance", 20)
-    try:
-        distance = float(distance_text) if distance_text else DEFAULT_CRITERIA_DISTANCE
-    except ValueError:
-        raise PageError(
-            400, f"criteria_distance: expected a number, got {distance_text!r}"
-        ) from None
+    distance = decimal(params, "criteria_distance", 0.0, MAX_CRITERIA_DISTANCE)
     as_of_text = text(params, "as_of", 10)
-    as_of = parse_day(as_of_text, "as_of") if as_of_text else None
-    report = services_of(request).queries.fairness(criteria_distance=distance, as_of=as_of)
+    as_of = day(as_of_text, "as_of")
+    report = services_of(request).queries.fairness(
+        criteria_distance=DEFAULT_CRITERIA_DISTANCE if distance is None else distance, as_of=as_of
+    )
     charts = {name: svg_data_uri(svg) for name, svg in fairness.report_charts(report).items()}
     return page(
         request,
@@ -311,8 +321,14 @@ def verify_page(request: Request) -> Response:
     """Paste a kept checkpoint; the browser proves the current tree extends it (public)."""
     seen = viewer(request)
     kept = request.query_params.get("checkpoint", "")
-    if len(kept) > 8192:
-        raise PageError(400, "checkpoint: a signed checkpoint is a few hundred characters")
+    if len(kept) > MAX_CHECKPOINT_CHARS:
+        raise PageError(
+            400,
+            f"checkpoint: a signed checkpoint is a few hundred characters, at most "
+            f"{MAX_CHECKPOINT_CHARS}; got {len(kept)}",
+        )
+    if _CHECKPOINT_CONTROL.search(kept):
+        raise PageError(400, "checkpoint: a signed checkpoint has no control characters")
     return page(
         request,
         "verify.html",
@@ -334,6 +350,11 @@ def _root() -> RedirectResponse:
     return RedirectResponse("/web/", status_code=307)
 
 
+def _no_such_page() -> Response:
+    """Any other path under ``/web/``: a 404 page, as HTML like every page of the console."""
+    raise PageError(404, "there is no such page in the console")
+
+
 def install_pages(app: FastAPI) -> None:
     """Add the web console (pages under ``/web/``, their assets, ``/`` to it) to ``app``.
 
@@ -344,6 +365,8 @@ def install_pages(app: FastAPI) -> None:
     app.state.web_renderer = Renderer()
     app.include_router(router)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
+    # After the pages and their assets: any other path under /web/ is the console's 404 page.
+    app.add_api_route("/web/{rest:path}", _no_such_page, methods=["GET"], include_in_schema=False)
     if not any(getattr(route, "path", None) == "/" for route in app.routes):
         app.add_api_route("/", _root, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(PageError, error_page)

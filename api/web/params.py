@@ -1,56 +1,131 @@
-"""Reading a page's query string: text, whole numbers, moments, and the timeline's filters.
+"""Reading a page's query string: text, whole numbers, decimals, moments, days, the timeline's
+filters.
 
 A page's links carry every filter and moment in the query string, so a page can be shared by
-its URL; a value that cannot be read is a 400 page naming its parameter (`PageError`).
-Moments are read under the one rule for every door (`domain.commands.parse_moment`).
+its URL. Every value is checked here, before any service sees it, against an explicit range:
+
+- text: at most a given number of characters, and no control characters;
+- whole numbers: ASCII digits only (``int()`` would take ``١٢``, ``1_0`` or ``+5``), at most
+  40 characters, within the page's range (a version from 1 to `MAX_VERSION`, a page cursor from
+  -1 to `MAX_SEQUENCE`, a page size from 1 to the page's largest);
+- decimals: ASCII digits with an optional fraction, within the page's range;
+- moments and days: under the one rule for every door (`domain.commands.parse_moment`,
+  `parse_day`: ISO 8601, a moment with its time zone, a year from 1900 to 9000).
+
+A value that is malformed or out of range is a 400 page naming its parameter and the problem
+(`PageError`); what the reader sent is quoted back only as a short excerpt (`excerpt`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from api.web.context import PageError
 from api.web.render import with_query
-from domain.commands import parse_moment
+from domain.commands import parse_day, parse_moment
+from domain.errors import InvalidMoment
 
 if TYPE_CHECKING:
     from projections.queries import TimelinePage
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE = 50
+MAX_SEQUENCE = 2**62  # a page cursor (``after``): the JSON API's bound (`projections.queries`)
+MAX_VERSION = 2**31 - 1  # a model's version: far beyond any model's, within every column type
+MOMENT_CHARS = 40  # ``2026-01-01T09:30:00.123456+02:00`` is 32
+DAY_CHARS = 10  # ``2026-01-01``
+EXCERPT = 40  # the characters of a refused value quoted back in the error page
+
+_WHOLE = re.compile(r"-?[0-9]+")  # at most 40 characters (`text`)
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # at most 20 characters
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def excerpt(value: str) -> str:
+    """A value a reader sent, quoted for an error page: its start only, control characters
+    escaped (``repr``), so a refused value is recognisable but never echoed at length."""
+    short = value[:EXCERPT]
+    return repr(short) + (
+        f" (and {len(value) - EXCERPT} more characters)" if short != value else ""
+    )
 
 
 def text(params: Mapping[str, str], name: str, limit: int = 500) -> str | None:
-    """A parameter's text, stripped (None if empty); at most ``limit`` characters."""
+    """A parameter's text, stripped (None if empty); at most ``limit`` characters, no control
+    characters."""
     value = params.get(name, "").strip()
     if len(value) > limit:
-        raise PageError(400, f"{name}: at most {limit} characters")
+        raise PageError(400, f"{name}: at most {limit} characters, got {len(value)}")
+    if _CONTROL.search(value):
+        raise PageError(400, f"{name}: control characters are not allowed, got {excerpt(value)}")
     return value or None
 
 
-def whole_number(
-    params: Mapping[str, str], name: str, low: int, high: int | None = None
-) -> int | None:
-    """A parameter's whole number from ``low`` (to ``high``), or None if empty."""
-    value = params.get(name, "").strip()
-    if not value:
+def whole_number(params: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    """A parameter's whole number from ``low`` to ``high`` (ASCII digits), or None if empty."""
+    value = text(params, name, 40)
+    if value is None:
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise PageError(400, f"{name}: expected a whole number, got {value!r}") from None
-    if number < low or (high is not None and number > high):
-        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise PageError(400, f"{name}: expected a number {bound}, got {number}")
+    if not _WHOLE.fullmatch(value):
+        raise PageError(
+            400,
+            f"{name}: expected a whole number (digits 0-9) from {low} to {high}, "
+            f"got {excerpt(value)}",
+        )
+    number = int(value)
+    if not low <= number <= high:
+        raise PageError(400, f"{name}: expected a whole number from {low} to {high}, got {value}")
+    return number
+
+
+def decimal(params: Mapping[str, str], name: str, low: float, high: float) -> float | None:
+    """A parameter's decimal number from ``low`` to ``high`` (``0.15``, ``2``), or None."""
+    value = text(params, name, 20)
+    if value is None:
+        return None
+    if not _DECIMAL.fullmatch(value):
+        raise PageError(
+            400,
+            f"{name}: expected a number such as 0.15 (digits 0-9 and a point) from {low:g} "
+            f"to {high:g}, got {excerpt(value)}",
+        )
+    number = float(value)
+    if not low <= number <= high:
+        raise PageError(400, f"{name}: expected a number from {low:g} to {high:g}, got {value}")
     return number
 
 
 def moment(value: str | None, name: str) -> datetime | None:
     """A moment from a form or URL, under the one rule (a time zone is required)."""
-    return parse_moment(value, name) if value else None
+    if not value:
+        return None
+    if len(value) > MOMENT_CHARS:
+        raise PageError(400, f"{name}: a moment has at most {MOMENT_CHARS} characters")
+    try:
+        return parse_moment(value, name)
+    except (InvalidMoment, ValueError, OverflowError) as error:
+        raise PageError(400, _moment_problem(error, name)) from None
+
+
+def day(value: str | None, name: str) -> date | None:
+    """A calendar day from a form or URL (``YYYY-MM-DD``, a year from 1900 to 9000)."""
+    if not value:
+        return None
+    if len(value) > DAY_CHARS:
+        raise PageError(400, f"{name}: a day is YYYY-MM-DD, got {excerpt(value)}")
+    try:
+        return parse_day(value, name)
+    except (InvalidMoment, ValueError, OverflowError) as error:
+        raise PageError(400, _moment_problem(error, name)) from None
+
+
+def _moment_problem(error: Exception, name: str) -> str:
+    message = str(error)
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +146,7 @@ class TimelineFilters:
     @classmethod
     def parse(cls, params: Mapping[str, str], model: str | None = None) -> TimelineFilters:
         """Read and check the filters (an invalid one is a 400 page naming it)."""
-        since, until = text(params, "since", 40), text(params, "until", 40)
+        since, until = text(params, "since", MOMENT_CHARS), text(params, "until", MOMENT_CHARS)
         since_at = moment(since, "since")
         until_at = moment(until, "until")
         limit = whole_number(params, "limit", 1, max(PAGE_SIZES)) or DEFAULT_PAGE
@@ -82,7 +157,7 @@ class TimelineFilters:
             role=text(params, "role", 50),
             since=since,
             until=until,
-            after=whole_number(params, "after", -1),
+            after=whole_number(params, "after", -1, MAX_SEQUENCE),
             limit=limit,
             since_at=since_at,
             until_at=until_at,

@@ -261,3 +261,36 @@ class Renderer:
         if headers:
             response.headers.update(headers)
         return response
+
+
+# --- an error met outside a page ----------------------------------------------------------------
+
+
+def standalone_error_page(
+    status: int, title: str, message: str, *, request_id: str | None = None
+) -> HTMLResponse:
+    """An error page that needs no template, session or service: what the console shows for
+    an error met before a page's own handling or beneath it (a body too large, a URL that is
+    not UTF-8, a failure nobody foresaw), when whatever failed may be what a page needs.
+
+    The request id, when given, is the one the service's log names the failure by.
+    """
+    reference = (
+        Markup("<p>If you report this, quote the request id <code>{}</code>.</p>").format(
+            request_id
+        )
+        if request_id
+        else Markup("")
+    )
+    body = Markup(
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>{title} · Reliquary</title>\n"
+        '<link rel="stylesheet" href="/web/static/style.css">\n</head>\n<body>\n'
+        '<header class="site"><a class="brand" href="/web/">Reliquary</a></header>\n'
+        '<main id="main">\n<h1>{title}</h1>\n<p class="error" role="alert">{message}</p>\n'
+        '{reference}<p><a href="/web/">Back to the overview</a></p>\n</main>\n</body>\n</html>\n'
+    ).format(title=title, message=message, reference=reference)
+    response = HTMLResponse(str(body), status_code=status)
+    response.headers.update(security_headers(private=True))
+    return response

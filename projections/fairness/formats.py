@@ -71,7 +71,26 @@ CSV_COLUMNS = ("section", "subject", "item", "figure", "value")
 ``figure`` is the field name as in the JSON (an interval gives two figures, ``..._low`` and
 ``..._high``); ``value`` its value: floats to 6 decimals, booleans ``true``/``false``, missing
 values empty, lists joined with ``;``, criteria and channels as ``name=value`` joined with ``;``.
+
+Every text cell (a name, a date, a list) that a spreadsheet would read as a formula, one starting
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (or their full-width forms, or any
+of these after leading spaces), is written with a ``'`` in front (`csv_text`, after OWASP's
+advice on CSV injection): ``=HYPERLINK(...)`` as a model's name arrives as the text
+``'=HYPERLINK(...)``. The report's own figures (whole numbers and decimals, such as
+``-0.250000``) are written as they are and stay numbers.
 """
+
+# What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_text(text: str) -> str:
+    """A text cell as a spreadsheet will show it, never run it: ``'`` before a formula's start.
+
+    ``=1+1``, ``+1``, ``-cmd``, ``@SUM(1)``, and the same after spaces, get a leading ``'``
+    (which spreadsheets take as "this is text"); anything else is returned unchanged.
+    """
+    return "'" + text if text.lstrip(" ").startswith(_FORMULA_START) else text
 
 
 def _csv_value(value: Any) -> str:
@@ -140,13 +159,24 @@ def _csv_rows(report: FairnessReport) -> Iterable[tuple[str, str, str, str, Any]
         )
 
 
+def _csv_cell(value: Any) -> str:
+    """A value's cell: a figure (int or float) as its number, anything else as safe text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _csv_value(value)
+    return csv_text(_csv_value(value))
+
+
 def report_csv(report: FairnessReport) -> str:
-    """Return the report as one CSV in long format (columns `CSV_COLUMNS`, documented there)."""
+    """Return the report as one CSV in long format (columns `CSV_COLUMNS`, documented there).
+
+    Text cells that would start a formula are neutralised (`csv_text`); figures stay numbers.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for section, subject, item, figure, value in _csv_rows(report):
-        writer.writerow((section, subject, item, figure, _csv_value(value)))
+        cells = (csv_text(section), csv_text(subject), csv_text(item), csv_text(figure))
+        writer.writerow((*cells, _csv_cell(value)))
     return out.getvalue()
 
 

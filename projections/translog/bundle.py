@@ -7,26 +7,41 @@ A bundle is a directory:
 - ``checkpoint``: the latest signed checkpoint (C2SP tlog-checkpoint signed note);
 - ``verifier-key``: the ledger's public verifier key;
 - ``README.md``: how to check it without Reliquary (see docs/reviewers.md).
+
+Its files are handled as what they may be: files an adversary wrote (docs/auditors.md).
+`export_bundle` writes into a new folder (mode 0700) or an empty one, never through a symbolic
+link, each file created anew (``O_CREAT | O_EXCL | O_NOFOLLOW``, mode 0600). `verify_bundle` and
+`import_bundle` read a bundle folder that is not itself a link, and open each of its files
+without following a link and without blocking (``O_NOFOLLOW | O_NONBLOCK``), refusing anything
+but a regular file (a FIFO, a device, a socket, a folder) and any file over its size limit
+(`MAX_EVENTS_BYTES`, `MAX_LINE_BYTES`, `MAX_CHECKPOINT_BYTES`, `MAX_KEY_BYTES`). What they
+report quotes a file only as a short, sanitised excerpt (`excerpt`), and never a file that looks
+like a private key.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import itertools
 import json
+import os
+import re
+import stat
 import typing
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from uuid import UUID
 
 import rfc8785
 from eventsourcing.persistence import StoredEvent
 from pydantic import TypeAdapter
 
-from domain.errors import BundleDoesNotVerify, BundleError, BundleRefused
+from domain.errors import BundleDoesNotVerify, BundleError, BundleRefused, UnreadableFile
 from domain.identity import model_id
 from projections.translog import merkle
 from projections.translog.checkpoint import Checkpoint, verify_checkpoint
@@ -34,6 +49,26 @@ from projections.translog.feed import leaf_feed
 from projections.translog.tree import TransparencyLog, append_leaf
 
 EVENTS, CHECKPOINT, KEY, README = "events.jsonl", "checkpoint", "verifier-key", "README.md"
+
+# What a bundle's files may hold; a larger file is refused before it is read.
+MAX_LINE_BYTES = 65_535
+"""A line of events.jsonl: the largest log entry (`domain.ledger.LOG_ENTRY_BYTES`)."""
+MAX_EVENTS_BYTES = 64 * 2**30
+"""events.jsonl: 64 GiB, about a million events of the largest size."""
+MAX_CHECKPOINT_BYTES = 64 * 2**10
+"""The signed checkpoint: a few hundred bytes, with room for extensions and co-signatures."""
+MAX_KEY_BYTES = 2**10
+"""The verifier key: one line of about 80 characters."""
+EXCERPT = 80
+"""The characters of a file's text a report or error may quote."""
+
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# A signed-note private key (``PRIVATE+KEY+...``, as the signing key file holds), or PEM/OpenSSH.
+_PRIVATE_KEY = re.compile(r"PRIVATE\+KEY\+|PRIVATE KEY-----", re.IGNORECASE)
+# A verifier key's shape: ``name+<8 hex digits>+<base64 of 33 bytes>``.
+_VERIFIER_SHAPE = re.compile(r"[!-*,-~]{1,200}\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}")
 
 
 @dataclass
@@ -58,17 +93,23 @@ def export_bundle(
     verifier: str,
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[int, str]:
-    """Write a bundle of the whole log; return the number of events and the checkpoint."""
-    checkpoint = log.checkpoint(signing_key)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = 0
-    with (directory / EVENTS).open("wb") as out:
-        for line in _leaf_lines(log, checkpoint.size, on_progress):
-            out.write(line + b"\n")
-            written += 1
-    (directory / CHECKPOINT).write_text(checkpoint.note)
-    (directory / KEY).write_text(verifier + "\n")
-    (directory / README).write_text(_README.format(events=written, origin=log.origin))
+    """Write a bundle of the whole log; return the number of events and the checkpoint.
+
+    ``directory`` must not exist (it is made, mode 0700, with any missing parents) or be an
+    empty folder; a directory that is a symbolic link, holds anything, or is not a folder is
+    refused (`BundleError`) before anything is signed or written. Each file is created anew in
+    it, mode 0600, never through a link and never over a file that appeared meanwhile.
+    """
+    with _new_folder(directory) as folder:
+        checkpoint = log.checkpoint(signing_key)
+        written = 0
+        with _create(folder, directory, EVENTS) as out:
+            for line in _leaf_lines(log, checkpoint.size, on_progress):
+                out.write(line + b"\n")
+                written += 1
+        _write(folder, directory, CHECKPOINT, checkpoint.note)
+        _write(folder, directory, KEY, verifier + "\n")
+        _write(folder, directory, README, _README.format(events=written, origin=log.origin))
     return written, checkpoint.note
 
 
@@ -86,25 +127,41 @@ def verify_bundle(
     pinned_verifier: str | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> BundleReport:
-    """Check a bundle with no database: signature, every leaf, the root, per-model versions."""
+    """Check a bundle with no database: signature, every leaf, the root, per-model versions.
+
+    The folder and its files are read as the module says (no links, regular files only, within
+    the size limits); a file that cannot be read so is a `BundleError`, not a problem found.
+    """
+    with _bundle_folder(directory) as folder:
+        return _verify(folder, directory, pinned_verifier, on_progress)
+
+
+def _verify(
+    folder: int,
+    directory: Path,
+    pinned_verifier: str | None,
+    on_progress: Callable[[int], None] | None = None,
+) -> BundleReport:
     report = BundleReport()
-    verifier = _read(directory / KEY).strip()
-    if pinned_verifier is not None and pinned_verifier.strip() != verifier:
+    pinned = _pinned(pinned_verifier) if pinned_verifier is not None else None
+    verifier = _read_text(folder, directory, KEY, MAX_KEY_BYTES).strip()
+    if pinned is not None and pinned != verifier:
         report.problems.append(
             "the bundle's verifier key is not the one you pinned: expected "
-            f"{pinned_verifier.strip()}, the bundle has {verifier}"
+            f"{_shown_key(pinned)}, the bundle has {_shown_key(verifier)}"
         )
-        verifier = pinned_verifier.strip()
+        verifier = pinned
     try:
-        checkpoint = verify_checkpoint(_read(directory / CHECKPOINT), verifier)
+        note = _read_text(folder, directory, CHECKPOINT, MAX_CHECKPOINT_BYTES)
+        checkpoint = verify_checkpoint(note, verifier)
     except ValueError as error:
-        report.problems.append(f"checkpoint: {error}")
+        report.problems.append(f"checkpoint: {excerpt(str(error), 2 * EXCERPT)}")
         return report
     report.checkpoint = checkpoint
     frontier: dict[merkle.Node, bytes] = {}
     versions: dict[str, int] = {}
     index = 0
-    for line in _lines(directory / EVENTS):
+    for line in _lines(folder, directory):
         problem = _check_line(line, index, versions)
         if problem:
             report.problems.append(f"line {index + 1} (sequence {index}): {problem}")
@@ -132,20 +189,27 @@ def _check_line(line: bytes, index: int, versions: dict[str, int]) -> str | None
     """One line's own checks: canonical JSON, its sequence, its model's next version."""
     try:
         record = json.loads(line)
-    except ValueError as error:
-        return f"not JSON: {error}"
+    except (ValueError, RecursionError) as error:
+        return f"not JSON: {excerpt(str(error))}"
     if not isinstance(record, dict):
         return "not a JSON object"
-    if rfc8785.dumps(record) != line:
+    try:
+        canonical = rfc8785.dumps(record)
+    except (ValueError, TypeError, RecursionError):
+        return "not in RFC 8785 canonical form"
+    if canonical != line:
         return "not in RFC 8785 canonical form"
     if record.get("sequence") != index:
-        return f"sequence is {record.get('sequence')!r}, expected {index}"
+        return f"sequence is {excerpt(repr(record.get('sequence')))}, expected {index}"
     name, version = record.get("model"), record.get("version")
     if not isinstance(name, str) or str(model_id(name)) != record.get("model_id"):
         return "model_id is not the id of the model's name"
     expected = versions.get(name, 0) + 1
     if version != expected:
-        return f"model {name!r} jumps from version {expected - 1} to {version}"
+        return (
+            f"model {excerpt(repr(name))} jumps from version {expected - 1} to "
+            f"{excerpt(repr(version))}"
+        )
     versions[name] = expected
     return None
 
@@ -162,26 +226,58 @@ def import_bundle(
     inside the bundle proves nothing by itself). The whole bundle is verified first, then
     every event is replayed through the ledger's authority table and rules
     (`Ledger.restore`), and only then are the events stored, exactly as signed.
+
+    The bundle's files are read as `verify_bundle` reads them, in the same folder, opened once;
+    each pass over events.jsonl hashes its lines again and refuses the whole bundle, storing
+    nothing, if they no longer make the verified root (a file changed after it was verified).
     """
     if not pinned_verifier.strip():
         raise BundleError("pin the verifier key the bundle must be signed by (--key)")
-    report = verify_bundle(directory, pinned_verifier)
-    if not report.ok:
-        raise BundleDoesNotVerify(f"the bundle does not verify: {report.problems[0]}")
-    ledger = log.ledger
-    transcoder = ledger.mapper.transcoder
-
-    def read() -> Iterator[StoredEvent]:
-        for number, line in enumerate(_lines(directory / EVENTS), start=1):
-            yield _stored_event(number, json.loads(line), transcoder)
-
-    count = ledger.restore(read, batch_size=batch)
+    with _bundle_folder(directory) as folder:
+        report = _verify(folder, directory, pinned_verifier)
+        checkpoint = report.checkpoint
+        if not report.ok or checkpoint is None:
+            first = report.problems[0] if report.problems else "it has no checkpoint"
+            raise BundleDoesNotVerify(f"the bundle does not verify: {first}")
+        count = _restore(log, folder, directory, checkpoint, batch)
     log.catch_up()
-    if report.checkpoint and log.root(report.checkpoint.size) != report.checkpoint.root_hash:
+    if log.root(checkpoint.size) != checkpoint.root_hash:
         raise BundleDoesNotVerify(
             "imported, but the log's root differs from the bundle's checkpoint"
         )
     return count
+
+
+def _restore(
+    log: TransparencyLog, folder: int, directory: Path, checkpoint: Checkpoint, batch: int
+) -> int:
+    """Replay and store the verified events; each pass checks they still make its root."""
+    ledger = log.ledger
+    transcoder = ledger.mapper.transcoder
+
+    def read() -> Iterator[StoredEvent]:
+        frontier: dict[merkle.Node, bytes] = {}
+        index = 0
+        for number, line in enumerate(_lines(folder, directory), start=1):
+            append_leaf(frontier, {}, index, merkle.leaf_hash(line))
+            index += 1
+            try:
+                record = json.loads(line)
+                event = _stored_event(number, record, transcoder)
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+                raise BundleRefused(
+                    f"line {number}: cannot be read back as an event: {excerpt(str(error))}",
+                    line=number,
+                    rule="invalid-command",
+                ) from None
+            yield event
+        root = merkle.range_hash(0, index, frontier) if index else merkle.EMPTY_ROOT
+        if index != checkpoint.size or root != checkpoint.root_hash:
+            raise BundleDoesNotVerify(
+                f"{directory / EVENTS} changed after it was verified: nothing was imported"
+            )
+
+    return ledger.restore(read, batch_size=batch)
 
 
 def _stored_event(line: int, record: dict[str, Any], transcoder: Any) -> StoredEvent:
@@ -233,20 +329,314 @@ def _adapter(annotation: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation)
 
 
-def _lines(path: Path) -> Iterator[bytes]:
-    try:
-        with path.open("rb") as stream:
-            for raw in stream:
-                yield raw.rstrip(b"\n")
-    except FileNotFoundError:
-        raise BundleError(f"not a bundle: {path} is missing") from None
+# --- what a report may quote ---------------------------------------------------------------
 
 
-def _read(path: Path) -> str:
+def looks_private(text: str) -> bool:
+    """Whether ``text`` holds what looks like a private key (signed-note, PEM or OpenSSH)."""
+    return _PRIVATE_KEY.search(text) is not None
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """``text`` as a report may quote it: at most ``limit`` characters, every character that is
+    not printable escaped, and nothing at all of what looks like a private key."""
+    if looks_private(text):
+        return "(not shown: it looks like a private key)"
+    short = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text[:limit]
+    )
+    return short + ("..." if len(text) > limit else "")
+
+
+def _shown_key(key: str) -> str:
+    """A verifier key as a report shows it: itself if it has a key's shape, else a description."""
+    if _VERIFIER_SHAPE.fullmatch(key):
+        return key
+    return f"something that is not a verifier key ({len(key)} characters, not shown)"
+
+
+def _pinned(pinned: str) -> str:
+    key = pinned.strip()
+    if looks_private(key):
+        raise BundleError(
+            "the key you pinned (--key) looks like a private signing key, not a verifier key; "
+            "it is not shown. Pin the public key: `reliquary key` prints it"
+        )
+    if len(key) > MAX_KEY_BYTES:
+        raise BundleError(
+            f"the key you pinned (--key) is {len(key):,} characters; a verifier key is about 80"
+        )
+    return key
+
+
+def read_pinned_key(value: str) -> str:
+    """A verifier key given on the command line: the key's text, or a file holding it.
+
+    A value with a ``+`` is the key itself; otherwise, if it names a file, the file is read,
+    which must be a regular file (never a FIFO: opened without blocking, then checked) of at
+    most `MAX_KEY_BYTES`, in UTF-8, and not a private key. Else the value is returned as given
+    (and will not verify as a key).
+    """
+    path = Path(value)
+    if "+" in value or not os.path.lexists(path):
+        return _pinned(value)
     try:
-        return path.read_text()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise UnreadableFile(f"cannot read the key file {path}: {error.strerror}") from None
+    with os.fdopen(descriptor, "rb") as stream:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnreadableFile(f"the key file {path} is {_kind(mode)}, not a regular file")
+        data = stream.read(MAX_KEY_BYTES + 1)
+    if len(data) > MAX_KEY_BYTES:
+        raise UnreadableFile(
+            f"the key file {path} is over {MAX_KEY_BYTES:,} bytes; a verifier key is one line"
+        )
+    try:
+        return _pinned(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UnreadableFile(f"the key file {path} is not UTF-8 text") from None
+
+
+# --- reading a bundle's files -----------------------------------------------------------------
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+@contextmanager
+def _bundle_folder(directory: Path) -> Iterator[int]:
+    """The bundle's folder, opened (a descriptor) without following a link."""
+    try:
+        mode = os.lstat(directory).st_mode
     except FileNotFoundError:
-        raise BundleError(f"not a bundle: {path} is missing") from None
+        raise BundleError(f"not a bundle: {directory} does not exist") from None
+    except OSError as error:
+        raise UnreadableFile(f"cannot read {directory}: {error.strerror}") from None
+    if stat.S_ISLNK(mode):
+        raise BundleError(
+            f"{directory} is a symbolic link: a bundle folder is read as itself, never "
+            "through a link (give the folder it points to, if you trust it)"
+        )
+    if not stat.S_ISDIR(mode):
+        raise BundleError(f"not a bundle: {directory} is {_kind(mode)}, not a folder")
+    try:
+        descriptor = os.open(directory, _DIRECTORY_FLAGS)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise BundleError(f"{directory} changed into a link or a file: refused") from None
+        raise UnreadableFile(f"cannot read {directory}: {error.strerror}") from None
+    try:
+        yield descriptor
+    finally:
+        os.close(descriptor)
+
+
+def _open(folder: int, directory: Path, name: str, limit: int) -> BinaryIO:
+    """A bundle file, open for reading: a regular file (no link, FIFO, device) within ``limit``.
+
+    It is looked at first (``lstat``), then opened with ``O_NOFOLLOW | O_NONBLOCK`` (a FIFO
+    swapped in meanwhile cannot make the open wait) and checked again on the open file.
+    """
+    shown = directory / name
+    try:
+        mode = os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        raise BundleError(f"not a bundle: {shown} is missing") from None
+    except OSError as error:
+        raise UnreadableFile(f"cannot read {shown}: {error.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise _not_regular(shown, mode)
+    try:
+        descriptor = os.open(name, _READ_FLAGS, dir_fd=folder)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _not_regular(shown, stat.S_IFLNK) from None
+        raise UnreadableFile(f"cannot read {shown}: {error.strerror}") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(shown, info.st_mode)
+        if info.st_size > limit:
+            raise _too_large(shown, limit, info.st_size)
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _not_regular(shown: Path, mode: int) -> BundleError:
+    return BundleError(
+        f"{shown} is {_kind(mode)}, not a regular file: refused (a bundle's files are read "
+        "only as regular files, never through a link)"
+    )
+
+
+def _too_large(shown: Path, limit: int, size: int | None = None) -> BundleError:
+    found = f"{size:,} bytes" if size is not None else "larger"
+    return BundleError(f"{shown} is {found}, over the {limit:,} bytes it may have: refused")
+
+
+def _read_text(folder: int, directory: Path, name: str, limit: int) -> str:
+    """A small bundle file's UTF-8 text; a file that looks like a private key is refused."""
+    shown = directory / name
+    with _open(folder, directory, name, limit) as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(shown, limit)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError(f"{shown} is not UTF-8 text: refused") from None
+    if looks_private(text):
+        raise BundleError(
+            f"{shown} looks like a private key: refused, and not shown (a bundle holds only "
+            "the public verifier key)"
+        )
+    return text
+
+
+def _lines(folder: int, directory: Path) -> Iterator[bytes]:
+    """events.jsonl's lines, without their newline; each at most `MAX_LINE_BYTES`."""
+    shown = directory / EVENTS
+    read = 0
+    with _open(folder, directory, EVENTS, MAX_EVENTS_BYTES) as stream:
+        for number in itertools.count(1):
+            raw = stream.readline(MAX_LINE_BYTES + 2)
+            if not raw:
+                return
+            read += len(raw)
+            if read > MAX_EVENTS_BYTES:
+                raise _too_large(shown, MAX_EVENTS_BYTES)
+            line = raw[:-1] if raw.endswith(b"\n") else raw
+            if len(line) > MAX_LINE_BYTES:
+                raise BundleError(
+                    f"{shown}: line {number} is longer than the {MAX_LINE_BYTES:,} bytes an "
+                    "event's entry may have: refused"
+                )
+            yield line
+
+
+# --- writing a bundle ---------------------------------------------------------------------------
+
+
+def check_export_target(directory: Path) -> None:
+    """Refuse a folder `export_bundle` would refuse, before anything is signed or written.
+
+    It must not exist, or be an empty folder that is not a symbolic link (`BundleError`).
+    """
+    mode = _target_mode(directory)
+    if mode is not None:
+        descriptor = _open_target(directory)
+        try:
+            _refuse_contents(descriptor, directory)
+        finally:
+            os.close(descriptor)
+
+
+def _target_mode(directory: Path) -> int | None:
+    """The export folder's mode, None if it does not exist; a link or a file is refused."""
+    try:
+        mode = os.lstat(directory).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise BundleError(f"cannot write to {directory}: {error.strerror}") from None
+    if stat.S_ISLNK(mode):
+        raise BundleError(
+            f"{directory} is a symbolic link: export writes only into a real folder, never "
+            "through a link"
+        )
+    if not stat.S_ISDIR(mode):
+        raise BundleError(
+            f"{directory} exists and is {_kind(mode)}: export writes into a new or empty folder"
+        )
+    return mode
+
+
+def _open_target(directory: Path) -> int:
+    try:
+        return os.open(directory, _DIRECTORY_FLAGS)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise BundleError(f"{directory} changed into a link or a file: refused") from None
+        raise BundleError(f"cannot write to {directory}: {error.strerror}") from None
+
+
+@contextmanager
+def _new_folder(directory: Path) -> Iterator[int]:
+    """The folder to export into, opened: made anew (0700), or an existing empty folder."""
+    mode = _target_mode(directory)
+    if mode is None:
+        try:
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            raise BundleError(f"{directory} appeared while the export began: refused") from None
+        except OSError as error:
+            raise BundleError(f"cannot make {directory}: {error.strerror}") from None
+    descriptor = _open_target(directory)
+    try:
+        if mode is None:
+            os.fchmod(descriptor, 0o700)  # whatever the umask left of it
+        _refuse_contents(descriptor, directory)
+        yield descriptor
+    finally:
+        os.close(descriptor)
+
+
+def _refuse_contents(folder: int, directory: Path) -> None:
+    """Refuse a folder that holds anything: a symbolic link above all, named as such."""
+    entries = sorted(os.listdir(folder))
+    if not entries:
+        return
+    for entry in entries:
+        try:
+            mode = os.stat(entry, dir_fd=folder, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            continue  # gone meanwhile: the folder was not empty all the same
+        if stat.S_ISLNK(mode):
+            raise BundleError(
+                f"{directory} holds a symbolic link ({excerpt(entry)}): refused; export writes "
+                "into a new or empty folder and never follows a link"
+            )
+    raise BundleError(
+        f"{directory} is not empty ({len(entries)} entries, such as {excerpt(entries[0])}): "
+        "export writes into a new folder or an empty one, never over other files"
+    )
+
+
+def _create(folder: int, directory: Path, name: str) -> BinaryIO:
+    """A new file of the bundle, mode 0600: never through a link, never over another file."""
+    try:
+        descriptor = os.open(name, _CREATE_FLAGS, 0o600, dir_fd=folder)
+    except FileExistsError:
+        raise BundleError(
+            f"{directory / name} appeared while the bundle was written: refused, not overwritten"
+        ) from None
+    except OSError as error:
+        raise BundleError(f"cannot write {directory / name}: {error.strerror}") from None
+    return os.fdopen(descriptor, "wb")
+
+
+def _write(folder: int, directory: Path, name: str, text: str) -> None:
+    with _create(folder, directory, name) as out:
+        out.write(text.encode("utf-8"))
 
 
 _README = """# Reliquary audit bundle

@@ -6,12 +6,19 @@ service runs one `LogFollower`: a daemon thread that catches the log up whenever
 it, and at least every ``interval`` seconds (events written by other processes are taken too).
 A failure of the log is logged and retried with a growing pause; it never reaches the writer,
 whose command is already stored and acknowledged.
+
+The follower is also the service's signer. Given the signing key, after catching up it signs a
+checkpoint of the whole log when the log has grown past the latest one, at most once every
+``checkpoint_interval`` seconds: new entries become provable within about that interval, and
+however many events are written, the service signs at most one checkpoint per interval.
+Readers never sign (`projections.translog.service`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,19 +28,32 @@ LOGGER = logging.getLogger("reliquary.log")
 
 
 class LogFollower:
-    """A background thread that keeps a transparency log caught up with its ledger."""
+    """A background thread that keeps a transparency log caught up with its ledger, and signed."""
 
-    def __init__(self, log: TransparencyLog, interval: float = 1.0, max_pause: float = 30.0):
+    def __init__(
+        self,
+        log: TransparencyLog,
+        interval: float = 1.0,
+        max_pause: float = 30.0,
+        *,
+        signing_key: str | None = None,
+        checkpoint_interval: float = 10.0,
+    ):
         self.log = log
         self.interval = interval
         self.max_pause = max_pause
+        self.signing_key = signing_key
+        self.checkpoint_interval = checkpoint_interval
         self.failures = 0
+        self.signed = 0
+        """How many checkpoints this follower has signed."""
+        self._next_signing = 0.0  # time.monotonic() before which no checkpoint is signed
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start following (once)."""
+        """Start following (once): the first catch-up (and signing) happens at once."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="log-follower", daemon=True)
             self._thread.start()
@@ -51,7 +71,7 @@ class LogFollower:
             self._thread = None
 
     def _run(self) -> None:
-        pause = self.interval
+        pause = 0.0
         while not self._stop.is_set():
             self._wake.wait(pause)
             self._wake.clear()
@@ -59,6 +79,7 @@ class LogFollower:
                 return
             try:
                 self.log.catch_up()
+                self._sign_if_due()
             except Exception:
                 # The events are stored; only the log is behind. Say so, and try again later.
                 self.failures += 1
@@ -67,3 +88,14 @@ class LogFollower:
             else:
                 self.failures = 0
                 pause = self.interval
+
+    def _sign_if_due(self) -> None:
+        """Sign a checkpoint if the log grew, unless one was signed less than an interval ago."""
+        if self.signing_key is None:
+            return
+        now = time.monotonic()
+        if now < self._next_signing:
+            return
+        if self.log.sign_if_grown(self.signing_key) is not None:
+            self.signed += 1
+            self._next_signing = now + self.checkpoint_interval

@@ -5,23 +5,44 @@ and the web console ask it which checkpoint to prove against, for proofs, leaves
 for a model's history with proofs, and for a model's preserved weights proven in the log; none
 of them chooses a checkpoint or signs one itself.
 
+**Writers sign; a read never writes.** Checkpoints are signed only by the writer-side methods:
+`sign_checkpoint` (``reliquary checkpoint``, ``reliquary export``) and `sign_pending` (for a
+scheduler: only when the log grew); the HTTP service's log follower does the same, at most once
+per ``checkpoint_interval_seconds`` (`projections.translog.follower`). `catch_up` is a writer's
+too. Every other method only reads: none signs a checkpoint, none takes events into the log,
+so readers cannot make the database write, whatever they ask and however often.
+
 The checkpoint a proof is made against (`checkpoint_for_proof`), the one rule:
 
-- no size asked: a checkpoint of the whole log, signed now if this process holds the signing
-  key (the same checkpoint again if the log has not grown), else the latest one kept (an
-  auditor's copy holds no private key);
+- no size asked: the latest checkpoint signed. Events recorded since are in the log (their
+  leaves are served) but not provable until a writer signs a checkpoint that covers them (the
+  HTTP service does within its checkpoint interval);
 - a size asked: the checkpoint of that size kept, the latest signed if there are several
-  (after a key rotation); if none is kept and the size is the whole log, a new one signed as
-  above; otherwise `CheckpointNotFound`.
+  (after a key rotation);
+- none kept: `CheckpointNotFound`, which says who signs one.
+
+Answers that can never change (a leaf, a full tile or entry bundle) are kept in a bounded LRU
+(`AnswerCache`: by default 4,096 answers and 64 MiB), so that a repeated read does not compute
+them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domain.errors import CheckpointNotFound, LogError, SigningKeyError
+from domain.errors import (
+    CheckpointNotFound,
+    InvalidQuery,
+    LogError,
+    NoPreservedWeights,
+    SigningKeyError,
+)
 from domain.identity import model_id
 from projections.translog.checkpoint import verifier_key
 from projections.translog.keys import load_signing_key
@@ -34,12 +55,82 @@ if TYPE_CHECKING:
     from projections.translog.verify import Report
 
 
+# Who signs checkpoints, for the messages of a read that finds none.
+WHO_SIGNS = (
+    "checkpoints are signed by writers: `reliquary checkpoint`, or the HTTP service's log "
+    "follower within its checkpoint interval (RELIQUARY_CHECKPOINT_INTERVAL_SECONDS)"
+)
+MAX_CHECKPOINT_PAGE = 1000
+DEFAULT_CHECKPOINT_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Blob:
+    """Bytes that never change, with their strong entity tag (quoted, as HTTP sends it)."""
+
+    data: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Blob:
+        """The bytes and their tag: the SHA-256 of the bytes, hex."""
+        return cls(data, '"' + hashlib.sha256(data).hexdigest() + '"')
+
+
+class AnswerCache:
+    """A bounded, thread-safe LRU of immutable answers: at most ``max_entries`` and ``max_bytes``.
+
+    An answer over ``max_bytes // 4`` is not kept (it would push out most of the others).
+    Only answers that can never change are put in: a leaf by sequence, a tile by its path.
+    """
+
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = self.misses = 0
+        self._items: OrderedDict[Hashable, Blob] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable) -> Blob | None:
+        """The answer kept under ``key`` (now the most recently used), or None."""
+        with self._lock:
+            blob = self._items.get(key)
+            if blob is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return blob
+
+    def put(self, key: Hashable, blob: Blob) -> None:
+        """Keep an answer, dropping the least recently used ones beyond the bounds."""
+        size = len(blob.data)
+        if size > self.max_bytes // 4 or self.max_entries <= 0:
+            return
+        with self._lock:
+            previous = self._items.pop(key, None)
+            if previous is not None:
+                self.bytes -= len(previous.data)
+            self._items[key] = blob
+            self.bytes += size
+            while len(self._items) > self.max_entries or self.bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self.bytes -= len(dropped.data)
+
+
 class LogService:
     """Checkpoints, proofs and leaves of one ledger's transparency log."""
 
-    def __init__(self, log: TransparencyLog, signing_key_path: Path) -> None:
+    def __init__(
+        self, log: TransparencyLog, signing_key_path: Path, cache: AnswerCache | None = None
+    ) -> None:
         self.log = log
         self.signing_key_path = signing_key_path
+        self.cache = cache if cache is not None else AnswerCache()
 
     @property
     def ledger(self) -> Ledger:
@@ -59,13 +150,14 @@ class LogService:
 
     def holds_signing_key(self) -> bool:
         """Whether this process can sign checkpoints."""
-        return self._signing_key_or_none() is not None
+        return self.signing_key_or_none() is not None
 
     def verifier_key(self) -> str:
         """The public verifier key of the ledger's signing key."""
         return verifier_key(self.signing_key())
 
-    def _signing_key_or_none(self) -> str | None:
+    def signing_key_or_none(self) -> str | None:
+        """The private signing key, or None where this copy holds none (an auditor's)."""
         try:
             return self.signing_key()
         except SigningKeyError:
@@ -88,87 +180,144 @@ class LogService:
         except LogError:
             return None
 
-    # -- checkpoints ---------------------------------------------------------------------------
+    # -- signing: writers only ---------------------------------------------------------------
 
     def sign_checkpoint(self, on_progress: Callable[[int], None] | None = None) -> StoredCheckpoint:
-        """Take every new event, then sign (or reuse) a checkpoint of the whole log."""
+        """Writer side: take every new event, then sign (or reuse) a checkpoint of the whole log.
+
+        Needs the signing key (`SigningKeyError`). When the log has not grown since the latest
+        checkpoint, that one is returned and nothing is signed.
+        """
         key = self.signing_key()
         self.log.catch_up(on_progress=on_progress)
         return self.log.checkpoint(key)
 
-    def checkpoint_for_proof(self, size: int | None = None) -> StoredCheckpoint:
-        """The signed checkpoint a proof is made against (the rule in the module docstring)."""
-        key = self._signing_key_or_none()
-        self.log.catch_up()
-        if size is not None:
-            kept = [c for c in self.log.checkpoints() if c.size == size]
-            if kept:
-                return kept[-1]
-            if key is None or size != self.log.size():
-                raise CheckpointNotFound(
-                    f"no signed checkpoint of size {size}; `reliquary checkpoint --list` "
-                    "(or GET /log/checkpoints) shows the sizes kept",
-                    size=size,
-                )
-        if key is not None:
-            return self.log.checkpoint(key)
+    def sign_pending(self) -> StoredCheckpoint | None:
+        """Writer side, for a schedule: sign a checkpoint if the log grew past the latest one.
+
+        Takes every new event first. Returns the new checkpoint, or None when there was
+        nothing new to sign or this process holds no signing key.
+        """
+        key = self.signing_key_or_none()
+        if key is None:
+            return None
+        return self.log.sign_if_grown(key)
+
+    # -- checkpoints: reads --------------------------------------------------------------------
+
+    def latest_checkpoint(self) -> StoredCheckpoint:
+        """The checkpoint signed last (`CheckpointNotFound` if none was)."""
         latest = self.log.recorder.latest_checkpoint()
         if latest is None:
-            raise CheckpointNotFound(
-                "the log has no signed checkpoint yet, and this copy holds no signing key"
-            )
+            raise CheckpointNotFound(f"the log has no signed checkpoint yet; {WHO_SIGNS}")
         return latest
 
-    def checkpoints(self) -> list[StoredCheckpoint]:
-        """Every checkpoint signed, oldest first."""
-        self.log.catch_up()
-        return self.log.checkpoints()
+    def checkpoint_for_proof(self, size: int | None = None) -> StoredCheckpoint:
+        """The signed checkpoint a proof is made against (the rule in the module docstring).
 
-    # -- proofs and leaves ---------------------------------------------------------------------
+        Only reads: it never signs, even where this process holds the key.
+        """
+        if size is None:
+            return self.latest_checkpoint()
+        kept = self.log.checkpoints_of_size(size)
+        if not kept:
+            raise CheckpointNotFound(
+                f"no signed checkpoint of size {size}; `reliquary checkpoint --list` "
+                "(or GET /log/checkpoints) shows the sizes kept",
+                size=size,
+            )
+        return kept[-1]
+
+    def is_signed_size(self, size: int) -> bool:
+        """Whether a checkpoint of this tree size was signed."""
+        return bool(self.log.checkpoints_of_size(size))
+
+    def checkpoint_page(
+        self, after: int = 0, limit: int = DEFAULT_CHECKPOINT_PAGE
+    ) -> tuple[list[StoredCheckpoint], int | None]:
+        """A page of checkpoints in the order signed, and the cursor of the next (or None).
+
+        ``after`` is the cursor a previous page returned (0: from the first); ``limit`` is 1
+        to `MAX_CHECKPOINT_PAGE`.
+        """
+        if not 1 <= limit <= MAX_CHECKPOINT_PAGE:
+            raise InvalidQuery(f"limit must be from 1 to {MAX_CHECKPOINT_PAGE}; got {limit}")
+        if not 0 <= after <= 2**62:
+            raise InvalidQuery(f"after must be a cursor from a previous page; got {after}")
+        return self.log.checkpoint_page(after, limit)
+
+    # -- proofs and leaves: reads --------------------------------------------------------------
 
     def inclusion_proof(
         self, sequence: int, size: int | None = None
     ) -> tuple[InclusionProof, StoredCheckpoint]:
         """Proof that the event at ``sequence`` is in a signed tree, and that checkpoint."""
         checkpoint = self.checkpoint_for_proof(size)
+        if size is None and checkpoint.size <= sequence < self.log.size():
+            raise CheckpointNotFound(
+                f"sequence {sequence} is in the log but not yet in a signed checkpoint (the "
+                f"latest is of {checkpoint.size} events); {WHO_SIGNS}",
+                sequence=sequence,
+                size=checkpoint.size,
+            )
         return self.log.inclusion_proof(sequence, checkpoint.size), checkpoint
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
-        """Proof that the tree of ``old_size`` events is a prefix of the tree of ``new_size``."""
-        self.log.catch_up()
+        """Proof that the tree of ``old_size`` events is a prefix of the tree of ``new_size``.
+
+        ``new_size`` defaults to the latest signed checkpoint's size.
+        """
+        if new_size is None:
+            new_size = self.latest_checkpoint().size
         return self.log.consistency_proof(old_size, new_size)
 
     def leaf(self, sequence: int) -> bytes:
         """The leaf bytes (RFC 8785 record) of one event."""
+        return self.leaf_blob(sequence).data
+
+    def leaf_blob(self, sequence: int) -> Blob:
+        """The leaf bytes of one event and their tag, computed once (then from the cache)."""
         from projections.translog.tiles import leaf_bytes
 
-        self.log.catch_up()
+        key = ("leaf", sequence)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         if not 0 <= sequence < self.log.size():
-            raise LogError(f"no event at sequence {sequence}", sequence=sequence)
-        return leaf_bytes(self.log, sequence, 1)[0]
+            raise LogError(f"no event at sequence {sequence} in the log", sequence=sequence)
+        blob = Blob.of(leaf_bytes(self.log, sequence, 1)[0])
+        self.cache.put(key, blob)
+        return blob
 
     def leaf_hash(self, sequence: int) -> bytes | None:
         """The stored leaf hash of one event, if the log has taken it."""
-        self.log.catch_up()
         return self.log.recorder.nodes([(0, sequence)]).get((0, sequence))
 
     def tile(self, path: str) -> bytes:
         """A C2SP tlog-tiles hash tile or entry bundle of the tree of the latest checkpoint."""
+        return self.tile_blob(path).data
+
+    def tile_blob(self, path: str) -> Blob:
+        """A tile's bytes and their tag; a tile served once is kept (its bytes never change)."""
         from projections.translog.tiles import read_tile
 
-        return read_tile(self.log, self.checkpoint_for_proof().size, path)
+        key = ("tile", path)
+        cached = self.cache.get(key)
+        if cached is not None:
+            # It was in a signed tree then, so it is in every later one, with the same bytes.
+            return cached
+        blob = Blob.of(read_tile(self.log, self.checkpoint_for_proof().size, path))
+        self.cache.put(key, blob)
+        return blob
 
     def proven_history(self, model: str, version: int) -> dict[str, Any]:
         """A model's versions 1..version, each with its inclusion proof in a signed checkpoint."""
         from projections.translog.proven import proven_history
 
         checkpoint = self.checkpoint_for_proof()
-        if (self.sequence_of(model, version) or 0) >= checkpoint.size:
-            raise CheckpointNotFound(
-                "no signing key here, and no kept checkpoint covers these events"
-            )
+        self._require_covered(model, version, checkpoint)
         proven = proven_history(self.log, model, version, checkpoint)
-        key = self._signing_key_or_none()
+        key = self.signing_key_or_none()
         proven["verifier_key"] = verifier_key(key) if key else None
         return proven
 
@@ -179,9 +328,23 @@ class LogService:
         """
         from projections.translog.proven import recorded_weights_in_log
 
+        weights = self.ledger.state(model).weights
+        if weights is None:
+            raise NoPreservedWeights(f"model {model!r} has no preserved weights on record")
         checkpoint = self.checkpoint_for_proof()
+        self._require_covered(model, weights.version, checkpoint)
         trusted = verifier if verifier is not None else self.verifier_key()
         return recorded_weights_in_log(self.log, model, checkpoint, trusted)
+
+    def _require_covered(self, model: str, version: int, checkpoint: StoredCheckpoint) -> None:
+        """`CheckpointNotFound` unless the checkpoint covers the model's version."""
+        sequence = self.sequence_of(model, version)
+        if sequence is None or sequence >= checkpoint.size:
+            raise CheckpointNotFound(
+                f"version {version} of model {model!r} is not in a signed checkpoint yet (the "
+                f"latest is of {checkpoint.size} events); {WHO_SIGNS}",
+                size=checkpoint.size,
+            )
 
     # -- auditing and bundles ------------------------------------------------------------------
 
@@ -200,11 +363,18 @@ class LogService:
     def export(
         self, directory: Path, on_progress: Callable[[int], None] | None = None
     ) -> tuple[int, str]:
-        """Write an offline audit bundle of the whole log; events written and the checkpoint."""
+        """Write an offline audit bundle of the latest signed checkpoint's tree.
+
+        Only reads: the bundle holds the events the latest checkpoint covers and that
+        checkpoint (a writer signs first if it wants the newest events in it: `reliquary
+        export` does). Needs the signing key for the verifier key it writes.
+        """
         from projections.translog.bundle import export_bundle
+        from projections.translog.tree import AtCheckpoint
 
         key = self.signing_key()
-        return export_bundle(self.log, directory, key, verifier_key(key), on_progress=on_progress)
+        signed = AtCheckpoint(self.log, self.latest_checkpoint())
+        return export_bundle(signed, directory, key, verifier_key(key), on_progress=on_progress)
 
     def _own_verifier(self) -> str:
         try:

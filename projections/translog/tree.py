@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
@@ -28,7 +28,7 @@ from projections.translog.checkpoint import (
     verify_checkpoint,
 )
 from projections.translog.feed import leaf_feed
-from projections.translog.recorders import Leaf, LogRecorder, StoredCheckpoint
+from projections.translog.recorders import Leaf, LogQueries, LogRecorder, StoredCheckpoint
 
 if TYPE_CHECKING:
     from domain.ledger import Ledger
@@ -240,12 +240,29 @@ class TransparencyLog:
     # -- checkpoints ---------------------------------------------------------------------------
 
     def checkpoint(self, signing_key: str) -> StoredCheckpoint:
-        """Sign a checkpoint of the whole log (after catching up) and keep it."""
+        """Sign a checkpoint of the whole log (after catching up) and keep it.
+
+        When the log has not grown since the latest checkpoint this key signed, that one is
+        returned and nothing is signed: one checkpoint per tree size and key.
+        """
+        signed = self.sign_if_grown(signing_key)
+        latest = signed or self.recorder.latest_checkpoint()
+        if latest is None:  # sign_if_grown signs unless a checkpoint covers the log
+            raise LogError("the log has no checkpoint, and none was signed")
+        return latest
+
+    def sign_if_grown(self, signing_key: str) -> StoredCheckpoint | None:
+        """Catch up; sign and keep a checkpoint of the whole log if it grew, else None.
+
+        "Grew" means: the latest checkpoint is of a smaller size, or was signed by another key
+        (after a rotation the same tree is signed again under the new one). Only writers call
+        this (`reliquary checkpoint`, the service's log follower); a read never signs.
+        """
         self.catch_up()
         size = self.size()
         latest = self.recorder.latest_checkpoint()
         if latest is not None and latest.size == size and _signed_by(latest.note, signing_key):
-            return latest
+            return None
         root = self.root(size)
         note = sign_checkpoint(
             Checkpoint(origin=self.origin, size=size, root_hash=root), signing_key
@@ -260,8 +277,64 @@ class TransparencyLog:
         return stored
 
     def checkpoints(self) -> list[StoredCheckpoint]:
-        """Every checkpoint the log has signed, oldest first."""
+        """Every checkpoint the log has signed, oldest first (unbounded: for `verify`)."""
         return self.recorder.checkpoints()
+
+    def checkpoints_of_size(self, size: int) -> list[StoredCheckpoint]:
+        """The checkpoints of one tree size, in the order signed (one per key, at most a few)."""
+        if isinstance(self.recorder, LogQueries):
+            rows = self.recorder._rows(
+                _CHECKPOINT_COLUMNS + " WHERE tree_size = {p} ORDER BY id", (size,)
+            )
+            return [_stored(row[1:]) for row in rows]
+        return [c for c in self.recorder.checkpoints() if c.size == size]
+
+    def checkpoint_page(self, after: int, limit: int) -> tuple[list[StoredCheckpoint], int | None]:
+        """Up to ``limit`` checkpoints signed after the cursor ``after``, oldest first.
+
+        The cursor is the checkpoint's position in signing order (its row id: increasing, with
+        gaps on PostgreSQL); 0 starts at the first. Returns the page and the cursor of the next
+        page, or None when this page is the last. One indexed query of ``limit + 1`` rows.
+        """
+        if isinstance(self.recorder, LogQueries):
+            rows = self.recorder._rows(
+                _CHECKPOINT_COLUMNS + " WHERE id > {p} ORDER BY id LIMIT {p}", (after, limit + 1)
+            )
+            numbered = [(int(row[0]), _stored(row[1:])) for row in rows]
+        else:  # a recorder without SQL (a test's): number them 1, 2, ...
+            everything = enumerate(self.recorder.checkpoints(), start=1)
+            numbered = [(n, c) for n, c in everything if n > after][: limit + 1]
+        page = numbered[:limit]
+        more = len(numbered) > limit
+        return [c for _, c in page], (page[-1][0] if more and page else None)
+
+
+class AtCheckpoint(TransparencyLog):
+    """The log as of one signed checkpoint: `checkpoint` returns it and signs nothing.
+
+    For code written against `TransparencyLog.checkpoint` (such as `bundle.export_bundle`) that
+    must use a checkpoint already signed rather than sign one: a read never signs.
+    """
+
+    def __init__(self, log: TransparencyLog, signed: StoredCheckpoint) -> None:
+        super().__init__(log.ledger, log.recorder, log.origin)
+        self.signed = signed
+
+    def checkpoint(self, signing_key: str) -> StoredCheckpoint:  # noqa: ARG002 (never signs)
+        """The checkpoint this view is of."""
+        return self.signed
+
+    def sign_if_grown(self, signing_key: str) -> StoredCheckpoint | None:  # noqa: ARG002
+        """Never signs."""
+        return None
+
+
+_CHECKPOINT_COLUMNS = "SELECT id, tree_size, root_hash, note, signed_at FROM {checkpoints}"
+
+
+def _stored(row: tuple[Any, ...]) -> StoredCheckpoint:
+    size, root_hash, note, signed_at = row
+    return StoredCheckpoint(int(size), bytes(root_hash), note, signed_at)
 
 
 def _signed_by(note: str, signing_key: str) -> bool:

@@ -130,6 +130,9 @@ def api(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             tokens = {role: actors.add(actor_id(role), role).token for role in ROLES}
             api = Api(client, app, tokens, matrix_model="")
             api.matrix_model = api.prepared()
+            # Readers never sign: sign as the service's writer does, so the log's reads have
+            # a checkpoint at once (the follower also signs, within its interval).
+            app.state.services.log.sign_checkpoint()
             yield api
 
 
@@ -461,7 +464,11 @@ def test_the_same_key_and_body_append_once_and_replay_the_first_response(api: Ap
     second = api.client.post(path, json=body, headers=headers)
 
     assert first.status_code == second.status_code == 201
-    assert second.content == first.content
+    # The same record; its log sequence may have become known meanwhile.
+    replayed, original = second.json(), first.json()
+    first_sequence, replayed_sequence = original.pop("sequence"), replayed.pop("sequence")
+    assert replayed_sequence == first_sequence or first_sequence is None
+    assert replayed == original
     assert second.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
     assert api.version(model) == version + 1
@@ -529,17 +536,27 @@ def test_a_refused_request_is_replayed_as_refused(api: Api) -> None:
     assert api.head() == head
 
 
+def _digest_of(api: Api, key: str) -> str:
+    """The digest the app kept for the request a finished key answered."""
+    stored = api.services.ledger.recorder.stored_request(actor_id("curator"), key)  # type: ignore[attr-defined]
+    return str(stored.request_sha256)
+
+
+def _hold(api: Api, key: str, digest: str, lease: float) -> Any:
+    """Reserve a key as a server would before it runs the command (and, here, dies)."""
+    keys: Any = api.services.ledger.recorder
+    return keys.reserve(actor_id("curator"), key, digest, lease_seconds=lease, ttl_seconds=3600)
+
+
 def test_a_repeat_while_the_first_request_runs_is_told_to_retry(api: Api) -> None:
     model = api.prepared()
     path, body = _signal(api, model)
-    store, curator = api.services.idempotency, actor_id("curator")
     done, running = uuid.uuid4().hex, uuid.uuid4().hex
     headers = api.auth("curator", **{"Idempotency-Key": done})
     assert api.client.post(path, json=body, headers=headers).status_code == 201
-    # The digest the app keeps for this request, claimed under a second key that never completes:
-    # what a concurrent first request looks like to its repeat.
-    digest = store.reserve(curator, done, "").request_sha256
-    assert store.reserve(curator, running, digest) is None
+    # The same request, reserved under a second key whose lease still runs: what a concurrent
+    # first request looks like to its repeat.
+    _hold(api, running, _digest_of(api, done), lease=60)
     head = api.head()
 
     response = api.client.post(
@@ -547,7 +564,96 @@ def test_a_repeat_while_the_first_request_runs_is_told_to_retry(api: Api) -> Non
     )
 
     assert_problem(response, 409, "idempotency-in-progress")
+    assert 55 <= int(response.headers["retry-after"]) <= 60
     assert api.head() == head
+
+
+def test_a_key_whose_server_died_before_recording_is_taken_over_after_its_lease(
+    api: Api,
+) -> None:
+    model = api.prepared()
+    path, body = _signal(api, model)
+    done, orphan = uuid.uuid4().hex, uuid.uuid4().hex
+    assert (
+        api.client.post(
+            path, json=body, headers=api.auth("curator", **{"Idempotency-Key": done})
+        ).status_code
+        == 201
+    )
+    _hold(api, orphan, _digest_of(api, done), lease=0)  # reserved, then the server died
+    version = api.version(model)
+
+    retry = api.client.post(
+        path, json=body, headers=api.auth("curator", **{"Idempotency-Key": orphan})
+    )
+
+    assert retry.status_code == 201, retry.text
+    assert "idempotent-replayed" not in retry.headers
+    assert api.version(model) == version + 1
+
+
+def test_a_key_whose_server_died_after_recording_replays_the_record(api: Api) -> None:
+    from domain.commands import parse_command_object
+    from domain.requests import RequestKey
+
+    model = api.prepared()
+    path, body = _signal(api, model)
+    done, orphan = uuid.uuid4().hex, uuid.uuid4().hex
+    first = api.client.post(
+        path, json=body, headers=api.auth("curator", **{"Idempotency-Key": done})
+    )
+    reserved = _hold(api, orphan, _digest_of(api, done), lease=0)
+    assert isinstance(reserved, RequestKey)
+    # The server recorded the command under the key, then died before answering.
+    command = parse_command_object(
+        {
+            **body,
+            "command": "record_signal",
+            "model": model,
+            "actor": {"id": actor_id("curator"), "role": "curator"},
+        }
+    )
+    recorded = api.services.ledger.execute(command, request=reserved)
+    head = api.head()
+
+    retry = api.client.post(
+        path, json=body, headers=api.auth("curator", **{"Idempotency-Key": orphan})
+    )
+
+    assert retry.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["version"] == recorded.version == first.json()["version"] + 1
+    assert api.head() == head
+
+
+def test_a_transient_refusal_is_not_kept_under_the_key(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from domain.errors import ConcurrencyConflict
+
+    model = api.prepared()
+    path, body = _signal(api, model)
+    headers = api.auth("curator", **{"Idempotency-Key": uuid.uuid4().hex})
+    execute = api.services.ledger.execute
+    calls = 0
+
+    def conflicted_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConcurrencyConflict(model, 12)
+        return execute(*args, **kwargs)
+
+    monkeypatch.setattr(api.services.ledger, "execute", conflicted_once)
+    version = api.version(model)
+
+    first = api.client.post(path, json=body, headers=headers)
+    retry = api.client.post(path, json=body, headers=headers)
+
+    assert_problem(first, 409, "concurrency-conflict")
+    assert retry.status_code == 201, retry.text
+    assert "idempotent-replayed" not in retry.headers
+    assert api.version(model) == version + 1
 
 
 # -- (d) If-Match ------------------------------------------------------------------------------
@@ -907,7 +1013,9 @@ def test_the_tlog_checkpoint_and_a_tile(api: Api) -> None:
 
     assert tile.status_code == 200, tile.text
     assert tile.headers["content-type"] == "application/octet-stream"
-    assert "immutable" in tile.headers["cache-control"]
+    # A full tile never changes; a partial one is replaced by a wider one: short-lived.
+    immutable = "immutable" in tile.headers["cache-control"]
+    assert immutable == (size >= 256), tile.headers["cache-control"]
     assert len(tile.content) == 32 * min(size, 256)
     assert tile.content[:32] == leaf_hash(api.client.get("/log/leaves/0").content)
     assert_problem(api.client.get("/tlog/tile/0/999"), 404, "no-such-tile")

@@ -101,6 +101,10 @@ def test_verify_with_a_kept_checkpoint(cli, tmp_path: Path) -> None:
 
 
 def test_history_with_proofs_verifies_offline(cli) -> None:
+    code, out, err = cli("history", "harbor-7b", "--proofs", "--json")
+    assert code == 1  # a read never signs: nothing is signed yet
+    assert "no signed checkpoint" in err and "reliquary checkpoint" in err
+    assert cli("checkpoint")[0] == 0  # the operator signs, as a writer
     code, out, _ = cli("history", "harbor-7b", "--proofs", "--json")
     answer = json.loads(out)
     proofs = answer["proofs"]

@@ -43,6 +43,7 @@ from projections.fairness import (
     report_markdown,
     wilson_interval,
 )
+from projections.fairness.formats import _csv_cell, csv_text
 from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
 
 # Wilson 95% intervals, each worked by hand (formula) and by the quadratic (see the docstring).
@@ -707,3 +708,55 @@ def test_charts_of_an_empty_ledger_still_parse() -> None:
     text = report_markdown(report)
     assert "No access requests were recorded." in text
     assert not math.isnan(report.access_by_group.overall.approval_interval.high)
+
+
+# --- CSV injection ------------------------------------------------------------------------------
+
+FORMULAS = ('=HYPERLINK("http://x","y")', "+1", "@SUM(1)", "-cmd", "\t=1", "\r=1", " =1+1")
+
+
+def formula_report() -> FairnessReport:
+    """The scenario plus names that a spreadsheet would run as formulas, everywhere they reach."""
+    link, plus, at, minus = FORMULAS[:4]
+    return fairness_report(
+        [*scenario_requests(), request(link, 0, "approved", 2, model=plus)],
+        [*scenario_policies(), policy_row(minus, {link: 0.81}, ((at, link),))],
+        [*scenario_essays(), essay(at, "x1", date(2026, 1, 5), "vetoed", minus, link)],
+        [*scenario_preferences(), preference(plus, at, stable=True, outcome="honored")],
+        as_of=date(2026, 2, 8),
+    )
+
+
+def test_csv_text_neutralises_a_formula_and_keeps_other_text() -> None:
+    for formula in FORMULAS:
+        assert csv_text(formula) == "'" + formula
+    for text in ("lumen", "2026-01-05", "a=b", "", "'already", "x-1"):
+        assert csv_text(text) == text
+
+
+def test_csv_never_starts_a_text_cell_with_a_formula() -> None:
+    rows = list(csv.reader(io.StringIO(report_csv(formula_report()))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    starts = ("=", "+", "-", "@", "\t", "\r")
+    for row in rows[1:]:
+        for cell in row[:4]:
+            assert not cell.lstrip(" ").startswith(starts), row
+        value = row[4]
+        if value.lstrip(" ").startswith(starts):
+            float(value)  # only a figure the report wrote may start with a sign
+    assert ["access_by_group", "'" + FORMULAS[0], "", "approved", "1"] in rows
+    assert ["veto_by_model", "'@SUM(1)", "", "vetoed", "1"] in rows
+    assert ["veto_by_reviewer", "'-cmd", "", "vetoed", "1"] in rows
+    assert ["preference_decision", "'+1", "'@SUM(1)", "outcome", "honored"] in rows
+    assert ["criteria_policy", "'-cmd", "", "criteria", f"'{FORMULAS[0]}=0.810000"] in rows
+    assert ["criteria_policy", "'-cmd", "", "channels", f"'@SUM(1)={FORMULAS[0]}"] in rows
+
+
+def test_csv_figures_stay_numbers() -> None:
+    # A figure, even a negative one, is written as the number it is; text never is.
+    assert _csv_cell(-0.25) == "-0.250000"
+    assert _csv_cell(-3) == "-3"
+    assert _csv_cell("-3") == "'-3"
+    assert _csv_cell(("-a", "b")) == "'-a;b"
+    rows = list(csv.reader(io.StringIO(report_csv(formula_report()))))
+    assert ["settings", "", "", "criteria_distance", "0.150000"] in rows

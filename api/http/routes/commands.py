@@ -13,19 +13,20 @@ import inspect
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, create_model
 
 from api.bootstrap import Services
 from api.http.deps import ActorDep, ServicesDep
-from api.http.idempotency import request_digest
+from api.http.idempotency import apply_once, request_digest
 from api.http.problems import Problem, ledger_problem
 from domain import commands as cmd
 from domain.authority import Authentication, roles_for
 from domain.decisions import Actor
-from domain.errors import LedgerError
+from domain.errors import LedgerError, RequestKeyTaken
+from domain.ledger import event_type_name
+from domain.requests import RequestKey, StoredRequest
 
 router = APIRouter(tags=["decisions"])
 
@@ -190,33 +191,49 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(text)
 
 
-def _execute(services: Services, document: dict[str, Any], expected: int | None) -> JSONResponse:
+def _execute(
+    services: Services,
+    document: dict[str, Any],
+    expected: int | None,
+    request: RequestKey | None = None,
+) -> JSONResponse:
     """Parse, run, present; a refusal is a problem response, nothing appended.
 
     The command is recorded when this returns 201: the transparency log takes the event
     afterwards (`LogFollower`), so its ``sequence`` is given only if the log already has it.
+    Under an Idempotency-Key (``request``) the key's outcome is recorded with the event; a
+    lease taken over by another request (`RequestKeyTaken`) is the caller's to answer.
     """
     try:
         command = cmd.parse_command_object(document)
         recorded = services.ledger.execute(
-            command, authentication=Authentication.TOKEN, expected_version=expected
+            command,
+            authentication=Authentication.TOKEN,
+            expected_version=expected,
+            request=request,
         )
+    except RequestKeyTaken:
+        raise
     except LedgerError as error:
         return ledger_problem(error)
     if services.follower is not None:
         services.follower.wake()
+    return _created(
+        services, recorded.model, recorded.event_type, recorded.version, recorded.sequence
+    )
+
+
+def _created(
+    services: Services, model: str, event: str, version: int, notification_id: int | None
+) -> JSONResponse:
     public = RecordedPublic(
-        model=recorded.model,
-        event=recorded.event_type,
-        version=recorded.version,
-        sequence=services.log.sequence_of(recorded.model, recorded.version),
-        notification_id=recorded.sequence,
+        model=model,
+        event=event,
+        version=version,
+        sequence=services.log.sequence_of(model, version),
+        notification_id=notification_id,
     )
-    return JSONResponse(
-        public.model_dump(),
-        status_code=201,
-        headers={"ETag": f'"{recorded.version}"'},
-    )
+    return JSONResponse(public.model_dump(), status_code=201, headers={"ETag": f'"{version}"'})
 
 
 def _make_endpoint(route: Route, body_class: type[BaseModel]) -> Any:
@@ -234,47 +251,24 @@ def _make_endpoint(route: Route, body_class: type[BaseModel]) -> Any:
         expected = _expected_version(if_match)
         if idempotency_key is None:
             return _execute(services, document, expected)
-        digest = request_digest(
-            request.method, request.url.path, orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-        )
-        stored = services.idempotency.reserve(actor.id, idempotency_key, digest)
-        if stored is not None:
-            if stored.request_sha256 != digest:
-                raise Problem(
-                    422,
-                    "idempotency-key-reused",
-                    "Idempotency key reused",
-                    "this Idempotency-Key was used for a different request",
-                )
-            if stored.status is None:
-                raise Problem(
-                    409,
-                    "idempotency-in-progress",
-                    "Request in progress",
-                    "a request with this Idempotency-Key is still running; retry shortly",
-                )
-            headers = {"Idempotent-Replayed": "true"}
-            if stored.status == 201 and stored.body:
-                headers["ETag"] = f'"{orjson.loads(stored.body)["version"]}"'
-            return Response(
-                stored.body or b"",
-                status_code=stored.status,
-                media_type=(
-                    "application/problem+json" if stored.status >= 400 else "application/json"
-                ),
-                headers=headers,
+
+        def replay(stored: StoredRequest) -> Response:
+            return _created(
+                services,
+                document["model"],
+                event_type_name(stored.topic or ""),
+                stored.version or 0,
+                stored.notification_id,
             )
-        try:
-            response = _execute(services, document, expected)
-        except Exception:
-            # Nothing was recorded (`_execute` returns once the event is stored, and nothing
-            # after the store can fail it): the key is free for the retry.
-            services.idempotency.release(actor.id, idempotency_key)
-            raise
-        services.idempotency.complete(
-            actor.id, idempotency_key, response.status_code, bytes(response.body)
+
+        return apply_once(
+            services,
+            actor.id,
+            idempotency_key,
+            request_digest(request.method, request.url.path, document),
+            lambda key: _execute(services, document, expected, key),
+            replay,
         )
-        return response
 
     parameters = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
 
 from api.http.deps import ReaderDep, ServicesDep
+from api.http.routes.transparency import IMMUTABLE, LATEST, cached_answer, json_bytes
 from domain.commands import parse_day, parse_moment
+from domain.errors import NoPreservedWeights
 from projections.queries import DEFAULT_CRITERIA_DISTANCE
 from projections.records import jsonable
 
@@ -71,19 +73,46 @@ def history(
     return answer.as_json()
 
 
-@router.get("/models/{model}/manifest", operation_id="records-manifest", tags=["public"])
-def manifest(services: ServicesDep, model: str) -> dict[str, Any]:
-    """The model's latest preserved weights manifest (public: reviewers need no account)."""
-    weights = services.queries.weights(model)
-    return {
-        "model": model,
-        "version": weights.version,
-        "manifest_digest": weights.manifest_digest,
-        "files": [dataclasses.asdict(entry) for entry in weights.files],
-        "locations": list(weights.locations),
-        "custodian": weights.custodian,
-        "retention": weights.retention,
-    }
+@router.get(
+    "/models/{model}/manifest",
+    operation_id="records-manifest",
+    tags=["public"],
+    response_model=dict[str, Any],
+)
+def manifest(
+    services: ServicesDep,
+    request: Request,
+    model: str,
+    version: Annotated[
+        int | None,
+        Query(ge=1, description="The manifest in force at this version of the model (immutable)"),
+    ] = None,
+) -> Response:
+    """The model's preserved weights manifest: the latest, or at a version (public: reviewers
+    need no account)."""
+    weights = (
+        services.queries.weights(model)
+        if version is None
+        else services.queries.state_at(model, version=version).weights
+    )
+    if weights is None:
+        raise NoPreservedWeights(
+            f"model {model!r} had no preserved weights on record at version {version}"
+        )
+    body = json_bytes(
+        {
+            "model": model,
+            "version": weights.version,
+            "manifest_digest": weights.manifest_digest,
+            "files": [dataclasses.asdict(entry) for entry in weights.files],
+            "locations": list(weights.locations),
+            "custodian": weights.custodian,
+            "retention": weights.retention,
+        }
+    )
+    # At a version, the answer is what the ledger recorded up to it: it never changes.
+    policy = IMMUTABLE if version is not None else LATEST
+    return cached_answer(request, body, "application/json", policy)
 
 
 @router.get("/timeline", operation_id="records-timeline", summary="Every decision, filtered")

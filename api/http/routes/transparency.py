@@ -1,19 +1,69 @@
-"""The transparency log over HTTP: key, checkpoints, proofs and leaves (public), bundles."""
+"""The transparency log over HTTP: key, checkpoints, proofs and leaves (public), bundles.
+
+Every route here only reads: none signs a checkpoint or takes events into the log (the
+service's log follower does, `projections.translog.follower`). Answers that can never change
+carry a strong ``ETag`` and ``Cache-Control: public, max-age=31536000, immutable``: a leaf, a
+full tile or entry bundle, and a proof at sizes given explicitly (signed sizes). Answers about
+the latest checkpoint, and partial tiles, carry a short ``max-age``. Every answer with an
+``ETag`` honours ``If-None-Match`` with a ``304`` and no body.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import tarfile
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from api.http.deps import ReaderDep, ServicesDep
+from projections.translog.service import DEFAULT_CHECKPOINT_PAGE, MAX_CHECKPOINT_PAGE
 
 router = APIRouter(prefix="/log", tags=["public"])
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+LATEST = "max-age=5"  # answers about the latest checkpoint: a new one is signed every few s
+PARTIAL = "public, max-age=60"  # a partial tile: a wider one (or the full tile) replaces it
+
+
+def etag_of(data: bytes) -> str:
+    """A strong entity tag of some bytes: their SHA-256, hex, quoted."""
+    return '"' + hashlib.sha256(data).hexdigest() + '"'
+
+
+def _matches(request: Request, etag: str) -> bool:
+    """Whether ``If-None-Match`` names this tag (weak comparison, RFC 9110 13.1.2)."""
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    tags = [tag.strip() for tag in header.split(",")]
+    return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
+
+
+def cached_answer(
+    request: Request,
+    data: bytes,
+    media_type: str,
+    cache_control: str,
+    etag: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The bytes with their ``ETag`` and ``Cache-Control``, or a ``304`` if the client has them."""
+    tag = etag or etag_of(data)
+    sent = {"ETag": tag, "Cache-Control": cache_control, **(headers or {})}
+    if _matches(request, tag):
+        return Response(status_code=304, headers=sent)
+    return Response(data, media_type=media_type, headers=sent)
+
+
+def json_bytes(document: Any) -> bytes:
+    """JSON as FastAPI writes it (compact, UTF-8)."""
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 @router.get("/key", operation_id="public-key", response_class=PlainTextResponse)
@@ -23,54 +73,90 @@ def key(services: ServicesDep) -> PlainTextResponse:
 
 
 @router.get("/checkpoint", operation_id="public-checkpoint", response_class=PlainTextResponse)
-def checkpoint(services: ServicesDep) -> PlainTextResponse:
+def checkpoint(services: ServicesDep, request: Request) -> Response:
     """The latest signed checkpoint (C2SP tlog-checkpoint signed note)."""
-    return PlainTextResponse(services.log.checkpoint_for_proof().note)
+    note = services.log.checkpoint_for_proof().note.encode()
+    return cached_answer(request, note, "text/plain; charset=utf-8", LATEST)
 
 
-@router.get("/checkpoints", operation_id="public-checkpoints")
-def checkpoints(services: ServicesDep) -> list[dict[str, Any]]:
-    """Every checkpoint signed, in order."""
-    return [
-        {"size": c.size, "root": c.root_hash.hex(), "signed_at": c.signed_at, "note": c.note}
-        for c in services.log.checkpoints()
-    ]
+@router.get(
+    "/checkpoints",
+    operation_id="public-checkpoints",
+    response_model=list[dict[str, Any]],
+    responses={200: {"headers": {"Link": {"description": 'The next page, rel="next"'}}}},
+)
+def checkpoints(
+    services: ServicesDep,
+    request: Request,
+    after: Annotated[int, Query(ge=0, le=2**62, description="The cursor of the next page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_CHECKPOINT_PAGE)] = DEFAULT_CHECKPOINT_PAGE,
+) -> Response:
+    """Checkpoints in the order signed, a page at a time; the next page is in ``Link``."""
+    page, next_after = services.log.checkpoint_page(after, limit)
+    body = json_bytes(
+        [
+            {"size": c.size, "root": c.root_hash.hex(), "signed_at": c.signed_at, "note": c.note}
+            for c in page
+        ]
+    )
+    headers = {}
+    if next_after is not None:
+        target = request.url.include_query_params(after=next_after, limit=limit)
+        headers["Link"] = f'<{target.path}?{target.query}>; rel="next"'
+    return cached_answer(request, body, "application/json", LATEST, headers=headers)
 
 
-@router.get("/proof/inclusion", operation_id="public-inclusion-proof")
+@router.get(
+    "/proof/inclusion", operation_id="public-inclusion-proof", response_model=dict[str, Any]
+)
 def inclusion(
     services: ServicesDep,
+    request: Request,
     sequence: Annotated[int, Query(ge=0)],
     size: Annotated[int | None, Query(ge=1)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Proof that the event at ``sequence`` is in the tree of ``size`` (default: latest)."""
     proof, note = services.log.inclusion_proof(sequence, size)
-    return {
-        "sequence": proof.index,
-        "leaf_index": proof.index,
-        "tree_size": proof.size,
-        "leaf_hash": proof.leaf_hash.hex(),
-        "audit_path": [step.hex() for step in proof.path],
-        "root": proof.root.hex(),
-        "checkpoint": note.note,
-    }
+    body = json_bytes(
+        {
+            "sequence": proof.index,
+            "leaf_index": proof.index,
+            "tree_size": proof.size,
+            "leaf_hash": proof.leaf_hash.hex(),
+            "audit_path": [step.hex() for step in proof.path],
+            "root": proof.root.hex(),
+            "checkpoint": note.note,
+        }
+    )
+    # At a size asked for, the proof is against a signed checkpoint of that size: fixed.
+    return cached_answer(
+        request, body, "application/json", IMMUTABLE if size is not None else LATEST
+    )
 
 
-@router.get("/proof/consistency", operation_id="public-consistency-proof")
+@router.get(
+    "/proof/consistency", operation_id="public-consistency-proof", response_model=dict[str, Any]
+)
 def consistency(
     services: ServicesDep,
+    request: Request,
     old: Annotated[int, Query(ge=1)],
     new: Annotated[int | None, Query(ge=1)] = None,
-) -> dict[str, Any]:
-    """Proof that the tree of ``old`` events is a prefix of the tree of ``new`` (default: all)."""
+) -> Response:
+    """Proof that the tree of ``old`` events is a prefix of the tree of ``new`` (default: latest
+    checkpoint)."""
     proof = services.log.consistency_proof(old, new)
-    return {
-        "old_size": proof.old_size,
-        "new_size": proof.new_size,
-        "old_root": proof.old_root.hex(),
-        "new_root": proof.new_root.hex(),
-        "path": [step.hex() for step in proof.path],
-    }
+    body = json_bytes(
+        {
+            "old_size": proof.old_size,
+            "new_size": proof.new_size,
+            "old_root": proof.old_root.hex(),
+            "new_root": proof.new_root.hex(),
+            "path": [step.hex() for step in proof.path],
+        }
+    )
+    fixed = new is not None and services.log.is_signed_size(new)
+    return cached_answer(request, body, "application/json", IMMUTABLE if fixed else LATEST)
 
 
 @router.get(
@@ -79,9 +165,10 @@ def consistency(
     response_class=Response,
     responses={200: {"content": {"application/json": {}}, "description": "The leaf bytes"}},
 )
-def leaf(services: ServicesDep, sequence: int) -> Response:
+def leaf(services: ServicesDep, request: Request, sequence: int) -> Response:
     """The leaf bytes (RFC 8785 record) of one event, as hashed into the tree."""
-    return Response(services.log.leaf(sequence), media_type="application/json")
+    blob = services.log.leaf_blob(sequence)
+    return cached_answer(request, blob.data, "application/json", IMMUTABLE, blob.etag)
 
 
 @router.get(
@@ -91,7 +178,8 @@ def leaf(services: ServicesDep, sequence: int) -> Response:
     responses={200: {"content": {"application/gzip": {}}}},
 )
 def export(services: ServicesDep, _: ReaderDep) -> Response:
-    """An offline audit bundle (events.jsonl, checkpoint, verifier-key, README) as .tar.gz."""
+    """An offline audit bundle (events.jsonl, checkpoint, verifier-key, README) as .tar.gz, of
+    the latest signed checkpoint."""
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "bundle"
         services.log.export(directory)
@@ -106,16 +194,15 @@ def export(services: ServicesDep, _: ReaderDep) -> Response:
 
 
 tiles_router = APIRouter(prefix="/tlog", tags=["public"])
-_IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 @tiles_router.get(
     "/checkpoint", operation_id="public-tlog-checkpoint", response_class=PlainTextResponse
 )
-def tlog_checkpoint(services: ServicesDep) -> PlainTextResponse:
+def tlog_checkpoint(services: ServicesDep, request: Request) -> Response:
     """The latest checkpoint, for C2SP tlog-tiles clients (short-lived)."""
-    note = services.log.checkpoint_for_proof().note
-    return PlainTextResponse(note, headers={"Cache-Control": "max-age=5"})
+    note = services.log.checkpoint_for_proof().note.encode()
+    return cached_answer(request, note, "text/plain; charset=utf-8", LATEST)
 
 
 @tiles_router.get(
@@ -124,10 +211,11 @@ def tlog_checkpoint(services: ServicesDep) -> PlainTextResponse:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "Tile bytes"}},
 )
-def tlog_tile(services: ServicesDep, path: str) -> Response:
+def tlog_tile(services: ServicesDep, request: Request, path: str) -> Response:
     """A hash tile or entry bundle (C2SP tlog-tiles) of the tree of the latest checkpoint."""
+    from projections.translog.tiles import parse_tile_path
+
     # A tile that does not exist yet is a 404 (and not cached): it exists once the tree grows.
-    data = services.log.tile("tile/" + path)
-    return Response(
-        data, media_type="application/octet-stream", headers={"Cache-Control": _IMMUTABLE}
-    )
+    blob = services.log.tile_blob("tile/" + path)
+    policy = PARTIAL if parse_tile_path("tile/" + path).partial else IMMUTABLE
+    return cached_answer(request, blob.data, "application/octet-stream", policy, blob.etag)
