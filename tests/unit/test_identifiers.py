@@ -384,3 +384,12 @@ def test_a_door_normalizes_a_name_it_is_given_as_the_command_model_does() -> Non
     assert normalize_name("cafe\u0301-model") == NAME.validate_python("cafe\u0301-model")
     with pytest.raises(ValueError, match="mixes scripts"):
         normalize_name("cl\u0430ude")
+
+
+def test_a_model_id_is_the_same_for_every_spelling_of_its_name() -> None:
+    from domain.identity import model_id
+
+    composed, decomposed = "mod\u00e8le", "mode\u0300le"
+    assert composed != decomposed
+    assert model_id(composed) == model_id(decomposed)
+    assert model_id("claude-opus-3") != model_id("claude-opus-4")
