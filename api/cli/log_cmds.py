@@ -296,11 +296,14 @@ def import_(
 
 
 def _key_text(value: str) -> str:
-    """A verifier key given on the command line, as its text or as a file holding it."""
-    path = Path(value)
-    if "+" not in value and path.is_file():
-        return _read_text(path).strip()
-    return value.strip()
+    """A verifier key given on the command line, as its text or as a file holding it.
+
+    The one reader of pinned keys (`bundle.read_pinned_key`): a regular file only, bounded,
+    never a private key echoed back.
+    """
+    from projections.translog.bundle import read_pinned_key
+
+    return read_pinned_key(value)
 
 
 def _read_text(path: Path) -> str:
