@@ -10,8 +10,8 @@ a page at a time: one transaction per view per page, so a crash leaves each view
 the whole page and its tracking record, or with neither.
 
 A query first catches its views up (`ViewRunner.catch_up`); `reliquary projections status`
-shows each view's position against the head of the log, and `rebuild` drops a view's tables
-and tracking record and takes every event again.
+shows each view's position against the head of the log, and `rebuild` empties a view's tables
+and tracking record (rows deleted, tables kept) and takes every event again.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class View(Projection[ViewRecorder]):
     """A projection whose rows live in tables of its own, beside the events."""
 
     name = "view"
-    # The tables (and indexes) this view writes, per dialect; dropped by a rebuild.
+    # The tables this view writes (tables only: a rebuild deletes their rows).
     tables: tuple[str, ...] = ()
 
     def create_statements(self, dialect: str) -> list[str]:

@@ -318,18 +318,82 @@ def _read_text(path: Path) -> str:
 def grant_service_role(
     ctx: typer.Context,
     role: Annotated[str, typer.Argument(help="The PostgreSQL role the service runs as")],
+    create_role: Annotated[
+        bool, typer.Option("--create-role", help="Create ROLE (LOGIN, nothing else) if missing")
+    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
-    """PostgreSQL: let ROLE read and append, and never update, delete or truncate."""
+    """PostgreSQL, as the owner: create or upgrade the schema; grant ROLE what a service needs.
+
+    Table by table: read and append the events and the log; keep the views, request keys and
+    API actors. Never UPDATE, DELETE or TRUNCATE on the events or the log, nor CREATE. Run it
+    again after an upgrade.
+    """
+    from api.bootstrap import _VERSION_TABLE, build_services
     from domain.errors import LedgerError
-    from projections.translog.postgres_recorder import PostgresLogRecorder
+    from domain.storage import store_for
+    from projections.translog.postgres_recorder import (
+        READ,
+        UPSERT,
+        TableGrant,
+        service_role_tables,
+    )
     from projections.translog.postgres_recorder import grant_service_role as grant
 
-    log = _log(ctx).log
-    if not isinstance(log.recorder, PostgresLogRecorder):
+    # The owner's command creates (or upgrades) the whole schema, whatever the environment says.
+    settings = _settings(ctx).model_copy(update={"create_tables": True})
+    if not store_for(settings.database_url).is_postgres:
         raise LedgerError("grant-service-role is for PostgreSQL; SQLite has no roles")
-    grant(log.recorder, role)
-    log.ledger.close()
-    say(f"OK: {role} may read and append; UPDATE, DELETE and TRUNCATE are not granted")
+    services = build_services(settings)
+    try:
+        log = services.log.log
+        tables = service_role_tables(
+            services.ledger.recorder,  # type: ignore[arg-type]  # PostgreSQL's, checked above
+            log.recorder,  # type: ignore[arg-type]
+            services.views,
+            more=[
+                TableGrant("api_actors", UPSERT, "API tokens: added and revoked, never deleted"),
+                TableGrant(_VERSION_TABLE, READ, "the schema's version: the owner upgrades it"),
+            ],
+        )
+        granted = grant(
+            log.recorder,  # type: ignore[arg-type]
+            role,
+            tables,
+            insert_function=services.ledger.recorder.insert_function_name,  # type: ignore[attr-defined]
+            create_role=create_role,
+        )
+    finally:
+        services.close()
+    if as_json:
+        print_json(
+            {
+                "role": granted.role,
+                "schema": granted.schema,
+                "role_created": granted.role_created,
+                "schema_usage": True,
+                "tables": {g.table: list(g.privileges) for g in granted.tables},
+                "sequences_usage": list(granted.sequences),
+                "functions_execute": list(granted.functions),
+                "ungranted_tables": list(granted.ungranted),
+            }
+        )
+    else:
+        print_table(
+            f"Granted to {role} in schema {granted.schema}",
+            ["table", "privileges", "why"],
+            [(g.table, ", ".join(g.privileges), g.why) for g in granted.tables],
+        )
+        say(
+            f"OK: {role}: USAGE on schema {granted.schema} (no CREATE); USAGE on sequences "
+            f"{', '.join(granted.sequences)}; EXECUTE on {', '.join(granted.functions)}; "
+            "no UPDATE, DELETE or TRUNCATE on the events or the log"
+        )
+        if granted.role_created:
+            say(f"created role {role}: set its password as the DBA (ALTER ROLE ... PASSWORD)")
+    if granted.ungranted:
+        unknown = ", ".join(granted.ungranted)
+        fail(f"warning: tables of the schema this release does not know, not granted: {unknown}")
 
 
 def register(app: typer.Typer) -> None:

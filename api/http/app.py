@@ -30,7 +30,6 @@ def create_app(settings: Settings) -> FastAPI:
         from api.bootstrap import build_services
 
         services = build_services(settings)
-        services.views.create_tables()
         services.follow_log()  # the log follows the writes; no request waits for it
         app.state.services = services
         try:

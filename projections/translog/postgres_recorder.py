@@ -11,14 +11,25 @@ arrays (``unnest``), and `grant_service_role`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
+from domain.errors import Kind, LedgerError
 from domain.postgres_recorder import append_only_statements
+from domain.requests import REQUESTS_TABLE
+from projections.runner import TRACKING_TABLE as VIEW_TRACKING_TABLE
 from projections.translog.merkle import Node
 from projections.translog.recorders import APPEND_ONLY_TABLES, Leaf, LogQueries
+
+if TYPE_CHECKING:
+    from domain.postgres_recorder import PostgresLedgerRecorder
+    from projections.runner import ViewRunner
+
+VIEW_COUNTS_TABLE = "view_counts"
+"""How many events each view has taken (`projections.runner.ViewRunner`, which names it)."""
 
 
 class PostgresLogRecorder(PostgresTrackingRecorder, LogQueries):
@@ -94,29 +105,245 @@ class PostgresLogRecorder(PostgresTrackingRecorder, LogQueries):
         )
 
 
-def grant_service_role(recorder: PostgresLogRecorder, role: str) -> None:
-    """Give the role a service runs as exactly what it needs: read, and append.
+# What the service role may do with each kind of table (docs/transparency.md).
+READ = ("SELECT",)
+"""The schema's version (written only by the owner's upgrade) and the events (appended only
+through the ledger's insert function, which takes the lock that keeps notification ids in
+commit order: a direct INSERT could pass it)."""
+APPEND = ("SELECT", "INSERT")
+"""The events and the log: never UPDATE, DELETE or TRUNCATE, so history cannot be rewritten."""
+UPSERT = ("SELECT", "INSERT", "UPDATE")
+"""Tracking rows (an upsert) and API actors (a token is revoked, never deleted)."""
+KEEP = ("SELECT", "INSERT", "UPDATE", "DELETE")
+"""What is derived or expires: the views (a rebuild empties them) and the request keys."""
 
-    It may read every table and insert into them, update only the log's tracking row (the
-    library's tracking is an upsert), and save events through the ledger's insert function,
-    which holds the table lock on its behalf. It gets no UPDATE, DELETE or TRUNCATE on the
-    events or the log, so even with the triggers dropped it cannot rewrite history.
+_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    """One table of the schema, what the service role may do with it, and why."""
+
+    table: str
+    privileges: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class ServiceGrants:
+    """What `grant_service_role` granted, in the order granted."""
+
+    role: str
+    schema: str
+    tables: tuple[TableGrant, ...]
+    sequences: tuple[str, ...]
+    """USAGE: the ids of rows the role inserts (``bigserial`` columns)."""
+    functions: tuple[str, ...]
+    """EXECUTE: the events' insert function, which takes the table lock as the owner."""
+    role_created: bool
+    ungranted: tuple[str, ...]
+    """Tables of the schema that no list of the code names: left with no privilege at all."""
+
+
+class ServiceRoleRefused(LedgerError):
+    """The role cannot be a service role: it could undo what the grants withhold."""
+
+    kind = Kind.REFUSED
+
+
+def service_role_tables(
+    ledger: PostgresLedgerRecorder,
+    log: PostgresLogRecorder,
+    views: ViewRunner,
+    *,
+    more: Sequence[TableGrant] = (),
+) -> list[TableGrant]:
+    """Every table of the store's schema with the service role's privileges on it.
+
+    The names come from the code that creates the tables (the recorders, `APPEND_ONLY_TABLES`,
+    each view's `tables`), so that a table added there is granted here; ``more`` adds the
+    tables of the layers above (API actors, the schema's version). The hardened deployment's
+    test checks that these are exactly the schema's tables.
     """
-    schema = Identifier(recorder.datastore.schema)
-    who = Identifier(role)
     grants = [
-        "GRANT USAGE ON SCHEMA {s} TO {who}",
-        "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {s} TO {who}",
-        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {who}",
-        "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {s} TO {who}",
-        "GRANT UPDATE ON {s}.translog_tracking TO {who}",
+        TableGrant(
+            ledger.events_table_name,
+            READ,
+            "the events: read; appended only through the insert function",
+        ),
+        *(
+            TableGrant(t, APPEND, "the transparency log: read and append")
+            for t in APPEND_ONLY_TABLES
+        ),
+        TableGrant(log.tracking_table_name, UPSERT, "the log's position (an upsert)"),
+        TableGrant(REQUESTS_TABLE, KEEP, "Idempotency-Key leases; expired ones purged"),
+        TableGrant(VIEW_TRACKING_TABLE, KEEP, "the views' positions (an upsert; a rebuild resets)"),
+        TableGrant(VIEW_COUNTS_TABLE, KEEP, "events each view took (a rebuild resets them)"),
     ]
+    grants += [
+        TableGrant(table, KEEP, f"the {view.name} view (a rebuild empties it)")
+        for view in views.views.values()
+        for table in view.tables
+    ]
+    grants += more
+    names = [grant.table for grant in grants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a table is named twice: {sorted(names)}")
+    return grants
+
+
+def grant_service_role(
+    recorder: PostgresLogRecorder,
+    role: str,
+    tables: Sequence[TableGrant],
+    *,
+    insert_function: str,
+    create_role: bool = False,
+) -> ServiceGrants:
+    """Give the role a service runs as exactly what it needs, table by table, and nothing else.
+
+    First the role is checked: a superuser, or a member of the schema's or a table's owner
+    (who may drop the triggers, or the tables), is refused (`ServiceRoleRefused`) before
+    anything is granted. With ``create_role``, a missing role is created (LOGIN, no other
+    attribute; the DBA sets its password).
+
+    Then, in one transaction: USAGE on the schema (never CREATE); on every table of the schema,
+    every privilege this owner granted the role revoked (so an earlier, wider grant is narrowed
+    too), then each listed table's own; USAGE on the schema's sequences; EXECUTE on the events'
+    insert function only (SECURITY DEFINER: it takes the table lock on the role's behalf). The
+    role gets no UPDATE, DELETE or TRUNCATE on the events or the log, so even with the triggers
+    dropped it cannot rewrite history.
+
+    Last, the role's effective privileges are read back, whoever granted them (another role,
+    PUBLIC): CREATE in the schema, or more on a table than listed, is refused
+    (`ServiceRoleRefused`; what was narrowed stays narrowed).
+    """
+    schema = recorder.datastore.schema
+    s, who = Identifier(schema), Identifier(role)
+    created = False
     with recorder.datastore.transaction(commit=True) as c:
-        for grant in grants:
-            c.execute(SQL(grant).format(s=schema, who=who))
-        for table in (recorder.events_table, *APPEND_ONLY_TABLES):
+        if _role_exists(c, role):
+            refused = _too_powerful(c, schema, role, tables)
+            if refused:
+                raise ServiceRoleRefused(
+                    f"role {role!r} {refused}: it could drop the append-only triggers. Run the "
+                    "service as a role that owns nothing and is no superuser"
+                )
+        elif create_role:
             c.execute(
-                SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {s}.{table} FROM {who}").format(
-                    s=schema, table=Identifier(table), who=who
+                SQL(
+                    "CREATE ROLE {who} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                    "NOREPLICATION NOBYPASSRLS"
+                ).format(who=who)
+            )
+            created = True
+        else:
+            raise LedgerError(
+                f"role {role!r} does not exist: create it as the DBA (CREATE ROLE {role} LOGIN "
+                "PASSWORD '...'), or pass --create-role"
+            )
+        c.execute(SQL("REVOKE ALL ON SCHEMA {s} FROM {who}").format(s=s, who=who))
+        c.execute(SQL("GRANT USAGE ON SCHEMA {s} TO {who}").format(s=s, who=who))
+        c.execute(SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {who}").format(s=s, who=who))
+        for grant in tables:
+            c.execute(
+                SQL("GRANT {privileges} ON {s}.{table} TO {who}").format(
+                    privileges=SQL(", ").join(SQL(p) for p in _checked(grant.privileges)),
+                    s=s,
+                    table=Identifier(grant.table),
+                    who=who,
                 )
             )
+        c.execute(SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {who}").format(s=s, who=who))
+        c.execute(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = %s ORDER BY 1", (schema,)
+        )
+        sequences = tuple(row["sequencename"] for row in c.fetchall())
+        for sequence in sequences:
+            c.execute(
+                SQL("GRANT USAGE ON SEQUENCE {s}.{sequence} TO {who}").format(
+                    s=s, sequence=Identifier(sequence), who=who
+                )
+            )
+        c.execute(SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {s} FROM {who}").format(s=s, who=who))
+        c.execute(
+            SQL("GRANT EXECUTE ON FUNCTION {s}.{function} TO {who}").format(
+                s=s, function=Identifier(insert_function), who=who
+            )
+        )
+        c.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY 1",
+            (schema,),
+        )
+        named = {grant.table for grant in tables}
+        ungranted = tuple(row["relname"] for row in c.fetchall() if row["relname"] not in named)
+    with recorder.datastore.transaction(commit=False) as c:
+        excess = _excess(c, schema, role, tables)
+    if excess:
+        raise ServiceRoleRefused(
+            f"role {role!r} may still {'; '.join(excess)} (granted by another role or to "
+            "PUBLIC): revoke it as its grantor, then run this again"
+        )
+    return ServiceGrants(
+        role=role,
+        schema=schema,
+        tables=tuple(tables),
+        sequences=sequences,
+        functions=(insert_function,),
+        role_created=created,
+        ungranted=ungranted,
+    )
+
+
+def _checked(privileges: Sequence[str]) -> Sequence[str]:
+    unknown = set(privileges) - set(_PRIVILEGES)
+    if unknown or not privileges:
+        raise ValueError(f"not table privileges: {sorted(unknown) or privileges}")
+    return privileges
+
+
+def _role_exists(cursor: Any, role: str) -> bool:
+    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+    return cursor.fetchone() is not None
+
+
+def _too_powerful(cursor: Any, schema: str, role: str, tables: Sequence[TableGrant]) -> str:
+    """Why the role could undo the protections whatever it is granted ("" if it cannot)."""
+    cursor.execute(
+        "SELECT r.rolsuper, pg_has_role(r.oid, n.nspowner, 'MEMBER') AS owns_schema, "
+        "ARRAY(SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = n.oid "
+        "AND c.relname = ANY(%s) AND pg_has_role(r.oid, c.relowner, 'MEMBER') "
+        "ORDER BY 1) AS owns "
+        "FROM pg_roles r, pg_namespace n WHERE r.rolname = %s AND n.nspname = %s",
+        ([grant.table for grant in tables], role, schema),
+    )
+    row = cursor.fetchone()
+    if row["rolsuper"]:
+        return "is a superuser"
+    if row["owns_schema"]:
+        return f"owns schema {schema} (or is a member of its owner)"
+    if row["owns"]:
+        return f"owns {', '.join(row['owns'])} (or is a member of their owner)"
+    return ""
+
+
+def _excess(cursor: Any, schema: str, role: str, tables: Sequence[TableGrant]) -> list[str]:
+    """What the role may do beyond its grants, whoever granted it (in words)."""
+    excess = []
+    cursor.execute("SELECT has_schema_privilege(%s, %s, 'CREATE') AS may_create", (role, schema))
+    if cursor.fetchone()["may_create"]:
+        excess.append(f"CREATE in schema {schema}")
+    wanted = {grant.table: set(grant.privileges) for grant in tables}
+    cursor.execute(
+        "SELECT c.relname, ARRAY(SELECT p FROM unnest(%s::text[]) AS p "
+        "WHERE has_table_privilege(%s, c.oid, p)) AS privileges "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = ANY(%s) ORDER BY c.relname",
+        (list(_PRIVILEGES), role, schema, list(wanted)),
+    )
+    for found in cursor.fetchall():
+        more = [p for p in found["privileges"] if p not in wanted[found["relname"]]]
+        if more:
+            excess.append(f"{', '.join(more)} {found['relname']}")
+    return excess

@@ -162,10 +162,8 @@ def test_postgres_edit_bypassing_the_triggers_is_named_by_verify(pg_schema: str)
 
 
 def test_postgres_service_role_may_only_insert_and_read(pg_schema: str) -> None:
-    from projections.translog.postgres_recorder import grant_service_role
-
     url = f"{POSTGRES_URL}?schema={pg_schema}"
-    log = _demo_log(url)
+    _demo_log(url).ledger.close()  # the owner's ledger, with its log and a checkpoint
     role = f"svc_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN")
@@ -182,7 +180,8 @@ def test_postgres_service_role_may_only_insert_and_read(pg_schema: str) -> None:
             pytest.raises(psycopg.errors.InsufficientPrivilege),
         ):
             conn.execute(call)
-        grant_service_role(log.recorder, role)
+        # The owner's one command (tests/e2e/test_hardened_deployment.py has the whole of it).
+        assert main(["--database-url", url, "grant-service-role", role]) == 0
         service = POSTGRES_URL.replace("postgres@", f"{role}@", 1) + f"?schema={pg_schema}"
         settings = Settings(
             database_url=service, create_tables=False, log_origin="reliquary.test/ledger"
