@@ -40,6 +40,7 @@ bench: $(VENV)/pyvenv.cfg
 	$(BIN)/python bench/projections.py
 	$(BIN)/python bench/archive.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/faults.py
 
 docs-check: $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pytest tests/docs -p no:cacheprovider

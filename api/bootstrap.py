@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -63,22 +64,47 @@ def ensure_schema(settings: Settings) -> Ledger:
     runs); otherwise the start takes a session advisory lock named after the schema, looks
     again, and only the first start creates. The lock is released with its connection, so a
     start killed meanwhile blocks nobody. SQLite: the file is created readable by its owner
-    only (0600); its own locking serialises concurrent creations, whose statements are all
-    idempotent.
+    only (0600), and starts that find the schema not current take turns on a lock of the
+    file's folder (`_folder_lock`), released when the process exits, killed or not.
     """
     store = store_for(settings.database_url)
     if store.is_postgres:
         return _ensure_postgres_schema(settings, store.env, store.postgres_schema)
     path = store.sqlite_path or ":memory:"
-    if path != ":memory:":
-        _create_private_file(path)
+    if path == ":memory:":
+        ledger = _open_ledger(settings, create=True)
+        _create_projection_tables(settings, ledger)
+        return ledger
+    _create_private_file(path)
+    if _sqlite_schema_version(path) == SCHEMA_VERSION:
+        return _open_ledger(settings, create=False)
+    with _folder_lock(path):
         if _sqlite_schema_version(path) == SCHEMA_VERSION:
             return _open_ledger(settings, create=False)
-    ledger = _open_ledger(settings, create=True)
-    _create_projection_tables(settings, ledger)
-    if path != ":memory:":
+        ledger = _open_ledger(settings, create=True)
+        _create_projection_tables(settings, ledger)
         _record_sqlite_schema_version(path)
-    return ledger
+        return ledger
+
+
+@contextlib.contextmanager
+def _folder_lock(path: str) -> Iterator[None]:
+    """An exclusive lock on the SQLite file's folder while the schema is created.
+
+    Not every creation statement is idempotent under concurrency (the library's tracking
+    tables insert a first row as they are created), so starts take turns, as on PostgreSQL.
+    The lock is the folder's (`flock`), not the database file's: closing another descriptor of
+    the database file would release the POSIX locks SQLite itself holds on it.
+    """
+    import fcntl
+    import os
+
+    descriptor = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock, as a killed process's exit does
 
 
 def _create_projection_tables(settings: Settings, ledger: Ledger) -> None:

@@ -9,6 +9,7 @@ events through the same code as live state.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import random
@@ -56,6 +57,13 @@ MAX_EVENT_BYTES = LOG_ENTRY_BYTES - 2_048
 """The largest stored event: its log entry adds at most its envelope (the model's name and
 id, its position, type and topic, well under 2 KiB) to the stored state, so every event the
 ledger records fits one log entry."""
+
+CONTENDED_SECONDS = 2.0
+"""For this long after a conflict on a model, its writers in this process take turns with
+the other processes' from their first try (`Ledger._writers_turn`)."""
+
+MAX_CONTENDED_MODELS = 1024
+"""How many recently contended models a process remembers."""
 
 MODEL_LOCK_STRIPES = 64
 """Writers in one process take turns per model through this many locks (a model's lock is
@@ -115,6 +123,9 @@ class Ledger(Application[UUID]):
         """Open the store (the library's application), with per-model locks for writers."""
         super().__init__(env)
         self._model_locks = tuple(threading.Lock() for _ in range(MODEL_LOCK_STRIPES))
+        # Models another process wrote under this one's feet lately (bounded, oldest dropped).
+        self._contended: collections.OrderedDict[UUID, float] = collections.OrderedDict()
+        self._contended_guard = threading.Lock()
 
     def construct_transcoder(self) -> Transcoder:
         """Use the orjson transcoder with our value-object transcodings."""
@@ -391,32 +402,67 @@ class Ledger(Application[UUID]):
         act: Callable[[ModelLifecycle], None],
         request: RequestKey | None,
     ) -> Recorded:
-        for attempt in range(1, self.max_attempts + 1):
-            model = self._load_for_write(command.model)
-            if expected_version is not None and model.version != expected_version:
-                self._forget(model.id)
-                model = self._load(command.model)
-                if model.version != expected_version:
-                    raise StaleVersion(command.model, expected_version, model.version)
-            act(model)
-            try:
-                recordings = self._save(model, request)
-            except IntegrityError:
-                self._forget(model.id)
-                if expected_version is not None:
-                    # The caller pinned a version; someone else wrote it first.
-                    raise StaleVersion(
-                        command.model, expected_version, self._current_version(command.model)
-                    ) from None
-                # Another writer saved this model first: back off (jittered, growing) and
-                # re-run the command on the new state, so its rules meet what is stored.
-                delay = min(0.002 * 2**attempt, 0.2)
-                time.sleep(random.uniform(0, delay))  # noqa: S311 (jitter, not crypto)
-                continue
-            if self.repository.cache is not None:
-                self.repository.cache.put(model.id, model)
-            return self._recorded(command.model, model, recordings)
+        with contextlib.ExitStack() as turns:
+            in_turn = False
+            if self._contended_recently(model_id(command.model)):
+                # Writers of a busy model take turns from their first try: a writer that has
+                # just saved (its cached copy current) would otherwise win every race.
+                turns.enter_context(self._writers_turn(model_id(command.model)))
+                in_turn = True
+            for attempt in range(1, self.max_attempts + 1):
+                model = self._load_for_write(command.model)
+                if expected_version is not None and model.version != expected_version:
+                    self._forget(model.id)
+                    model = self._load(command.model)
+                    if model.version != expected_version:
+                        raise StaleVersion(command.model, expected_version, model.version)
+                act(model)
+                try:
+                    recordings = self._save(model, request)
+                except IntegrityError:
+                    self._forget(model.id)
+                    if expected_version is not None:
+                        # The caller pinned a version; someone else wrote it first.
+                        raise StaleVersion(
+                            command.model, expected_version, self._current_version(command.model)
+                        ) from None
+                    self._mark_contended(model.id)
+                    if not in_turn:
+                        # Another process wrote this model first: from now on take turns with
+                        # its other writers (a lock of the store's), so none is starved.
+                        turns.enter_context(self._writers_turn(model.id))
+                        in_turn = True
+                        continue
+                    # Back off (jittered, growing) and re-run the command on the new state,
+                    # so its rules meet what is stored.
+                    delay = min(0.002 * 2**attempt, 0.2)
+                    time.sleep(random.uniform(0, delay))  # noqa: S311 (jitter, not crypto)
+                    continue
+                if self.repository.cache is not None:
+                    self.repository.cache.put(model.id, model)
+                return self._recorded(command.model, model, recordings)
         raise ConcurrencyConflict(command.model, self.max_attempts)
+
+    def _contended_recently(self, aggregate_id: UUID) -> bool:
+        with self._contended_guard:
+            seen = self._contended.get(aggregate_id)
+        return seen is not None and time.monotonic() - seen < CONTENDED_SECONDS
+
+    def _mark_contended(self, aggregate_id: UUID) -> None:
+        with self._contended_guard:
+            self._contended[aggregate_id] = time.monotonic()
+            self._contended.move_to_end(aggregate_id)
+            while len(self._contended) > MAX_CONTENDED_MODELS:
+                self._contended.popitem(last=False)
+
+    def _writers_turn(self, aggregate_id: UUID) -> contextlib.AbstractContextManager[Any]:
+        """A turn among this model's writers in every process (`writers_turn` of the store).
+
+        PostgreSQL's recorder holds an advisory lock of the model's; SQLite's a lock of the
+        database's (it has one writer at a time anyway).
+        """
+        turn = getattr(self.recorder, "writers_turn", None)
+        return turn(aggregate_id) if turn is not None else contextlib.nullcontext()
 
     def _load_for_write(self, name: str) -> ModelLifecycle:
         """A copy of the model as this process last saw it, without asking the store.

@@ -18,9 +18,12 @@ this module imports psycopg, so only the library imports it, when it resolves th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
@@ -190,6 +193,23 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords):
                     curs.execute(self.insert_call, (self._pg_events(batch),), prepare=True)
                     count += len(batch)
         return count
+
+    @contextlib.contextmanager
+    def writers_turn(self, aggregate_id: UUID) -> Iterator[None]:
+        """Hold this model's writers' lock (a session advisory lock) until the block ends.
+
+        Writers that met a conflict take turns here (`Ledger._change_with_retries`); the lock
+        is released with its connection if the process dies, so it can never be left held.
+        """
+        key = int.from_bytes(aggregate_id.bytes[:8], "big", signed=True)
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                # If the connection was lost, so was the lock: the writer's own outcome counts.
+                with contextlib.suppress(InterfaceError, OperationalError, psycopg.Error):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def _pg_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
         return [

@@ -16,8 +16,12 @@ protects its own tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
@@ -71,6 +75,26 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, RequestRecords):
                 c, request, last.topic, last.originator_version, ids[-1] if ids else None
             )
         return ids
+
+    @contextlib.contextmanager
+    def writers_turn(self, aggregate_id: UUID) -> Iterator[None]:  # noqa: ARG002
+        """Take turns with every writer of this database that met a conflict (`Ledger`).
+
+        SQLite has one writer at a time anyway, so the turn is the database's, not the
+        model's: an exclusive `flock` of the database file's folder (never of the file itself,
+        whose POSIX locks SQLite holds and another descriptor's close would release). A
+        process that dies releases it.
+        """
+        name = self.datastore.pool.db_name
+        if self.datastore.pool.is_sqlite_memory_mode:
+            yield  # one process owns an in-memory database: its own locks suffice
+            return
+        descriptor = os.open(os.path.dirname(os.path.abspath(name)), os.O_RDONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)
 
     def insert_event_batches(self, batches: Iterable[Sequence[StoredEvent]]) -> int:
         """Insert many batches of events in one transaction: all of them, or none."""

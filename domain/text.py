@@ -245,10 +245,25 @@ def check_name(value: str) -> str:
     if value != value.strip(" "):
         raise ValueError("has leading or trailing whitespace")
     _require_visible(value)
+    if not value.isascii():
+        _refuse_compatibility_forms(value)
     mixed = mixed_scripts(value)
     if mixed is not None:
         raise ValueError(mixed)
     return value
+
+
+def _refuse_compatibility_forms(value: str) -> None:
+    # A compatibility character (fullwidth "ｃｌａｕｄｅ", the ligature "ﬁ", a superscript "²")
+    # is another spelling of a plain one under NFKC, the identifier form of UAX #31: two
+    # names that differ only so print alike and are one name to anyone reading them.
+    for char in value:
+        if unicodedata.normalize("NFKC", char) != char:
+            plain = unicodedata.normalize("NFKC", char)
+            raise ValueError(
+                f"contains {describe(char)}, a compatibility form of {plain!r}; "
+                f"write {plain!r} instead"
+            )
 
 
 def normalize_name(value: str) -> str:

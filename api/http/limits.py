@@ -47,6 +47,7 @@ from api.http.problems import (
     DUPLICATE_JSON_KEY,
     INTERNAL_ERROR,
     INVALID_URL_ENCODING,
+    STORE_UNAVAILABLE,
     Problem,
     response_of,
 )
@@ -87,6 +88,31 @@ class _Exchange:
             self.started = True
             message = {**message, "headers": [*message.get("headers", ()), self._header]}
         await self._send(message)
+
+
+def _failure(error: Exception, request_id: str) -> Problem:
+    """The problem a failure is answered with: 503 if the store was unreachable, else 500."""
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    if isinstance(error, InterfaceError | OperationalError):
+        # A dropped or refused connection: nothing of the request was committed unless its
+        # Idempotency-Key says so, and a retry (with the same key) is the right answer.
+        return Problem(
+            503,
+            STORE_UNAVAILABLE,
+            "Store unavailable",
+            "the ledger's store could not be reached or dropped the connection; retry (with "
+            f"the same Idempotency-Key); the service's log names it by the request id {request_id}",
+            request_id=request_id,
+            headers={"Retry-After": "1"},
+        )
+    return Problem(
+        500,
+        INTERNAL_ERROR,
+        "Internal error",
+        f"the service failed to answer; its log names the failure by the request id {request_id}",
+        request_id=request_id,
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -154,15 +180,7 @@ class RequestGuard:
             )
             if exchange.started:
                 raise  # too late for a problem document: the server ends the response
-            failure = Problem(
-                500,
-                INTERNAL_ERROR,
-                "Internal error",
-                f"the service failed to answer; its log names the failure by the request id "
-                f"{request_id}",
-                request_id=request_id,
-            )
-            await self._answer(scope, receive, exchange.send, failure)
+            await self._answer(scope, receive, exchange.send, _failure(error, request_id))
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -250,6 +268,18 @@ class RequestGuard:
     def _check_json(self, scope: Scope, body: bytes) -> None:
         if not body or not is_json(Headers(scope=scope)):
             return
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            # RFC 8259 §8.1: JSON exchanged between systems is UTF-8. A parser that guesses
+            # UTF-16 or UTF-32 from the first bytes would read what the sender did not mean.
+            raise Problem(
+                400,
+                "invalid-json-encoding",
+                "Invalid JSON encoding",
+                f"the body is not UTF-8 (byte {error.start}); send JSON in UTF-8",
+                byte=error.start,
+            ) from None
         key = duplicate_key(body)
         if key is not None:
             raise Problem(
@@ -274,6 +304,7 @@ class RequestGuard:
             response = standalone_error_page(
                 problem.status, problem.title, problem.detail, request_id=request_id
             )
+            response.headers.update(problem.headers)
         else:
             response = response_of(problem)
         await response(scope, receive, send)

@@ -26,6 +26,7 @@ BODY_TOO_LARGE = "body-too-large"
 INVALID_URL_ENCODING = "invalid-url-encoding"
 DUPLICATE_JSON_KEY = "duplicate-json-key"
 INTERNAL_ERROR = "internal-error"
+STORE_UNAVAILABLE = "store-unavailable"
 
 # The status follows the error's kind, never its slug or wording.
 STATUS_BY_KIND = {
@@ -41,12 +42,21 @@ STATUS_BY_KIND = {
 class Problem(Exception):
     """An HTTP-level problem (authentication, permission, idempotency, bad header)."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
         self.title = title
         self.detail = detail
+        self.headers = dict(headers or {})
         self.extra = extra
 
 
@@ -65,7 +75,10 @@ def problem_response(
 
 def response_of(problem: Problem) -> JSONResponse:
     """The problem response of a `Problem` (a 401 names the scheme: ``WWW-Authenticate``)."""
-    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    headers = {
+        **problem.headers,
+        **({"WWW-Authenticate": "Bearer"} if problem.status == 401 else {}),
+    }
     return problem_response(
         problem.status, problem.slug, problem.title, problem.detail, headers, **problem.extra
     )

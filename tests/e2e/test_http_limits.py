@@ -42,10 +42,17 @@ PROBLEM = "application/problem+json"
 URN = "urn:reliquary:problem:"
 FAILURE = "/test-only/failure"  # a route added to the real app that raises: a bug, injected
 PAGE_FAILURE = "/web/test-only/failure"
+STORE_FAILURE = "/test-only/store-failure"  # the store's driver fails: a dropped connection
 
 
 def _fail() -> None:
     raise RuntimeError("injected failure")
+
+
+def _store_fails() -> None:
+    from eventsourcing.persistence import OperationalError
+
+    raise OperationalError("terminating connection due to administrator command")
 
 
 @dataclass
@@ -69,6 +76,7 @@ def _app(url: str) -> Any:
     app = create_app(Settings(database_url=url, max_document_bytes=LIMIT))
     for path in (FAILURE, PAGE_FAILURE):  # first: the console answers any other /web/ path
         app.router.routes.insert(0, APIRoute(path, _fail, methods=["GET"]))
+    app.router.routes.insert(0, APIRoute(STORE_FAILURE, _store_fails, methods=["GET"]))
     return app
 
 
@@ -385,6 +393,22 @@ def test_an_unhandled_exception_is_a_500_problem_with_a_request_id_that_the_log_
     assert records[0].levelno == logging.ERROR and request_id in records[0].getMessage()
     assert records[0].exc_info is not None
     assert "injected failure" in caplog.text and "Traceback" in caplog.text
+
+
+def test_a_store_that_dropped_the_connection_is_a_503_to_retry(api: Api) -> None:
+    response = api.client.get(STORE_FAILURE)
+    problem = assert_problem(response, 503, "store-unavailable")
+    assert response.headers["retry-after"] == "1"
+    assert problem["request_id"] == response.headers["x-request-id"]
+    assert "administrator command" not in response.text
+
+
+def test_a_json_body_that_is_not_utf8_is_refused_and_appends_nothing(api: Api) -> None:
+    head = api.head()
+    body = json.dumps(_register_body()).encode("utf-16")
+    response = api.client.post("/models/utf16-model", content=body, headers=api.auth(**JSON))
+    assert_problem(response, 400, "invalid-json-encoding")
+    assert api.head() == head and not api.registered("utf16-model")
 
 
 def test_a_failure_under_the_web_console_is_an_html_page(

@@ -144,3 +144,17 @@ def test_a_stale_cache_costs_a_retry_never_a_wrong_decision(open_ledger) -> None
     with pytest.raises(EssayPublishedAfterVeto):
         second.execute(parse(publish))
     assert first.version_of(model) == 3
+
+
+def test_eight_busy_writers_on_one_model_never_give_up(open_ledger) -> None:  # type: ignore[no-untyped-def]
+    # Eight applications (processes, in effect), each with the ledger's retry budget: writers
+    # that met a conflict take turns (an advisory lock on PostgreSQL, the database's on
+    # SQLite), so none runs out of attempts.
+    ledgers = [open_ledger() for _ in range(8)]
+    model = unique()
+    ledgers[0].execute(parse(register(model)))
+
+    results = _run_writers(ledgers, model)
+
+    assert len(results) == 8 * COMMANDS_EACH
+    assert open_ledger(cache_size=0).version_of(model) == 1 + 8 * COMMANDS_EACH

@@ -15,8 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from api.bootstrap import SCHEMA_VERSION, build_ledger
 from api.settings import Settings
 
@@ -60,11 +58,7 @@ def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_processes_started_together_on_a_new_postgres_schema_all_start(
-    database_url: str,
-) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("the advisory lock is PostgreSQL's; SQLite serialises by its file lock")
+def test_processes_started_together_on_a_new_store_all_start(database_url: str) -> None:
     environment = {**os.environ, "RELIQUARY_DATABASE_URL": database_url}
     starts = [
         subprocess.Popen(  # noqa: S603 (our own CLI)

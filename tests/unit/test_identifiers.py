@@ -180,9 +180,10 @@ def test_a_name_is_counted_in_nfc() -> None:
         NAME.validate_python("e\u0301" * 201)
 
 
-def test_a_name_is_not_folded_by_compatibility() -> None:
-    # NFC, not NFKC: a ligature stays what was written (and is Latin: accepted).
-    assert NAME.validate_python("\ufb01ne-model") == "\ufb01ne-model"
+def test_a_name_is_not_folded_by_compatibility_but_refused() -> None:
+    # NFC, not NFKC: a ligature is never silently turned into "fi"; the name is refused.
+    with pytest.raises(ValidationError, match="compatibility form of 'fi'"):
+        NAME.validate_python("\ufb01ne-model")
 
 
 # --- one script -------------------------------------------------------------------------------
@@ -393,3 +394,21 @@ def test_a_model_id_is_the_same_for_every_spelling_of_its_name() -> None:
     assert composed != decomposed
     assert model_id(composed) == model_id(decomposed)
     assert model_id("claude-opus-3") != model_id("claude-opus-4")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["\uff43\uff4c\uff41\uff55\uff44\uff45", "\ufb01ne-tuned", "model\u00b2", "gpt\u2011\u2163"],
+)
+def test_a_name_written_in_compatibility_forms_is_refused(name: str) -> None:
+    from domain.text import check_name
+
+    with pytest.raises(ValueError, match="compatibility form"):
+        check_name(name)
+
+
+def test_names_in_plain_forms_of_other_scripts_stay_allowed() -> None:
+    from domain.text import check_name
+
+    for name in ("модель-3", "μοντέλο-β", "モデル-3", "caf\u00e9-model"):
+        assert check_name(name) == name
