@@ -22,7 +22,14 @@ from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Notification,
+    Recording,
+    StoredEvent,
+    Transcoder,
+)
 
 from domain import commands as cmd
 from domain.authority import COMMAND_OF_EVENT, Authentication, require_role
@@ -233,9 +240,10 @@ class Ledger(Application[UUID]):
             scratch = _BatchLedger(self, models, held)
             for command in batch:
                 scratch.execute(command, authentication=Authentication.IMPORT)
-            self._fitting_log_entries([e for m in models.values() for e in m.pending_events])
+            pending = [event for model in models.values() for event in model.collect_events()]
+            stored = self._fitting_log_entries(pending)
             try:
-                self.save(*models.values())
+                self._insert(pending, stored)
             except IntegrityError:
                 # Another writer changed a held model between batches: forget what the import
                 # held and run the batch once more on the models as stored.
@@ -404,10 +412,11 @@ class Ledger(Application[UUID]):
     ) -> Recorded:
         with contextlib.ExitStack() as turns:
             in_turn = False
-            if self._contended_recently(model_id(command.model)):
+            identifier = model_id(command.model)
+            if self._contended_recently(identifier):
                 # Writers of a busy model take turns from their first try: a writer that has
                 # just saved (its cached copy current) would otherwise win every race.
-                turns.enter_context(self._writers_turn(model_id(command.model)))
+                turns.enter_context(self._writers_turn(identifier))
                 in_turn = True
             for attempt in range(1, self.max_attempts + 1):
                 model = self._load_for_write(command.model)
@@ -505,11 +514,32 @@ class Ledger(Application[UUID]):
         stored = self._fitting_log_entries(pending)
         kwargs = {"request": request} if request is not None else {}
         try:
-            return self.save(*pending, **kwargs)
+            return self._insert(pending, stored, **kwargs)
         except IntegrityError:
             if stored and self._already_stored(stored):
                 return [_FoundStored(pending[-1])]
             raise
+
+    def _insert(
+        self, events: Sequence[Any], stored: Sequence[StoredEvent], **kwargs: Any
+    ) -> list[Any]:
+        """Store events already mapped (to check their size): the library's `EventStore.put`,
+        without mapping them a second time. The ledger takes no snapshots and no subscriber
+        waits on `Application._notify`, so this is all `Application.save` would do."""
+        ids = self.recorder.insert_events(stored, **kwargs) or []
+        return [
+            Recording(
+                event,
+                Notification(
+                    originator_id=record.originator_id,
+                    originator_version=record.originator_version,
+                    topic=record.topic,
+                    state=record.state,
+                    id=notification_id,
+                ),
+            )
+            for event, record, notification_id in zip(events, stored, ids, strict=False)
+        ]
 
     def _fitting_log_entries(self, events: Sequence[Any]) -> list[StoredEvent]:
         """The events as they will be stored; `RecordTooLarge` if one would not fit the log."""
