@@ -290,10 +290,15 @@ class Services:
     @cached_property
     def queries(self) -> Queries:
         """The read side: every question about the records."""
-        from api.settings import preference_policy
+        from api.settings import checklist_policy, preference_policy
         from projections.queries import Queries
 
-        return Queries(self.ledger, self.views, preference_policy(self.settings))
+        return Queries(
+            self.ledger,
+            self.views,
+            preference_policy(self.settings),
+            checklist_policy(self.settings),
+        )
 
     @cached_property
     def log(self) -> LogService:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.rules import PreferencePolicy
+
+if TYPE_CHECKING:
+    from projections.checklist import ChecklistPolicy
 from domain.storage import store_for
 
 
@@ -64,6 +68,19 @@ class Settings(BaseSettings):
         description="how often the HTTP service's log follower signs a checkpoint of new "
         "entries (writers sign; a reader never does)",
     )
+    checklist_archive_check_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="the retirement checklist: how old the latest archive check may be",
+    )
+    checklist_signal_days: int = Field(
+        default=45,
+        ge=1,
+        le=3650,
+        description="the retirement checklist: how long ago the latest signal's period may "
+        "have ended",
+    )
     preference_min_interviews: int = Field(default=2, ge=1)
     preference_min_days: int = Field(default=2, ge=1)
     preference_min_framings: int = Field(default=2, ge=1)
@@ -82,6 +99,17 @@ def preference_policy(settings: Settings) -> PreferencePolicy:
         settings.preference_min_interviews,
         settings.preference_min_days,
         settings.preference_min_framings,
+    )
+
+
+def checklist_policy(settings: Settings) -> ChecklistPolicy:
+    """The retirement checklist's thresholds these settings configure."""
+    from projections.checklist import ChecklistPolicy as Policy
+
+    return Policy(
+        archive_check_days=settings.checklist_archive_check_days,
+        signal_days=settings.checklist_signal_days,
+        preference=preference_policy(settings),
     )
 
 

@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -221,6 +222,13 @@ def parse_day(text: str, name: str = "day") -> date:
     return day
 
 
+def parse_as_of(text: str, name: str = "as of") -> date | datetime:
+    """ "As of" given at any door: a day (``YYYY-MM-DD``, meaning its end, UTC) or a moment."""
+    if _ISO_DAY.match(text.strip()):
+        return parse_day(text, name)
+    return parse_moment(text, name)
+
+
 Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_plausible_day)]
 """A calendar date, ``YYYY-MM-DD``."""
 
@@ -315,6 +323,10 @@ class Command(_Strict):
     rationale: Text
     evidence: Annotated[list[EvidenceRef], Field(max_length=MAX_EVIDENCE)] = []
     effective_at: Moment | None = None
+    expected_version: Annotated[StrictInt, Field(ge=0, le=2**62)] | None = None
+    """The model version the writer saw (optimistic concurrency): the command is refused with
+    ``stale-version`` if the model is at another. Not a fact of the decision, so never recorded;
+    `reliquary apply` passes it to `Ledger.execute`; over HTTP it is ``If-Match`` instead."""
 
 
 class RegisterModel(Command):
@@ -342,6 +354,8 @@ class RetireModel(Command):
     command: Literal["retire_model"]
     retired_on: Day
     final_status: Literal["fully_retired", "retired_with_extended_access"]
+    # The enum only tells the JSON schema (and its readers) the two values, True first.
+    successor_external: Annotated[bool, Field(json_schema_extra={"enum": [True, False]})] = False
 
 
 class PreserveWeights(Command):
@@ -490,6 +504,7 @@ class DraftEssay(Command):
     prompt_ref: URI
     context_refs: Annotated[list[URI], Field(max_length=MAX_CONTEXT_REFS)] = []
     content_digest: Digest
+    supersedes_vetoed: Name | None = None
 
 
 class ApproveEssay(Command):

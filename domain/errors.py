@@ -260,6 +260,60 @@ class EssayAlreadyPublished(LifecycleRuleViolation):
     rule = "essay-already-published"
 
 
+class DecisionBeforeItsSubject(LifecycleRuleViolation):
+    """A decision takes effect on or after what it decides (a request, a denial, a draft...)."""
+
+    rule = "decision-before-its-subject"
+
+
+class EffectiveAfterRecorded(LifecycleRuleViolation):
+    """No decision takes effect later than the day after it is recorded."""
+
+    rule = "effective-after-recorded"
+
+
+class VetoedContentRedrafted(LifecycleRuleViolation):
+    """A draft with a vetoed essay's content names that essay (``supersedes_vetoed``)."""
+
+    rule = "vetoed-content-redrafted"
+
+
+class VetoedContentPublished(LifecycleRuleViolation):
+    """Vetoed content is published under another essay id only if approved after the veto."""
+
+    rule = "vetoed-content-published"
+
+
+class SupportedAndContradicted(LifecycleRuleViolation):
+    """One interview supports a preference or contradicts it, never both."""
+
+    rule = "interview-supports-and-contradicts"
+
+
+class ReaffirmedSameDayOrFraming(LifecycleRuleViolation):
+    """A reaffirmation comes on another day and under another framing than its supports."""
+
+    rule = "reaffirmed-same-day-or-framing"
+
+
+class PolicyAfterFullRetirement(LifecycleRuleViolation):
+    """A retired model's access policy is set only if it retired with extended access."""
+
+    rule = "access-policy-after-full-retirement"
+
+
+class SuccessorIsSelf(LifecycleRuleViolation):
+    """A model is never its own successor."""
+
+    rule = "successor-is-self"
+
+
+class SuccessorNotRegistered(LifecycleRuleViolation):
+    """A successor named at retirement is registered, or explicitly marked external."""
+
+    rule = "successor-not-registered"
+
+
 def rule_classes() -> list[type[LifecycleRuleViolation]]:
     """Every named lifecycle rule, for documentation and the HTTP problem types."""
     return sorted(LifecycleRuleViolation.__subclasses__(), key=lambda cls: cls.rule)

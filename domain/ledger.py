@@ -51,6 +51,7 @@ from domain.errors import (
     ModelNotFound,
     RecordTooLarge,
     StaleVersion,
+    SuccessorNotRegistered,
     VersionNotFound,
 )
 from domain.identity import model_id
@@ -165,17 +166,19 @@ class Ledger(Application[UUID]):
         (`domain.requests`): its outcome is written in the transaction that saves the events.
         """
         name: str = command.command  # type: ignore[attr-defined]
+        if expected_version is None:  # the document's own, as `apply` gives it
+            expected_version = getattr(command, "expected_version", None)
         decided = justification(command, authentication)
         require_role(name, decided.actor)
         facts = command_facts(command)
         if isinstance(command, cmd.RegisterModel):
             return self._register(command, decided, facts, expected_version, request)
-        return self._change(
-            command,
-            expected_version,
-            lambda model: decide(model, name, decided, facts),
-            request,
-        )
+
+        def act(model: ModelLifecycle) -> None:
+            check_successor(model, name, facts, lambda other: self._current_version(other) > 0)
+            decide(model, name, decided, facts)
+
+        return self._change(command, expected_version, act, request)
 
     def _register(
         self,
@@ -624,6 +627,27 @@ _ARGUMENT = {("WeightsPreserved", "manifest_digest"): "digest"}
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", *Justification.__annotations__}
 
 
+def check_successor(
+    model: ModelLifecycle, command: str, facts: dict[str, Any], registered: Callable[[str], bool]
+) -> None:
+    """A retirement's successor is a model registered in this ledger, or marked external.
+
+    The aggregate sees only its own model, so this rule is the ledger's: a live command asks
+    the store, a restore the models restored so far. ``successor_external`` is None only on a
+    retirement recorded before the rule (upcast), which is not checked.
+    """
+    if command != "retire_model" or facts.get("successor_external") is not False:
+        return
+    successor = model.successor
+    if successor is not None and not registered(successor):
+        raise SuccessorNotRegistered(
+            f"model {model.name!r} names {successor!r} as its successor, which is not "
+            "registered in this ledger; register it first, or mark it successor_external",
+            model=model.name,
+            successor=successor,
+        )
+
+
 def restored_event(
     mapper: Any, stored: StoredEvent, models: dict[UUID, ModelLifecycle]
 ) -> ModelLifecycle.Event:
@@ -668,6 +692,7 @@ def restored_event(
         if identifier not in models:
             raise ModelNotFound(str(identifier))
         model = models[identifier]
+        check_successor(model, command, facts, lambda other: model_id(other) in models)
         decide(model, command, decided, facts)
     replayed = model.collect_events()[-1]
     if replayed != event:

@@ -25,7 +25,7 @@ from domain.decisions import (
     ManifestEntry,
     manifest_digest,
 )
-from domain.rules import Support, day_of, first_after, first_before
+from domain.rules import Support, day_of, first_after, first_before, instant, takes_effect_too_late
 from domain.state import (
     APPEALED,
     APPROVED,
@@ -60,6 +60,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         developer: str
         status: str
         retirement_date: date | None
+        scheduled_at: datetime | None
         retirement_reasons: tuple[str, ...]
         successor: str | None
         final_status: str | None
@@ -108,6 +109,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
             aggregate.developer = self.developer
             aggregate.status = "registered"
             aggregate.retirement_date = None
+            aggregate.scheduled_at = None
             aggregate.retirement_reasons = ()
             aggregate.successor = None
             aggregate.final_status = None
@@ -137,6 +139,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
             """Remember the (latest) schedule."""
             aggregate.status = "retirement_scheduled"
             aggregate.retirement_date = self.retirement_date
+            aggregate.scheduled_at = self.effective_at or self.timestamp
             aggregate.retirement_reasons = tuple(self.reasons)
             aggregate.successor = self.successor
 
@@ -144,9 +147,15 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """The model was retired, fully or with extended access."""
 
         TOPIC = "reliquary/ModelRetired/v1"
-        class_version = 1
+        class_version = 2
         retired_on: date
         final_status: str
+        successor_external: bool | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A retirement recorded before the successor rule did not say (None)."""
+            state["successor_external"] = None
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Close the retirement stage."""
@@ -299,6 +308,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 preference,
                 contradictions=preference.contradictions + 1,
                 supports_since_contradiction=(),
+                contradicted_by=(*preference.contradicted_by, self.interview_id),
             )
 
     class PreferenceDecided(Event):
@@ -354,6 +364,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 organisation=self.organisation,
                 requester_group=self.requester_group,
                 requested_by=self.actor.id,
+                last_step_at=self.effective_at or self.timestamp,
             )
 
     class AccessRequestApproved(Event):
@@ -369,7 +380,10 @@ class ModelLifecycle(BaseAggregate[UUID]):
             """The request is now an active grant."""
             requests = aggregate.access_requests
             requests[self.request_id] = replace(
-                requests[self.request_id], status=APPROVED, expires_on=self.expires_on
+                requests[self.request_id],
+                status=APPROVED,
+                expires_on=self.expires_on,
+                last_step_at=self.effective_at or self.timestamp,
             )
 
     class AccessRequestDenied(Event):
@@ -383,7 +397,11 @@ class ModelLifecycle(BaseAggregate[UUID]):
         def apply(self, aggregate: ModelLifecycle) -> None:
             """The request is denied (and may be appealed once)."""
             requests = aggregate.access_requests
-            requests[self.request_id] = replace(requests[self.request_id], status=DENIED)
+            requests[self.request_id] = replace(
+                requests[self.request_id],
+                status=DENIED,
+                last_step_at=self.effective_at or self.timestamp,
+            )
 
     class AccessDenialAppealed(Event):
         """The requester appealed a denial with new facts; the request is decided once more."""
@@ -397,7 +415,10 @@ class ModelLifecycle(BaseAggregate[UUID]):
             """Reopen the request for one more decision."""
             request = aggregate.access_requests[self.request_id]
             aggregate.access_requests[self.request_id] = replace(
-                request, status=APPEALED, appeals=request.appeals + 1
+                request,
+                status=APPEALED,
+                appeals=request.appeals + 1,
+                last_step_at=self.effective_at or self.timestamp,
             )
 
     class AccessRevoked(Event):
@@ -419,16 +440,27 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """The model drafted an essay for its supervised channel."""
 
         TOPIC = "reliquary/EssayDrafted/v1"
-        class_version = 1
+        class_version = 2
         essay_id: str
         title: str
         prompt_ref: str
         context_refs: tuple[str, ...]
         content_digest: str
+        supersedes_vetoed: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A draft recorded before ``supersedes_vetoed`` named no vetoed essay."""
+            state["supersedes_vetoed"] = None
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Open the draft for review."""
-            aggregate.essays[self.essay_id] = Essay(title=self.title)
+            aggregate.essays[self.essay_id] = Essay(
+                title=self.title,
+                content_digest=self.content_digest,
+                supersedes_vetoed=self.supersedes_vetoed,
+                drafted_at=self.effective_at or self.timestamp,
+            )
 
     class EssayApproved(Event):
         """A reviewer approved a draft: it will be published without edits."""
@@ -440,7 +472,11 @@ class ModelLifecycle(BaseAggregate[UUID]):
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Mark the draft approved."""
             essays = aggregate.essays
-            essays[self.essay_id] = replace(essays[self.essay_id], status=APPROVED)
+            essays[self.essay_id] = replace(
+                essays[self.essay_id],
+                status=APPROVED,
+                reviewed_at=self.effective_at or self.timestamp,
+            )
 
     class EssayVetoed(Event):
         """A reviewer vetoed a high-risk draft, naming the risk."""
@@ -455,7 +491,10 @@ class ModelLifecycle(BaseAggregate[UUID]):
             """Mark the draft vetoed; it can never be published."""
             essays = aggregate.essays
             essays[self.essay_id] = replace(
-                essays[self.essay_id], status=VETOED, risk_category=self.risk_category
+                essays[self.essay_id],
+                status=VETOED,
+                risk_category=self.risk_category,
+                reviewed_at=self.effective_at or self.timestamp,
             )
 
     class EssayPublished(Event):
@@ -521,10 +560,12 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 f"effective_at {early[1]} falls before the release date {release_date}",
                 field="effective_at",
             )
+        recorded_at = decided.recorded_at or cls.ModelRegistered.create_timestamp()
+        cls._refuse_too_late(decided, recorded_at)
         return cls._create(
             cls.ModelRegistered,
             id=model_id,
-            timestamp=decided.recorded_at or cls.ModelRegistered.create_timestamp(),
+            timestamp=recorded_at,
             **_decision_fields(decided),
             name=name,
             family=family,
@@ -543,6 +584,10 @@ class ModelLifecycle(BaseAggregate[UUID]):
     ) -> None:
         """Schedule (or reschedule) the retirement; not once the model has retired."""
         self._refuse_if_retired("schedule its retirement")
+        if successor == self.name:
+            raise errors.SuccessorIsSelf(
+                f"model {self.name!r} cannot be its own successor", model=self.name
+            )
         self._check_dates(decided, retirement_date=retirement_date)
         self._decide(
             self.RetirementScheduled,
@@ -552,8 +597,19 @@ class ModelLifecycle(BaseAggregate[UUID]):
             successor=successor,
         )
 
-    def retire(self, decided: Justification, *, retired_on: date, final_status: str) -> None:
-        """Retire the model: only once scheduled, and never before its weights are preserved."""
+    def retire(
+        self,
+        decided: Justification,
+        *,
+        retired_on: date,
+        final_status: str,
+        successor_external: bool | None = False,
+    ) -> None:
+        """Retire the model: only once scheduled, and never before its weights are preserved.
+
+        Whether the successor is registered is the ledger's check (`Ledger.execute`), since
+        the aggregate sees only its own model; ``successor_external`` says it is not in it.
+        """
         self._refuse_if_retired("retire it again")
         if self.retirement_date is None:
             raise errors.RetiredWithoutSchedule(
@@ -575,7 +631,26 @@ class ModelLifecycle(BaseAggregate[UUID]):
             )
         self._check_dates(decided, retired_on=retired_on)
         self._check_not_future(decided, retired_on=retired_on)
-        self._decide(self.ModelRetired, decided, retired_on=retired_on, final_status=final_status)
+        for subject, moment in (
+            ("the weights' preservation", self.weights.preserved_at),
+            ("the retirement's schedule", self.scheduled_at),
+        ):
+            if moment is not None and retired_on < day_of(moment):
+                raise errors.DecisionBeforeItsSubject(
+                    f"model {self.name!r} cannot be retired on {retired_on}, before "
+                    f"{subject} took effect on {day_of(moment)}",
+                    field="retired_on",
+                    day=retired_on.isoformat(),
+                    subject=subject,
+                    subject_day=day_of(moment).isoformat(),
+                )
+        self._decide(
+            self.ModelRetired,
+            decided,
+            retired_on=retired_on,
+            final_status=final_status,
+            successor_external=successor_external,
+        )
 
     def preserve_weights(
         self,
@@ -655,6 +730,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 field="checked_at",
                 preserved_on=preserved_on.isoformat(),
             )
+        preserved_at = self.weights.preserved_at
+        self._check_after(decided, "the preservation of the weights it checks", preserved_at)
         intact = not differing_files and observed_digest == self.weights.manifest_digest
         self._decide(
             self.ArchiveVerified,
@@ -737,6 +814,20 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 preference_id=preference_id,
                 interview_id=interview_id,
             )
+        self._refuse_contradicting_interview(preference_id, preference, interview_id)
+        interview = self.interviews[interview_id]
+        for support in preference.supports:
+            if support.day == interview.conducted_on or support.framing == interview.framing:
+                same = "day" if support.day == interview.conducted_on else "framing"
+                raise errors.ReaffirmedSameDayOrFraming(
+                    f"interview {interview_id!r} has the same {same} as interview "
+                    f"{support.interview_id!r} that already supports preference "
+                    f"{preference_id!r}; a reaffirmation comes on another day and under "
+                    "another framing",
+                    preference_id=preference_id,
+                    interview_id=interview_id,
+                    supporting_interview=support.interview_id,
+                )
         self._check_dates(decided)
         self._decide(
             self.PreferenceReaffirmed,
@@ -748,9 +839,16 @@ class ModelLifecycle(BaseAggregate[UUID]):
     def contradict_preference(
         self, decided: Justification, *, preference_id: str, interview_id: str, statement: str
     ) -> None:
-        """Record that an interview went against a recorded preference."""
-        self._require_preference(preference_id, "contradicted")
+        """Record that an interview went against a recorded preference (not one supporting it)."""
+        preference = self._require_preference(preference_id, "contradicted")
         self._require_interview(interview_id)
+        if any(support.interview_id == interview_id for support in preference.supports):
+            raise errors.SupportedAndContradicted(
+                f"interview {interview_id!r} supports preference {preference_id!r}; the same "
+                "interview cannot also contradict it",
+                preference_id=preference_id,
+                interview_id=interview_id,
+            )
         self._check_dates(decided)
         self._decide(
             self.PreferenceContradicted,
@@ -795,7 +893,17 @@ class ModelLifecycle(BaseAggregate[UUID]):
         channels: tuple[Channel, ...],
         criteria: dict[str, float] | None,
     ) -> None:
-        """Set the access policy in force (it replaces the previous one)."""
+        """Set the access policy in force (it replaces the previous one).
+
+        Once the model has retired, only a model retired with extended access has one.
+        """
+        if self.status == "retired" and self.final_status != EXTENDED_ACCESS:
+            raise errors.PolicyAfterFullRetirement(
+                f"model {self.name!r} retired on {self.retired_on} as {self.final_status}; "
+                f"an access policy is set after retirement only for {EXTENDED_ACCESS}",
+                model=self.name,
+                final_status=self.final_status,
+            )
         self._check_dates(decided)
         self._decide(self.AccessPolicySet, decided, channels=channels, criteria=criteria)
 
@@ -828,7 +936,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
         self, decided: Justification, *, request_id: str, terms: str, expires_on: date | None
     ) -> None:
         """Grant a request that awaits a decision; an expiry falls after the decision."""
-        self._refuse_own_request(decided, self._require_undecided_request(request_id), "approve")
+        request = self._require_undecided_request(request_id)
+        self._refuse_own_request(decided, request, "approve")
         decided_on = day_of(decided.effective_at or self._now(decided))
         if expires_on is not None and expires_on <= decided_on:
             raise errors.IncoherentDates(
@@ -837,6 +946,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 expires_on=expires_on.isoformat(),
                 decided_on=decided_on.isoformat(),
             )
+        self._check_after(decided, f"request {request_id!r} it decides", request.last_step_at)
         self._check_dates(decided)
         self._decide(
             self.AccessRequestApproved,
@@ -848,7 +958,9 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
     def deny_access_request(self, decided: Justification, *, request_id: str, reason: str) -> None:
         """Refuse a request that awaits a decision, stating the reason."""
-        self._refuse_own_request(decided, self._require_undecided_request(request_id), "deny")
+        request = self._require_undecided_request(request_id)
+        self._refuse_own_request(decided, request, "deny")
+        self._check_after(decided, f"request {request_id!r} it decides", request.last_step_at)
         self._check_dates(decided)
         self._decide(self.AccessRequestDenied, decided, request_id=request_id, reason=reason)
 
@@ -876,6 +988,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 request_id=request_id,
                 status=request.status,
             )
+        self._check_after(decided, f"the denial of request {request_id!r}", request.last_step_at)
         self._check_dates(decided)
         self._decide(self.AccessDenialAppealed, decided, request_id=request_id, new_facts=new_facts)
 
@@ -890,6 +1003,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 request_id=request_id,
                 status=request.status,
             )
+        self._check_after(decided, f"the grant of request {request_id!r}", request.last_step_at)
         self._check_dates(decided)
         self._decide(self.AccessRevoked, decided, request_id=request_id, reason=reason)
 
@@ -902,9 +1016,34 @@ class ModelLifecycle(BaseAggregate[UUID]):
         prompt_ref: str,
         context_refs: tuple[str, ...],
         content_digest: str,
+        supersedes_vetoed: str | None = None,
     ) -> None:
-        """Record a draft under an id not used before."""
+        """Record a draft under an id not used before.
+
+        A draft whose content a reviewer vetoed under another id names that essay
+        (``supersedes_vetoed``): vetoed content is not published under another name unless a
+        later review approves it.
+        """
         self._refuse_duplicate("essay", essay_id, self.essays)
+        vetoed = sorted(
+            other_id
+            for other_id, other in self.essays.items()
+            if other.status == VETOED and other.content_digest == content_digest
+        )
+        if supersedes_vetoed is not None and supersedes_vetoed not in vetoed:
+            raise errors.VetoedContentRedrafted(
+                f"essay {essay_id!r} names {supersedes_vetoed!r} as the vetoed essay it "
+                "supersedes, but no vetoed essay of this model has its content",
+                essay_id=essay_id,
+                supersedes_vetoed=supersedes_vetoed,
+            )
+        if vetoed and supersedes_vetoed is None:
+            raise errors.VetoedContentRedrafted(
+                f"essay {essay_id!r} has the content of vetoed essay {vetoed[0]!r}; a draft "
+                "of vetoed content names the essay it supersedes (supersedes_vetoed)",
+                essay_id=essay_id,
+                vetoed=vetoed[0],
+            )
         self._check_dates(decided)
         self._decide(
             self.EssayDrafted,
@@ -914,11 +1053,13 @@ class ModelLifecycle(BaseAggregate[UUID]):
             prompt_ref=prompt_ref,
             context_refs=context_refs,
             content_digest=content_digest,
+            supersedes_vetoed=supersedes_vetoed,
         )
 
     def approve_essay(self, decided: Justification, *, essay_id: str) -> None:
         """Approve a draft that has not been reviewed."""
-        self._require_unreviewed_essay(essay_id)
+        essay = self._require_unreviewed_essay(essay_id)
+        self._check_after(decided, f"the draft of essay {essay_id!r}", essay.drafted_at)
         self._check_dates(decided)
         self._decide(self.EssayApproved, decided, essay_id=essay_id)
 
@@ -926,7 +1067,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
         self, decided: Justification, *, essay_id: str, risk_category: str, reason: str
     ) -> None:
         """Veto a draft that has not been reviewed, naming the risk."""
-        self._require_unreviewed_essay(essay_id)
+        essay = self._require_unreviewed_essay(essay_id)
+        self._check_after(decided, f"the draft of essay {essay_id!r}", essay.drafted_at)
         self._check_dates(decided)
         self._decide(
             self.EssayVetoed,
@@ -955,6 +1097,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 f"essay {essay_id!r} is {essay.status}; it is published only after approval",
                 essay_id=essay_id,
             )
+        self._refuse_vetoed_content(essay_id, essay)
+        self._check_after(decided, f"the approval of essay {essay_id!r}", essay.reviewed_at)
         self._check_dates(decided)
         self._decide(
             self.EssayPublished,
@@ -1038,7 +1182,9 @@ class ModelLifecycle(BaseAggregate[UUID]):
         return Support(interview_id, interview.conducted_on, interview.framing)
 
     def _check_dates(self, decided: Justification, **moments: date | datetime | None) -> None:
-        """Refuse any date of the decision that falls before the model's release."""
+        """Refuse any date of the decision that falls before the model's release, and a
+        decision that takes effect later than the day after it is recorded."""
+        self._refuse_too_late(decided, self._now(decided))
         named = [("effective_at", decided.effective_at), *moments.items()]
         early = first_before(named, self.release_date)
         if early is not None:
@@ -1050,6 +1196,61 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 day=day.isoformat(),
                 release_date=self.release_date.isoformat(),
             )
+
+    @staticmethod
+    def _refuse_too_late(decided: Justification, recorded_at: datetime) -> None:
+        if takes_effect_too_late(decided.effective_at, recorded_at):
+            raise errors.EffectiveAfterRecorded(
+                f"effective_at {decided.effective_at} is more than a day after the decision "
+                f"is recorded ({recorded_at}); a decision takes effect no later than the day "
+                "it is recorded",
+                effective_at=str(decided.effective_at),
+                recorded_at=str(recorded_at),
+            )
+
+    def _check_after(self, decided: Justification, subject: str, moment: datetime | None) -> None:
+        """Refuse a decision that takes effect before what it decides took effect."""
+        effective = decided.effective_at or self._now(decided)
+        if moment is not None and instant(effective) < instant(moment):
+            raise errors.DecisionBeforeItsSubject(
+                f"this decision takes effect at {effective}, before {subject} took effect "
+                f"at {moment}; a decision takes effect on or after what it decides",
+                effective_at=str(effective),
+                subject=subject,
+                subject_at=str(moment),
+            )
+
+    def _refuse_contradicting_interview(
+        self, preference_id: str, preference: Preference, interview_id: str
+    ) -> None:
+        if interview_id in preference.contradicted_by:
+            raise errors.SupportedAndContradicted(
+                f"interview {interview_id!r} contradicted preference {preference_id!r}; the "
+                "same interview cannot also reaffirm it",
+                preference_id=preference_id,
+                interview_id=interview_id,
+            )
+
+    def _refuse_vetoed_content(self, essay_id: str, essay: Essay) -> None:
+        """Vetoed content is published under another id only if approved after the veto."""
+        for other_id, other in self.essays.items():
+            if other_id == essay_id or other.status != VETOED:
+                continue
+            if other.content_digest != essay.content_digest:
+                continue
+            vetoed_at, approved_at = other.reviewed_at, essay.reviewed_at
+            if (
+                vetoed_at is None
+                or approved_at is None
+                or instant(approved_at) <= instant(vetoed_at)
+            ):
+                raise errors.VetoedContentPublished(
+                    f"essay {essay_id!r} has the content of vetoed essay {other_id!r} and "
+                    "was not approved after that veto; vetoed content is not published "
+                    "under another essay id",
+                    essay_id=essay_id,
+                    vetoed=other_id,
+                )
 
     def _now(self, decided: Justification) -> datetime:
         """When the ledger records this decision: now, or when a restored event first was."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,18 @@ def first_after(
         if moment is not None and day_of(moment) > ceiling:
             return name, day_of(moment)
     return None
+
+
+def instant(moment: datetime) -> datetime:
+    """Return a date-time comparable with any other: a naive one is read as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def takes_effect_too_late(effective_at: datetime | None, recorded_at: datetime) -> bool:
+    """Return whether a decision takes effect later than the day after it is recorded.
+
+    One day of slack lets a moment written in a time zone ahead of UTC through.
+    """
+    return effective_at is not None and instant(effective_at) > instant(recorded_at) + timedelta(
+        days=1
+    )

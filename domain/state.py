@@ -59,6 +59,8 @@ class Preference:
     contradictions: int = 0
     supports_since_contradiction: tuple[Support, ...] = ()
     outcome: str | None = None
+    # The interviews that went against it (an interview supports or contradicts, never both).
+    contradicted_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class AccessRequest:
     expires_on: date | None = None
     # The actor id that made the request: it may appeal it, and never decide or revoke it.
     requested_by: str = ""
+    # When its latest step (request, decision, appeal) took effect: its effective_at, else
+    # its recorded moment. The next decision takes effect on or after it.
+    last_step_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,12 @@ class Essay:
     title: str
     status: str = "drafted"
     risk_category: str | None = None
+    content_digest: str = ""
+    # The vetoed essay with the same content this draft names (``supersedes_vetoed``).
+    supersedes_vetoed: str | None = None
+    # When the draft and its review took effect (effective_at, else the recorded moment).
+    drafted_at: datetime | None = None
+    reviewed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

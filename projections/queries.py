@@ -13,12 +13,13 @@ then (`Ledger.state_as_of`).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
-from domain.errors import InvalidQuery, LogError, NoPreservedWeights
+from domain.errors import InvalidQuery, LogError, ModelNotFound, NoPreservedWeights
 from projections import registers
 from projections.model_state import model_state
 from projections.records import event_record
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from domain.lifecycle import ModelLifecycle
     from domain.rules import PreferencePolicy
     from domain.state import PreservedWeights
+    from projections.checklist import Checklist, ChecklistPolicy
     from projections.runner import ViewRunner, ViewStatus
     from projections.search import Hit
     from projections.views import ModelStatus, TimelineEntry
@@ -82,10 +84,49 @@ class TimelinePage:
 class Queries:
     """Every question about the ledger's records, answered from the ledger and its views."""
 
-    def __init__(self, ledger: Ledger, views: ViewRunner, policy: PreferencePolicy) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        views: ViewRunner,
+        policy: PreferencePolicy,
+        checklist_policy: ChecklistPolicy | None = None,
+    ) -> None:
+        from projections.checklist import ChecklistPolicy as Policy
+
         self.ledger = ledger
         self.views = views
         self.policy = policy
+        self.checklist_policy = checklist_policy or Policy(
+            archive_check_days=90, signal_days=45, preference=policy
+        )
+
+    # -- the retirement checklist ----------------------------------------------------------------
+
+    def checklist(
+        self, model: str | None = None, *, as_of: date | datetime | None = None
+    ) -> list[Checklist]:
+        """Each step of a careful retirement, per model (all by default), as of T.
+
+        T is ``as_of``: a moment, or a day meaning the end of that day (UTC); without it, now.
+        Each model's checklist is read from its events recorded by T (`projections.checklist`);
+        a successor counts as registered if a model of that name was registered by T.
+        """
+        from projections.checklist import checklist
+
+        at = _end_of(as_of)
+        names = [model] if model is not None else self.ledger.model_names()
+        registered_by = {
+            name: self.ledger.history(name)[0].timestamp for name in self.ledger.model_names()
+        }
+
+        def registered(name: str) -> bool:
+            moment = registered_by.get(name)
+            return moment is not None and moment <= at
+
+        return [
+            checklist(name, self.ledger.history(name), at, self.checklist_policy, registered)
+            for name in names
+        ]
 
     # -- views ---------------------------------------------------------------------------------
 
@@ -129,9 +170,12 @@ class Queries:
         _check_text(model=model)
         if version is not None and at is not None:
             raise InvalidQuery("give a version or a moment, not both")
-        if version is None and at is None:
-            return self.ledger.state(model)
-        return self.ledger.state_as_of(model, version=version, at=at)
+        try:
+            if version is None and at is None:
+                return self.ledger.state(model)
+            return self.ledger.state_as_of(model, version=version, at=at)
+        except ModelNotFound:
+            raise self._unknown_model(model) from None
 
     def model_state(
         self, model: str, *, version: int | None = None, at: datetime | None = None
@@ -179,11 +223,14 @@ class Queries:
         from projections.views import timeline
 
         _check_text(model=model, type=event_type, actor=actor, role=role)
+        _check_event_type(event_type)
+        _check_role(role)
         if not 1 <= limit <= MAX_TIMELINE_PAGE:
             raise InvalidQuery(f"limit must be from 1 to {MAX_TIMELINE_PAGE}; got {limit}")
         if after is not None and not -1 <= after <= 2**62:
             raise InvalidQuery(f"after must be a sequence number; got {after}")
         self.catch_up()
+        self._check_model(model)
         entries = timeline(
             self.views.recorder,
             model=model,
@@ -193,9 +240,12 @@ class Queries:
             since=since,
             until=until,
             after=after,
-            limit=limit,
+            limit=limit + 1,  # one more than asked: whether a next page exists, not a guess
         )
-        return TimelinePage(entries, entries[-1].sequence if len(entries) == limit else None)
+        if len(entries) > limit:
+            entries = entries[:limit]
+            return TimelinePage(entries, entries[-1].sequence)
+        return TimelinePage(entries, None)
 
     def decision(self, sequence: int) -> TimelineEntry:
         """One decision by its sequence number."""
@@ -219,10 +269,38 @@ class Queries:
         from projections.search import search
 
         _check_text(q=text, model=model, type=event_type)
+        _check_event_type(event_type)
         if not 1 <= limit <= MAX_SEARCH_RESULTS:
             raise InvalidQuery(f"limit must be from 1 to {MAX_SEARCH_RESULTS}; got {limit}")
         self.catch_up()
+        self._check_model(model)
         return search(self.views.recorder, text, model=model, event_type=event_type, limit=limit)
+
+    # -- the filters' names ---------------------------------------------------------------------
+
+    def _check_model(self, model: str | None) -> None:
+        """Refuse a model filter naming no registered model (`ModelNotFound`, with close names).
+
+        A typo'd name would otherwise match nothing and answer an empty list, as if the model
+        had no records. Asked of the status view, caught up first.
+        """
+        if model is None:
+            return
+        found = self.views.recorder.fetch(
+            f"SELECT 1 FROM view_models WHERE model = {self.views.recorder.param}",  # noqa: S608
+            (model,),
+        )
+        if not found:
+            raise self._unknown_model(model)
+
+    def _unknown_model(self, model: str) -> ModelNotFound:
+        """`ModelNotFound` for ``model``, naming up to three registered names close to it."""
+        error = ModelNotFound(model)
+        close = difflib.get_close_matches(model, self.ledger.model_names(), n=3)
+        if close:
+            error.message += f"; did you mean {_either(close)}?"
+            error.facts["close_matches"] = close
+        return error
 
     # -- registers and the fairness report -----------------------------------------------------
 
@@ -232,6 +310,7 @@ class Queries:
         if kind not in REGISTERS:
             raise InvalidQuery(f"no register {kind!r}: use {', '.join(REGISTERS)}")
         self.catch_up()
+        self._check_model(model)
         recorder = self.views.recorder
         if kind == "access":
             return registers.access_requests(recorder, model)
@@ -245,23 +324,97 @@ class Queries:
         self,
         *,
         criteria_distance: float = DEFAULT_CRITERIA_DISTANCE,
-        as_of: date | None = None,
+        as_of: date | datetime | None = None,
     ) -> Any:
-        """The fairness report (docs/fairness.md), missed weeks counted up to ``as_of``."""
+        """The fairness report (docs/fairness.md) of the decisions recorded and in effect at T.
+
+        T is ``as_of``: a moment, or a day meaning the end of that day (UTC); without it, now.
+        Every section counts only the events recorded at or before T whose decision took
+        effect by T; missed essay weeks run to T's day. The report names the ledger position
+        it was computed at (`LedgerPosition`), so it can be recomputed. For T = now the views
+        answer when they hold exactly those events; otherwise the events are replayed.
+        """
         from projections import fairness
+        from projections.fairness.recorded import rows_as_of, views_position
 
         if not 0.0 <= criteria_distance <= 10.0:
             raise InvalidQuery(f"criteria distance must be from 0 to 10; got {criteria_distance}")
-        self.catch_up()
-        recorder = self.views.recorder
+        settings = fairness.FairnessPolicy(criteria_distance=criteria_distance)
+        if as_of is None:
+            at = datetime.now(UTC)
+            self.catch_up()
+            recorder = self.views.recorder
+            for _ in range(3):  # the views' position before and after the rows must agree
+                position = views_position(recorder, at)
+                if position is None:
+                    break
+                rows = (
+                    registers.access_requests(recorder),
+                    registers.access_policies(recorder),
+                    registers.essays(recorder),
+                    registers.preferences(recorder, self.policy),
+                )
+                if views_position(recorder, at) == position:
+                    return fairness.fairness_report(
+                        *rows, policy=settings, as_of=at.date(), position=position
+                    )
+        elif isinstance(as_of, datetime):
+            if as_of.tzinfo is None:
+                raise InvalidQuery("the report's moment needs a time zone")
+            at = as_of.astimezone(UTC)
+        else:
+            at = datetime.combine(as_of, time.max, UTC)
+        recorded = rows_as_of(self.ledger, self.policy, at)
         return fairness.fairness_report(
-            registers.access_requests(recorder),
-            registers.access_policies(recorder),
-            registers.essays(recorder),
-            registers.preferences(recorder, self.policy),
-            policy=fairness.FairnessPolicy(criteria_distance=criteria_distance),
-            as_of=as_of or datetime.now(UTC).date(),
+            recorded.requests,
+            recorded.policies,
+            recorded.essays,
+            recorded.preferences,
+            policy=settings,
+            as_of=at.date(),
+            position=recorded.position,
         )
+
+
+def event_types() -> list[str]:
+    """The event types a ``type`` filter may name: the ledger's catalogue, in declared order."""
+    from domain.ledger import EVENT_BY_TOPIC
+
+    return [event_class.__name__ for event_class in EVENT_BY_TOPIC.values()]
+
+
+def roles() -> list[str]:
+    """The roles a ``role`` filter may name (`domain.decisions.Role`)."""
+    from domain.decisions import Role
+
+    return [role.value for role in Role]
+
+
+def _check_event_type(event_type: str | None) -> None:
+    """Refuse a ``type`` filter that names no event type, listing the event types."""
+    if event_type is not None and event_type not in (known := event_types()):
+        raise InvalidQuery(
+            f"type: no event type {event_type!r}{_did_you_mean(event_type, known)}; "
+            f"the event types: {', '.join(known)}"
+        )
+
+
+def _check_role(role: str | None) -> None:
+    """Refuse a ``role`` filter that names no role, listing the roles."""
+    if role is not None and role not in (known := roles()):
+        raise InvalidQuery(
+            f"role: no role {role!r}{_did_you_mean(role, known)}; the roles: {', '.join(known)}"
+        )
+
+
+def _did_you_mean(value: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(value, known, n=3)
+    return f" (did you mean {_either(close)}?)" if close else ""
+
+
+def _either(names: list[str]) -> str:
+    quoted = [repr(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 def _check_text(**values: str | None) -> None:
@@ -273,3 +426,14 @@ def _check_text(**values: str | None) -> None:
             raise InvalidQuery(f"{name} is longer than {MAX_QUERY_TEXT} characters")
         if any(ord(char) < 32 or ord(char) == 127 for char in value):
             raise InvalidQuery(f"{name} has a control character")
+
+
+def _end_of(as_of: date | datetime | None) -> datetime:
+    """The moment a question is asked as of: now, a moment (with a zone), or a day's end (UTC)."""
+    if as_of is None:
+        return datetime.now(UTC)
+    if isinstance(as_of, datetime):
+        if as_of.tzinfo is None:
+            raise InvalidQuery("the moment needs a time zone")
+        return as_of.astimezone(UTC)
+    return datetime.combine(as_of, time.max, UTC)

@@ -41,13 +41,21 @@ def _options(
 
 
 def _register_commands() -> None:
-    from api.cli import archive_cmds, audit_cmds, ledger_cmds, log_cmds, service_cmds
+    from api.cli import (
+        archive_cmds,
+        audit_cmds,
+        checklist_cmds,
+        ledger_cmds,
+        log_cmds,
+        service_cmds,
+    )
 
     ledger_cmds.register(app)
     audit_cmds.register(app)
     log_cmds.register(app)
     archive_cmds.register(app)
     service_cmds.register(app)
+    checklist_cmds.register(app)
 
 
 _register_commands()

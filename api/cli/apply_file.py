@@ -2,7 +2,9 @@
 
 A line is one command document, held to the same limit as an HTTP request body
 (``RELIQUARY_MAX_DOCUMENT_BYTES``): a longer line is refused without being held in memory
-whole or parsed, with its size counted as it is skipped.
+whole or parsed, with its size counted as it is skipped. A line's ``expected_version`` pins the
+model version its writer saw: the ledger refuses the line (``stale-version``) if the model is at
+another.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import BinaryIO
 
 from domain.authority import Authentication
 from domain.commands import parse_command
-from domain.errors import LedgerError
+from domain.errors import LedgerError, StaleVersion
 from domain.ledger import Ledger
 
 _SKIP_CHUNK = 64 * 1024
@@ -101,7 +103,18 @@ def apply_lines(
             raise LineRefused(number, f"not valid UTF-8 at byte {error.start}", applied) from None
         try:
             command = parse_command(text, max_bytes=limit)
-            ledger.execute(command, authentication=Authentication.OPERATOR)
+            ledger.execute(
+                command,
+                authentication=Authentication.OPERATOR,
+                expected_version=command.expected_version,
+            )
+        except StaleVersion as error:
+            facts = error.facts
+            reason = (
+                f"{error.rule}: the line expects model {facts['model']!r} at version "
+                f"{facts['expected']} (expected_version), but it is at version {facts['actual']}"
+            )
+            raise LineRefused(number, reason, applied) from None
         except LedgerError as error:
             raise LineRefused(number, str(error), applied) from None
         applied += 1

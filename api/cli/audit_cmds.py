@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -128,6 +129,25 @@ def timeline(
             for e in entries
         ],
     )
+    if page.next_after is not None:
+        from projections.queries import MAX_TIMELINE_PAGE
+
+        given = {
+            "--model": model,
+            "--type": event_type,
+            "--actor": actor,
+            "--role": role,
+            "--since": since,
+            "--until": until,
+        }
+        again = [f"{name} {shlex.quote(value)}" for name, value in given.items() if value]
+        command = " ".join(
+            ["reliquary timeline", *again, f"--after {page.next_after}", f"--limit {limit}"]
+        )
+        say(
+            f"showing {len(entries)} entries; more follow: {command} "
+            f"(--limit takes up to {MAX_TIMELINE_PAGE} a page)"
+        )
 
 
 def why(
@@ -139,10 +159,19 @@ def why(
     as_json: JsonFlag = False,
 ) -> None:
     """Decisions ranked by how well their rationale and evidence match QUERY."""
-    hits = _caught_up(ctx).queries.search(query, model=model, event_type=event_type, limit=limit)
+    from projections.queries import MAX_SEARCH_RESULTS
+
+    queries = _caught_up(ctx).queries
     if as_json:
+        hits = queries.search(query, model=model, event_type=event_type, limit=limit)
         print_json([{"rank": round(hit.rank, 6), **hit.entry.as_json()} for hit in hits])
         return
+    # For people, one hit more than shown, to say whether more match (a limit out of range is
+    # passed as given, for `Queries.search` to refuse).
+    asked = limit + 1 if 1 <= limit < MAX_SEARCH_RESULTS else limit
+    hits = queries.search(query, model=model, event_type=event_type, limit=asked)
+    more = len(hits) > limit
+    hits = hits[:limit]
     rows = []
     for hit in hits:
         entry = hit.entry
@@ -164,6 +193,16 @@ def why(
         ["rank", "decision", "type", "who", "when", "rationale", "criteria and evidence"],
         rows,
     )
+    if more:
+        say(
+            f"showing the {limit} best matches, and more decisions match: "
+            f"use --limit N (up to {MAX_SEARCH_RESULTS}) to see more"
+        )
+    elif len(hits) == MAX_SEARCH_RESULTS:
+        say(
+            f"showing the {MAX_SEARCH_RESULTS} best matches, the most `why` shows; "
+            "more may match: narrow with --model or --type"
+        )
 
 
 def register_cmd(
@@ -201,21 +240,30 @@ def fairness(
         typer.Option("--criteria-distance", help="How close criteria count as alike (0 to 10)"),
     ] = 0.15,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Count missed weeks up to this day")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Only decisions recorded and in effect by then: a day (its end, UTC) "
+            "or an ISO 8601 moment with a time zone",
+        ),
     ] = None,
 ) -> None:
     """Were requesters, models and essays treated alike? Access, criteria, essays, preferences."""
-    from domain.commands import parse_day
+    from domain.commands import parse_day, parse_moment
     from projections import fairness as reports
 
-    day = parse_day(as_of, "--as-of") if as_of is not None else None
-    report = _caught_up(ctx).queries.fairness(criteria_distance=criteria_distance, as_of=day)
+    at = None
+    if as_of is not None:
+        day_only = len(as_of.strip()) == len("YYYY-MM-DD")
+        at = parse_day(as_of, "--as-of") if day_only else parse_moment(as_of, "--as-of")
+    report = _caught_up(ctx).queries.fairness(criteria_distance=criteria_distance, as_of=at)
     if markdown:
+        if output is None:
+            # No files beside a page on stdout: the charts travel inside it, as data URIs.
+            print(reports.report_markdown(report, reports.chart_data_uris(report)))  # noqa: T201
+            return
         charts = reports.report_charts(report)
         text = reports.report_markdown(report, None)
-        if output is None:
-            print(text)  # noqa: T201
-            return
         output.mkdir(parents=True, exist_ok=True)
         (output / "REPORT.md").write_text(text)
         for name, chart in charts.items():

@@ -22,7 +22,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The Reliquary API over the ledger, log and views that ``settings`` name."""
     from api.http import problems
     from api.http.limits import RequestGuard
-    from api.http.routes import commands, queries, transparency
+    from api.http.routes import checklist, commands, queries, transparency
     from api.web.context import router as web_router
 
     @asynccontextmanager
@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     app.include_router(commands.router)
     app.include_router(queries.router)
+    app.include_router(checklist.router)
     app.include_router(transparency.router)
     app.include_router(transparency.tiles_router)
     from api.web.pages import install_pages

@@ -13,7 +13,12 @@ The names other code uses are re-exported here, so importing the package imports
 modules (standard library only); the CLI imports it inside its commands, not at start-up.
 """
 
-from projections.fairness.charts import APPROVAL_CHART, VETO_CHART, report_charts
+from projections.fairness.charts import (
+    APPROVAL_CHART,
+    VETO_CHART,
+    chart_data_uris,
+    report_charts,
+)
 from projections.fairness.figures import (
     ALL_GROUPS,
     ALL_MODELS,
@@ -22,6 +27,7 @@ from projections.fairness.figures import (
     FairnessPolicy,
     FairnessReport,
     Interval,
+    LedgerPosition,
     fairness_report,
     iso_week,
     wilson_interval,
@@ -39,6 +45,8 @@ __all__ = [
     "FairnessPolicy",
     "FairnessReport",
     "Interval",
+    "LedgerPosition",
+    "chart_data_uris",
     "fairness_report",
     "iso_week",
     "report_charts",

@@ -7,6 +7,7 @@ Every piece of data in them is escaped.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -192,3 +193,14 @@ def _veto_chart(report: FairnessReport) -> bytes:
 def report_charts(report: FairnessReport) -> dict[str, bytes]:
     """Return the report's charts as SVG documents by file name (`APPROVAL_CHART`, `VETO_CHART`)."""
     return {APPROVAL_CHART: _approval_chart(report), VETO_CHART: _veto_chart(report)}
+
+
+def chart_data_uris(report: FairnessReport) -> dict[str, str]:
+    """The report's charts as ``data:image/svg+xml;base64,...`` URIs, by file name.
+
+    For a Markdown page printed alone (no files beside it): the charts travel inside it.
+    """
+    return {
+        name: "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+        for name, svg in report_charts(report).items()
+    }

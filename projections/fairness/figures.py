@@ -29,7 +29,8 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from fractions import Fraction
 
 from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
 
@@ -277,6 +278,25 @@ class Preferences:
 
 
 @dataclass(frozen=True)
+class LedgerPosition:
+    """Where in the ledger a report was computed: anyone can recompute it from this.
+
+    ``moment`` (T) is the cut-off: the report counts the events recorded at or before T (by
+    each event's recorded timestamp) whose decision was in effect by T (``effective_at``, else
+    the recorded time, at or before T). Every such event is among the log's first ``log_size``
+    events (ledger order, up to notification id ``last_notification_id``): a transparency-log
+    checkpoint of that tree size or larger covers all of them.
+    """
+
+    moment: datetime
+    log_size: int  # events in the log up to and including the last one recorded by T
+    last_notification_id: int | None  # None: nothing was recorded by T
+    events_counted: int  # recorded by T and in effect by T
+    not_yet_in_effect: int  # recorded by T with an effective time after T: left out
+    recorded_after: int  # among the first log_size, recorded after T (writers' clocks): left out
+
+
+@dataclass(frozen=True)
 class FairnessReport:
     """The whole report: the settings it was computed with, and its four sections."""
 
@@ -287,6 +307,7 @@ class FairnessReport:
     essay_review: EssayReview
     preferences: Preferences
     sources: dict[str, int] = field(default_factory=dict)  # rows read, by kind
+    position: LedgerPosition | None = None  # where in the ledger (None: rows given directly)
 
 
 # --- computing it -------------------------------------------------------------------------------
@@ -300,12 +321,14 @@ def fairness_report(
     *,
     policy: FairnessPolicy = DEFAULT_POLICY,
     as_of: date | None = None,
+    position: LedgerPosition | None = None,
 ) -> FairnessReport:
     """Compute the fairness report from the rows of the registers.
 
     ``as_of`` ends the essay cadence (weeks that had ended by that day are counted); without
     it the cadence ends with each model's last draft. It filters nothing else: pass the rows
-    as they stood on the day you want (the views' current rows, for a report of today).
+    as they stood on the day you want (`projections.queries.Queries.fairness` does: it reads
+    the decisions recorded and in effect at a moment, and passes their ``position``).
     Raises ValueError on a status or outcome the report does not know.
     """
     return FairnessReport(
@@ -321,6 +344,7 @@ def fairness_report(
             "essays": len(essays),
             "preferences": len(preferences),
         },
+        position=position,
     )
 
 
@@ -367,35 +391,55 @@ def _group_access(
     )
 
 
+def exact(value: float | int | Fraction) -> Fraction:
+    """A threshold or score as the exact fraction of the decimal it is written as.
+
+    ``0.8`` is read as 4/5, not as the binary float nearest to it, so that comparisons with a
+    threshold are exact: 18/25 against 27/30 is a ratio of exactly 4/5, not below it.
+    """
+    if isinstance(value, Fraction | int):
+        return Fraction(value)
+    return Fraction(repr(float(value)))
+
+
+def _exact_rate(g: GroupAccess) -> Fraction | None:
+    return Fraction(g.approved, g.decided) if g.decided else None
+
+
 def access_by_group(requests: Sequence[AccessRequestRow], policy: FairnessPolicy) -> AccessByGroup:
-    """Section 1: approval rates by requester group, compared with the best-served group."""
+    """Section 1: approval rates by requester group, compared with the best-served group.
+
+    Rates, ratios and the four-fifths comparison are computed on exact fractions of the counts
+    (`fractions.Fraction`); the floats reported are those fractions rounded once.
+    """
     by_group: dict[str, list[AccessRequestRow]] = defaultdict(list)
     for row in requests:
         by_group[row.requester_group or NOT_RECORDED].append(row)
     plain = [_group_access(group, rows, policy) for group, rows in sorted(by_group.items())]
-    rates = [g.approval_rate for g in plain if g.approval_rate is not None]
-    best_rate = max(rates) if rates else None
+    rates = [r for r in (_exact_rate(g) for g in plain) if r is not None]
+    best = max(rates) if rates else None
+    line = exact(policy.four_fifths)
     groups: list[GroupAccess] = []
     for g in plain:
-        ratio: float | None = None
+        rate = _exact_rate(g)
+        ratio: Fraction | None = None
         # With a best rate of 0 nobody was approved: there is no disparity to measure.
-        if g.approval_rate is not None and best_rate:
-            ratio = g.approval_rate / best_rate
+        if rate is not None and best:
+            ratio = rate / best
         groups.append(
             replace(
                 g,
-                disparity_ratio=ratio,
-                below_four_fifths=ratio is not None and ratio < policy.four_fifths,
+                disparity_ratio=None if ratio is None else float(ratio),
+                below_four_fifths=ratio is not None and ratio < line,
             )
         )
+    best_rate = None if best is None else float(best)
     return AccessByGroup(
         groups=tuple(groups),
         overall=_group_access(ALL_GROUPS, requests, policy),
-        best_groups=tuple(
-            g.group for g in plain if best_rate is not None and g.approval_rate == best_rate
-        ),
+        best_groups=tuple(g.group for g in plain if best is not None and _exact_rate(g) == best),
         best_rate=best_rate,
-        four_fifths_line=policy.four_fifths * best_rate if best_rate is not None else None,
+        four_fifths_line=float(line * best) if best is not None else None,
     )
 
 
@@ -420,8 +464,16 @@ def criteria_distance(
     a: Mapping[str, float], b: Mapping[str, float]
 ) -> tuple[float, tuple[str, ...]]:
     """Return the Euclidean distance over the criteria both scored, and those criteria."""
+    squared, shared = _squared_distance(a, b)
+    return math.sqrt(squared), shared
+
+
+def _squared_distance(
+    a: Mapping[str, float], b: Mapping[str, float]
+) -> tuple[Fraction, tuple[str, ...]]:
+    """The exact squared distance over the shared criteria (scores read as their decimals)."""
     shared = tuple(sorted(set(a) & set(b), key=_criteria_key))
-    return math.sqrt(sum((a[name] - b[name]) ** 2 for name in shared)), shared
+    return sum(((exact(a[name]) - exact(b[name])) ** 2 for name in shared), Fraction(0)), shared
 
 
 def criteria_consistency(
@@ -447,11 +499,12 @@ def criteria_consistency(
     pairs: list[CriteriaPair] = []
     for i, a in enumerate(scored):
         for b in scored[i + 1 :]:
-            distance, shared = criteria_distance(a.criteria or {}, b.criteria or {})
+            squared, shared = _squared_distance(a.criteria or {}, b.criteria or {})
             if not shared or a.model == b.model:
                 continue
-            # "At most the threshold", allowing for rounding in the sum of squares.
-            close = distance <= policy.criteria_distance + 1e-9
+            distance = math.sqrt(squared)
+            # "At most the threshold", compared exactly: squared distance against its square.
+            close = squared <= exact(policy.criteria_distance) ** 2
             first, second = (a, b) if a.model <= b.model else (b, a)
             pairs.append(
                 CriteriaPair(

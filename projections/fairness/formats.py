@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ from projections.fairness.figures import (
     FairnessReport,
     GroupAccess,
     Interval,
+    LedgerPosition,
     Preferences,
     VetoRate,
 )
@@ -116,6 +117,10 @@ def _csv_rows(report: FairnessReport) -> Iterable[tuple[str, str, str, str, Any]
     for name in ("criteria_distance", "min_decided", "four_fifths", "z"):
         yield "settings", "", "", name, getattr(p, name)
     yield "settings", "", "", "as_of", report.as_of
+    if report.position is not None:
+        for f in fields(report.position):
+            value = getattr(report.position, f.name)
+            yield "settings", "", "", f.name, moment_text(value) if f.name == "moment" else value
 
     def each(
         section: str, subject: str, item: str, value: Any, skip: tuple[str, ...]
@@ -208,15 +213,61 @@ def _image(alt: str, name: str, chart_names: Mapping[str, str] | None) -> list[s
     target = name if chart_names is None else chart_names.get(name)
     if not target:
         return []
-    return [f"![{_md(alt)}]({quote(target, safe='/')})", ""]
+    if not target.startswith("data:image/svg+xml;base64,"):
+        target = quote(target, safe="/")  # a file name; a data URI (base64) is already safe
+    return [f"![{_md(alt)}]({target})", ""]
+
+
+def moment_text(moment: datetime) -> str:
+    """A report's moment T as ISO 8601 in UTC, ``Z``-suffixed, exact to the microsecond."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def reproduce_as_of(position: LedgerPosition) -> str:
+    """The ``--as-of`` value that recomputes a report: its day if T is a day's end, else T."""
+    at = position.moment.astimezone(UTC)
+    if at.time() == time.max:
+        return at.date().isoformat()
+    return moment_text(at)
+
+
+def _markdown_position(report: FairnessReport) -> list[str]:
+    position = report.position
+    if position is None:
+        return []
+    p = report.policy
+    last = position.last_notification_id
+    log = (
+        f"the log's first {position.log_size} event(s), up to notification id {last}"
+        if last is not None
+        else "no event (nothing was recorded by then)"
+    )
+    left_out = []
+    if position.not_yet_in_effect:
+        left_out.append(f"{position.not_yet_in_effect} recorded but not yet in effect")
+    if position.recorded_after:
+        left_out.append(f"{position.recorded_after} stored among them but recorded after T")
+    option = f" --criteria-distance {p.criteria_distance:g}" if p.criteria_distance != 0.15 else ""
+    return [
+        f"**Computed at**: T = {moment_text(position.moment)}. Every section counts the "
+        "decisions recorded at or before T that were in effect by T; the ledger position is "
+        f"{log} (a transparency-log checkpoint of that size or larger covers them); "
+        f"{position.events_counted} event(s) counted"
+        + (f", {'; '.join(left_out)} (left out)" if left_out else "")
+        + ". To recompute this report: "
+        f"`reliquary report fairness --as-of {reproduce_as_of(position)}{option}`.",
+        "",
+    ]
 
 
 def report_markdown(report: FairnessReport, chart_names: Mapping[str, str] | None = None) -> str:
     """Return the report as a Markdown page a board can read without a terminal.
 
     ``chart_names`` maps the chart file names of `report_charts` (`APPROVAL_CHART`,
-    `VETO_CHART`) to the relative paths the charts were written to; a chart missing from it is
-    not linked. None links each chart by its own file name, as if written beside the page.
+    `VETO_CHART`) to the relative paths the charts were written to, or to their
+    ``data:image/svg+xml;base64,`` URIs (`chart_data_uris`, for a page with no files beside
+    it); a chart missing from it is not linked. None links each chart by its own file name, as
+    if written beside the page: use None only when the charts are written there.
     Every piece of data (group, model, reviewer names, rationales) is escaped.
     """
     p = report.policy
@@ -232,6 +283,7 @@ def report_markdown(report: FairnessReport, chart_names: Mapping[str, str] | Non
         "figure are in the Reliquary documentation, docs/fairness.md.",
         "",
     ]
+    out += _markdown_position(report)
     out += _markdown_access(report.access_by_group, p, chart_names)
     out += _markdown_criteria(report.criteria_consistency)
     out += _markdown_essays(report.essay_review, report.as_of, chart_names)

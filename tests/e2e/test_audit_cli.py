@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -121,6 +124,42 @@ def test_fairness_report_in_every_form(cli, tmp_path: Path) -> None:
 
     code, _, _ = cli("report", "fairness", "--criteria-distance", "0.01", "--json")
     assert code == 0
+
+
+def test_fairness_markdown_on_stdout_references_no_file(cli, tmp_path: Path, monkeypatch) -> None:
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, out, _ = cli("report", "fairness", "--markdown")
+    assert code == 0
+    targets = re.findall(r"!\[[^\]]*\]\(([^)]*)\)", out)
+    assert len(targets) == 2  # both charts, inside the page
+    for target in targets:
+        assert target.startswith("data:image/svg+xml;base64,")
+        ET.fromstring(base64.b64decode(target.split(",", 1)[1]))
+    assert ".svg" not in re.sub(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]*", "", out)
+    assert not list(here.iterdir())  # and nothing was written
+
+
+def test_fairness_as_of_counts_what_was_recorded_by_then(cli) -> None:
+    # The demo is recorded when it is loaded (today): a day before that has no decision yet.
+    code, out, _ = cli("report", "fairness", "--as-of", "2024-01-01", "--json")
+    assert code == 0
+    before = json.loads(out)
+    assert before["access_by_group"]["overall"]["requests"] == 0
+    assert before["essay_review"]["cadence"] == []
+    assert before["position"]["log_size"] == 0
+    today = datetime.now(UTC).date().isoformat()
+    code, out, _ = cli("report", "fairness", "--as-of", today, "--json")
+    report = json.loads(out)
+    assert report["position"]["log_size"] == report["position"]["events_counted"] > 0
+    assert report["position"]["moment"] == f"{today}T23:59:59.999999+00:00"
+    assert report["access_by_group"]["overall"]["requests"] > 0
+    code, out, _ = cli("report", "fairness", "--as-of", today, "--markdown")
+    assert f"`reliquary report fairness --as-of {today}`" in out
+    code, _, err = cli("report", "fairness", "--as-of", "2024-01-01T00:00:00")
+    assert code != 0
+    assert "time zone" in err
 
 
 def test_projections_status_and_rebuild(cli) -> None:

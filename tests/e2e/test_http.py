@@ -204,7 +204,11 @@ BODIES: dict[str, dict[str, Any]] = {
         "developer": "Test Lab",
     },
     "schedule_retirement": {"retirement_date": "2030-12-31", "reasons": ["serving cost"]},
-    "retire_model": {"retired_on": "2024-06-03", "final_status": "fully_retired"},
+    # Retired today: not before the weights' preservation, recorded today while preparing.
+    "retire_model": {
+        "retired_on": datetime.now(UTC).date().isoformat(),
+        "final_status": "fully_retired",
+    },
     "preserve_weights": {
         key: value
         for key, value in preserve("x").items()

@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -322,14 +323,21 @@ def test_search_ranks_as_why_does(console: Console) -> None:
 
 
 def test_fairness_page_explains_each_figure_and_prints(console: Console) -> None:
-    page = console.client.get("/web/fairness", params={"as_of": "2026-03-01"})
+    # The demo was recorded today: as of today's end, every decision counts.
+    today = datetime.now(UTC).date().isoformat()
+    page = console.client.get("/web/fairness", params={"as_of": today})
     assert page.status_code == 200
     text = page.text
     assert "below four fifths" in text
     assert "cinder-1 and meridian-2 are 0.065 apart" in text
     assert text.count('src="data:image/svg+xml;base64,') == 2
     assert "Figure 1." in text and "Figure 2." in text
-    assert 'As of <time datetime="2026-03-01">' in text
+    assert f'As of <time datetime="{today}">' in text
+    assert f"Computed at T = {today}T23:59:59.999999+00:00" in text
+    # Before the demo was recorded, there was nothing to count.
+    before = console.client.get("/web/fairness", params={"as_of": "2024-01-01"}).text
+    assert "below four fifths" not in before
+    assert "no event recorded by then" in before
     css = console.client.get("/web/static/style.css").text
     assert "@media print" in css
 

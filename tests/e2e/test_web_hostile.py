@@ -112,7 +112,8 @@ EDGES = [
     ("/web/timeline", {"since": "1900-01-01T00:00+14:00", "until": "9000-12-31T23:59-14:00"}, 200),
     ("/web/timeline", {"after": "-1", "limit": "1"}, 200),
     ("/web/timeline", {"after": str(MAX_SEQUENCE)}, 200),
-    ("/web/timeline", {"model": "%ff", "actor": "é" * 200}, 200),
+    ("/web/timeline", {"actor": "é" * 200}, 200),
+    ("/web/timeline", {"model": "%ff"}, 404),  # read, and no model of that name (issue #13)
     ("/web/search", {"q": "licence", "limit": "200"}, 200),
     ("/web/fairness", {"criteria_distance": "0", "as_of": "1900-01-01"}, 200),
     ("/web/fairness", {"criteria_distance": "10", "as_of": "9000-12-31"}, 200),

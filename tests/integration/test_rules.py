@@ -9,6 +9,7 @@ import pytest
 
 from domain import errors
 from domain.ledger import Ledger
+from tests.integration.test_cross_event_rules import CROSS_EVENT_CASES
 from tests.support import doc, interview, parse, preserve, register, unique
 
 Setup = Callable[[str], list[dict[str, Any]]]
@@ -17,14 +18,21 @@ Setup = Callable[[str], list[dict[str, Any]]]
 def _scheduled(model: str) -> list[dict[str, Any]]:
     return [
         register(model),
-        doc("schedule_retirement", model, retirement_date="2025-06-01", reasons=["cost"]),
+        doc(
+            "schedule_retirement",
+            model,
+            retirement_date="2025-06-01",
+            reasons=["cost"],
+            effective_at="2025-05-01T00:00:00Z",
+        ),
     ]
 
 
 def _retired(model: str) -> list[dict[str, Any]]:
     return [
         *_scheduled(model),
-        preserve(model),
+        # Preserved before the day it retires (a decision takes effect after what it decides).
+        {**preserve(model), "effective_at": "2025-05-01T00:00:00Z"},
         doc("retire_model", model, retired_on="2025-06-01", final_status="fully_retired"),
     ]
 
@@ -362,6 +370,7 @@ CASES: list[tuple[str, Setup, Callable[[str], dict[str, Any]], type[errors.Ledge
         lambda m: _essay(m, "publish_essay"),
         errors.EssayAlreadyPublished,
     ),
+    *CROSS_EVENT_CASES,
     (
         "command for an unregistered model",
         lambda m: [],

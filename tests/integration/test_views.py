@@ -116,7 +116,10 @@ def test_incremental_with_interruptions_equals_a_rebuild(
     for cut in [*sorted(cuts), len(lines)]:
         for line in lines[start:cut]:
             command = parse_command(line)
-            ledger.execute(command.model_copy(update={"model": prefix + command.model}))
+            renamed = {"model": prefix + command.model}
+            if getattr(command, "successor", None):  # the successor is renamed with its model
+                renamed["successor"] = prefix + command.successor  # type: ignore[attr-defined]
+            ledger.execute(command.model_copy(update=renamed))
         runner.catch_up()
         start = cut
     incremental = snapshot(runner)

@@ -36,12 +36,18 @@ class Reference:
     registered: bool = False
     scheduled: bool = False
     retired: bool = False
+    extended: bool = False
     preserved: bool = False
     policy_channels: bool = False
-    interviews: set[str] = field(default_factory=set)
+    # Each interview's day and framing: a reaffirmation needs another of both.
+    interviews: dict[str, tuple[date, str]] = field(default_factory=dict)
     preferences: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     essays: dict[str, str] = field(default_factory=dict)
+    # The step at which each essay was reviewed (every draft here has the same content, so a
+    # veto of one bars the others unless they are approved after it).
+    reviewed_at: dict[str, int] = field(default_factory=dict)
+    steps: int = 0
     artifacts: set[str] = field(default_factory=set)
 
 
@@ -108,7 +114,9 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
         @rule(extended=st.booleans())
         def retire_model(self, extended: bool) -> None:
             status = "retired_with_extended_access" if extended else "fully_retired"
-            document = doc("retire_model", self.model, retired_on="2025-06-01", final_status=status)
+            # Retired today: never before the preservation and the schedule, recorded today.
+            today = datetime.now(UTC).date().isoformat()
+            document = doc("retire_model", self.model, retired_on=today, final_status=status)
             refusal: type[errors.LedgerError] | None = None
             if self.ref.registered:
                 if self.ref.retired:
@@ -121,6 +129,7 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                     refusal = errors.ExtendedAccessWithoutPolicy
             if self.attempt(document, refusal):
                 self.ref.retired = True
+                self.ref.extended = extended
 
         @rule(honest=st.booleans())
         def preserve_weights(self, honest: bool) -> None:
@@ -184,7 +193,7 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                 elif day < RELEASE:
                     refusal = errors.IncoherentDates
             if self.attempt(document, refusal):
-                self.ref.interviews.add(interview_id)
+                self.ref.interviews[interview_id] = (day, framing)
 
         @rule(preference=IDS, sources=st.lists(IDS, min_size=1, max_size=2, unique=True))
         def record_preference(self, preference: str, sources: list[str]) -> None:
@@ -201,10 +210,14 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
             if self.ref.registered:
                 if preference in self.ref.preferences:
                     refusal = errors.DuplicateIdentifier
-                elif not set(sources) <= self.ref.interviews:
+                elif not set(sources) <= self.ref.interviews.keys():
                     refusal = errors.InterviewNotRecorded
             if self.attempt(document, refusal):
-                self.ref.preferences[preference] = {"supports": set(sources), "outcome": None}
+                self.ref.preferences[preference] = {
+                    "supports": set(sources),
+                    "contradicted_by": set(),
+                    "outcome": None,
+                }
 
         @rule(preference=IDS, interview_id=IDS)
         def reaffirm_preference(self, preference: str, interview_id: str) -> None:
@@ -223,6 +236,15 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                     refusal = errors.InterviewNotRecorded
                 elif interview_id in self.ref.preferences[preference]["supports"]:
                     refusal = errors.ReaffirmedInSameInterview
+                elif interview_id in self.ref.preferences[preference]["contradicted_by"]:
+                    refusal = errors.SupportedAndContradicted
+                else:
+                    day, framing = self.ref.interviews[interview_id]
+                    supports = [
+                        self.ref.interviews[s] for s in self.ref.preferences[preference]["supports"]
+                    ]
+                    if any(day == d or framing == f for d, f in supports):
+                        refusal = errors.ReaffirmedSameDayOrFraming
             if self.attempt(document, refusal):
                 self.ref.preferences[preference]["supports"].add(interview_id)
 
@@ -242,7 +264,10 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                     refusal = errors.PreferenceNotRecorded
                 elif interview_id not in self.ref.interviews:
                     refusal = errors.InterviewNotRecorded
-            self.attempt(document, refusal)
+                elif interview_id in self.ref.preferences[preference]["supports"]:
+                    refusal = errors.SupportedAndContradicted
+            if self.attempt(document, refusal):
+                self.ref.preferences[preference]["contradicted_by"].add(interview_id)
 
         @rule(
             preference=IDS,
@@ -277,7 +302,12 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                 channels=channels,
                 criteria={"alignment": 0.9, "demand": 0.5},
             )
-            if self.attempt(document, None):
+            refusal = (
+                errors.PolicyAfterFullRetirement
+                if self.ref.registered and self.ref.retired and not self.ref.extended
+                else None
+            )
+            if self.attempt(document, refusal):
                 self.ref.policy_channels = with_channels
 
         @rule(request=IDS)
@@ -365,8 +395,12 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
             if self.attempt(document, refusal):
                 self.ref.requests[request]["status"] = "revoked"
 
-        @rule(essay=IDS)
-        def draft_essay(self, essay: str) -> None:
+        @rule(essay=IDS, supersede=st.booleans())
+        def draft_essay(self, essay: str, supersede: bool) -> None:
+            # Every draft has the same content; a superseding one names the first vetoed essay
+            # (or "a", which may name no vetoed essay at all).
+            vetoed = sorted(e for e, status in self.ref.essays.items() if status == "vetoed")
+            named = (vetoed[0] if vetoed else "a") if supersede else None
             document = doc(
                 "draft_essay",
                 self.model,
@@ -375,12 +409,15 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                 title="t",
                 prompt_ref="https://example.org/p",
                 content_digest="sha256:" + "22" * 32,
+                supersedes_vetoed=named,
             )
-            refusal = (
-                errors.DuplicateIdentifier
-                if self.ref.registered and essay in self.ref.essays
-                else None
-            )
+            refusal: type[errors.LedgerError] | None = None
+            if self.ref.registered:
+                if essay in self.ref.essays:
+                    refusal = errors.DuplicateIdentifier
+                elif (named is not None and named not in vetoed) or (vetoed and named is None):
+                    # It names no vetoed essay of its content, or does not name the one there is.
+                    refusal = errors.VetoedContentRedrafted
             if self.attempt(document, refusal):
                 self.ref.essays[essay] = "drafted"
 
@@ -397,6 +434,8 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                     refusal = errors.EssayAlreadyReviewed
             if self.attempt(document, refusal):
                 self.ref.essays[essay] = "vetoed" if veto else "approved"
+                self.ref.steps += 1
+                self.ref.reviewed_at[essay] = self.ref.steps
 
         @rule(essay=IDS)
         def publish_essay(self, essay: str) -> None:
@@ -418,6 +457,12 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                     "published": errors.EssayAlreadyPublished,
                     "approved": None,
                 }[status]
+                if status == "approved" and any(
+                    other_status == "vetoed"
+                    and self.ref.reviewed_at[other] > self.ref.reviewed_at[essay]
+                    for other, other_status in self.ref.essays.items()
+                ):
+                    refusal = errors.VetoedContentPublished
             if self.attempt(document, refusal):
                 self.ref.essays[essay] = "published"
 

@@ -760,3 +760,61 @@ def test_csv_figures_stay_numbers() -> None:
     assert _csv_cell(("-a", "b")) == "'-a;b"
     rows = list(csv.reader(io.StringIO(report_csv(formula_report()))))
     assert ["settings", "", "", "criteria_distance", "0.150000"] in rows
+
+
+# --- exact thresholds ---------------------------------------------------------------------------
+
+
+def _rates(approved: int, decided: int, group: str) -> list[AccessRequestRow]:
+    return [request(group, n, "approved" if n < approved else "denied", 1) for n in range(decided)]
+
+
+def test_exactly_four_fifths_of_the_best_rate_is_not_flagged() -> None:
+    # 18/25 = 0.72 and 27/30 = 0.9: the ratio is exactly 4/5 (0.7999999999999999 in floats).
+    assert (18 / 25) / (27 / 30) < 0.8
+    rows = _rates(18, 25, "industry") + _rates(27, 30, "academic")
+    groups = {g.group: g for g in fairness_report(rows, [], [], []).access_by_group.groups}
+    assert groups["industry"].below_four_fifths is False
+    assert groups["industry"].disparity_ratio == 0.8  # the exact ratio, rounded once
+    rows = _rates(17, 25, "industry") + _rates(27, 30, "academic")
+    groups = {g.group: g for g in fairness_report(rows, [], [], []).access_by_group.groups}
+    assert groups["industry"].below_four_fifths is True
+
+
+def test_the_four_fifths_threshold_is_read_as_its_decimal() -> None:
+    # 7/10 against 1: a ratio of exactly 0.7, at (not below) a threshold of 0.7.
+    rows = _rates(7, 10, "industry") + _rates(4, 4, "academic")
+    access = fairness_report(rows, [], [], [], policy=FairnessPolicy(four_fifths=0.7))
+    assert not any(g.below_four_fifths for g in access.access_by_group.groups)
+
+
+def test_a_pair_just_beyond_the_threshold_is_not_close() -> None:
+    # 0.65000001 - 0.5 is beyond 0.15 by 1e-8: no tolerance hides it any more.
+    rows = [
+        policy_row("a", {"cost": 0.5}, ()),
+        policy_row("b", {"cost": 0.65000001}, (("api", "x"),)),
+    ]
+    criteria = fairness_report([], rows, [], []).criteria_consistency
+    assert [p.close for p in criteria.pairs] == [False]
+
+
+# --- Markdown on stdout: no reference to a file that does not exist ----------------------------
+
+
+def test_markdown_with_inline_charts_references_no_file() -> None:
+    import base64
+    import re
+
+    from projections.fairness import chart_data_uris
+
+    report = scenario()
+    text = report_markdown(report, chart_data_uris(report))
+    targets = re.findall(r"!\[[^\]]*\]\(([^)]*)\)", text)
+    assert len(targets) == 2
+    for target in targets:
+        assert target.startswith("data:image/svg+xml;base64,")
+        ET.fromstring(base64.b64decode(target.split(",", 1)[1]))  # a whole SVG
+    assert APPROVAL_CHART not in text
+    assert VETO_CHART not in text
+    # Without charts (the terminal, the HTTP Markdown) nothing is linked either.
+    assert "](" not in report_markdown(report, {})

@@ -166,7 +166,7 @@ def body_model(command_class: type[cmd.Command], excluded: tuple[str, ...]) -> t
     fields: dict[str, Any] = {
         name: (field.annotation, field)
         for name, field in command_class.model_fields.items()
-        if name not in {"command", "model", "actor", *excluded}
+        if name not in {"command", "model", "actor", "expected_version", *excluded}
     }
     model: type[BaseModel] = create_model(
         f"{command_class.__name__}Body",
