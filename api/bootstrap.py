@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from projections.translog.tree import TransparencyLog
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version of the store's tables, triggers and functions; bump it with any change to them
 (tests/integration/test_schema.py fails until you do). A start finding an older version in the
 store creates what is missing (every statement is idempotent) and records this one."""
@@ -240,6 +240,7 @@ def build_views(ledger: Ledger, settings: Settings, *, tables_exist: bool = Fals
     from projections.registers import AccessView, EssayView, PreferenceView
     from projections.runner import ViewRunner as Runner
     from projections.search import SearchView
+    from projections.signals import SignalView
     from projections.views import StatusView, TimelineView
 
     factory: Any = ledger.factory
@@ -260,6 +261,7 @@ def build_views(ledger: Ledger, settings: Settings, *, tables_exist: bool = Fals
             EssayView,
             PreferenceView,
             SearchView,
+            SignalView,
         )
     ]
     return Runner(ledger, recorder, views, tables_exist=tables_exist)

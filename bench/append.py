@@ -36,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID, uuid4
@@ -100,6 +101,16 @@ def _decision(rng: random.Random, model: str, role: str, actor: str) -> dict[str
     }
 
 
+def signal_period(n: int) -> tuple[date, date]:
+    """The n-th period no other signal of a model uses (the ledger keeps one value a period).
+
+    Periods start on one of 500 days from 2024-04-01 and last 1 + n // 500 days, so they stay
+    distinct, and in the past, for n below 235,000.
+    """
+    start = date(2024, 4, 1) + timedelta(days=n % 500)
+    return start, start + timedelta(days=n // 500)
+
+
 def _script(rng: random.Random, model: str, step: int) -> dict[str, Any]:
     """The command a model receives at a step of its life (after registration)."""
     k = step // 12
@@ -114,8 +125,8 @@ def _script(rng: random.Random, model: str, step: int) -> dict[str, Any]:
             **by("curator"),
             "command": "record_signal",
             "kind": kind,
-            "period_start": "2025-03-01",
-            "period_end": "2025-03-31",
+            "period_start": signal_period(step)[0].isoformat(),
+            "period_end": signal_period(step)[1].isoformat(),
             "value": round(rng.uniform(0, 1000), 3),
             "unit": {"user_satisfaction": "score", "safety_incidents": "count"}.get(kind, "usd"),
         }

@@ -55,6 +55,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import random
@@ -73,7 +74,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -692,12 +693,17 @@ def register_body(rationale: str = "Registered for the fault suite.") -> dict[st
     }
 
 
+_PERIODS = itertools.count()
+
+
 def signal_body(rationale: str, value: float = 1.0, **changes: Any) -> dict[str, Any]:
+    # Each body its own period: the ledger keeps one value per model, kind and period.
+    start, end = signal_period(next(_PERIODS))
     return {
         "rationale": rationale,
         "kind": "research_use",
-        "period_start": "2024-04-01",
-        "period_end": "2024-04-30",
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
         "value": value,
         "unit": "api_calls",
         **changes,
@@ -2014,6 +2020,16 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def signal_period(n: int) -> tuple[date, date]:
+    """The n-th period no other signal of a model uses (the ledger keeps one value a period).
+
+    Periods start on one of 500 days from 2024-04-01 and last 1 + n // 500 days, so they stay
+    distinct, and in the past, for n below 235,000.
+    """
+    start = date(2024, 4, 1) + timedelta(days=n % 500)
+    return start, start + timedelta(days=n // 500)
 
 
 def main(argv: list[str] | None = None) -> int:

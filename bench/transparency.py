@@ -156,11 +156,13 @@ def measure(log: TransparencyLog, samples: int, workdir: Path) -> dict[str, Any]
 
     def append_one() -> None:
         nonlocal model
+        n = next(counter)
+        start, end = signal_period(n)
         model.record_signal(
-            _decided(rng, next(counter)),
+            _decided(rng, n),
             kind="research_use",
-            period_start=date(2025, 1, 1),
-            period_end=date(2025, 1, 31),
+            period_start=start,
+            period_end=end,
             value=1.0,
             unit="count",
         )
@@ -225,6 +227,16 @@ def _ledger_for(backend: str, workdir: Path) -> tuple[Ledger, TransparencyLog, A
     settings = Settings(database_url=url, log_origin="bench.example/log")
     ledger = build_ledger(settings)
     return ledger, build_log(settings, ledger), cleanup
+
+
+def signal_period(n: int) -> tuple[date, date]:
+    """The n-th period no other signal of a model uses (the ledger keeps one value a period).
+
+    Periods start on one of 500 days from 2024-04-01 and last 1 + n // 500 days, so they stay
+    distinct, and in the past, for n below 235,000.
+    """
+    start = date(2024, 4, 1) + timedelta(days=n % 500)
+    return start, start + timedelta(days=n // 500)
 
 
 def main() -> None:

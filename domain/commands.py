@@ -541,6 +541,16 @@ class RecordSignal(Command):
     period_end: Day
     value: Annotated[float, Field(allow_inf_nan=False)]
     unit: Slug
+    corrects: bool = False
+    correction_reason: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _a_correction_says_why(self) -> RecordSignal:
+        if self.corrects and self.correction_reason is None:
+            raise ValueError("a correction (corrects: true) needs a correction_reason")
+        if not self.corrects and self.correction_reason is not None:
+            raise ValueError("correction_reason goes with corrects: true")
+        return self
 
 
 AnyCommand = Annotated[

@@ -153,6 +153,32 @@ class IncoherentDates(LifecycleRuleViolation):
     rule = "incoherent-dates"
 
 
+class SignalUnitMismatch(LifecycleRuleViolation):
+    """A signal is recorded in a unit its kind is measured in (`domain.lifecycle.SIGNAL_UNITS`)."""
+
+    rule = "signal-unit-mismatch"
+    kind = Kind.INVALID
+
+
+class SignalNegative(LifecycleRuleViolation):
+    """A signal whose kind cannot be negative (counts, costs, scores) is zero or more."""
+
+    rule = "signal-negative"
+    kind = Kind.INVALID
+
+
+class SignalPeriodTaken(LifecycleRuleViolation):
+    """A model has one value per signal kind and period; another one must be a correction."""
+
+    rule = "signal-period-taken"
+
+
+class SignalNothingToCorrect(LifecycleRuleViolation):
+    """A correction replaces a value recorded for the same kind and period."""
+
+    rule = "signal-nothing-to-correct"
+
+
 class ExtendedAccessWithoutPolicy(LifecycleRuleViolation):
     """A model retires with extended access only under a recorded policy with a channel."""
 
@@ -227,6 +253,12 @@ class RevokeWithoutGrant(LifecycleRuleViolation):
     """Only an approved, unrevoked grant can be revoked."""
 
     rule = "revoke-without-grant"
+
+
+class RevokeAfterExpiry(LifecycleRuleViolation):
+    """A grant past its expiry on the revocation's effective day has ended; it is not revoked."""
+
+    rule = "revoke-after-expiry"
 
 
 class EssayNotDrafted(LifecycleRuleViolation):

@@ -31,6 +31,7 @@ from domain.state import (
     APPROVED,
     DENIED,
     DRAFTED,
+    EXPIRED,
     EXTENDED_ACCESS,
     PENDING,
     PUBLISHED,
@@ -43,6 +44,7 @@ from domain.state import (
     Interview,
     Preference,
     PreservedWeights,
+    SignalValue,
 )
 
 
@@ -74,6 +76,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         access_requests: dict[str, AccessRequest]
         essays: dict[str, Essay]
         signals: int
+        signal_values: dict[tuple[str, date, date], SignalValue]
 
     class Event(AggregateEvent):
         """Base of every lifecycle event: a decision, with who took it, why, and on what.
@@ -123,6 +126,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
             aggregate.access_requests = {}
             aggregate.essays = {}
             aggregate.signals = 0
+            aggregate.signal_values = {}
 
     # -- retirement ----------------------------------------------------------------------------
 
@@ -517,25 +521,39 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """A measurement over a period: satisfaction, safety incidents, serving cost, research use.
 
         Version 2 added ``unit``; version-1 events are upcast with the unit their kind implied
-        (the worked example of schema evolution in docs/events.md).
+        (the worked example of schema evolution in docs/events.md). Version 3 added
+        ``corrects`` and ``correction_reason``: a value for a period that already has one is a
+        correction of it, with its reason; older events were first values (upcast so).
         """
 
         TOPIC = "reliquary/SignalRecorded/v1"
-        class_version = 2
+        class_version = 3
         kind: str
         period_start: date
         period_end: date
         value: float
         unit: str
+        corrects: bool
+        correction_reason: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """Give a version-1 signal the unit its kind was always measured in."""
             state["unit"] = V1_SIGNAL_UNITS.get(state["kind"], "count")
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """A signal recorded before corrections existed was a period's first value."""
+            state["corrects"] = False
+            state["correction_reason"] = None
+
         def apply(self, aggregate: ModelLifecycle) -> None:
-            """Count the signals (their values live in the views)."""
+            """Count the signal and keep it as its period's latest value."""
             aggregate.signals += 1
+            key = (self.kind, self.period_start, self.period_end)
+            aggregate.signal_values[key] = SignalValue(
+                self.value, self.unit, self.corrects, self.correction_reason
+            )
 
     # =========================================================================================
     # Command methods: check every rule first, then trigger exactly one event.
@@ -1003,6 +1021,16 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 request_id=request_id,
                 status=request.status,
             )
+        revoked_on = day_of(decided.effective_at or self._now(decided))
+        if request.status_as_of(revoked_on) == EXPIRED:
+            raise errors.RevokeAfterExpiry(
+                f"the grant of request {request_id!r} held through {request.expires_on} and "
+                f"has expired by {revoked_on}, when the revocation takes effect; an expired "
+                "grant is not revoked",
+                request_id=request_id,
+                expires_on=str(request.expires_on),
+                revoked_on=revoked_on.isoformat(),
+            )
         self._check_after(decided, f"the grant of request {request_id!r}", request.last_step_at)
         self._check_dates(decided)
         self._decide(self.AccessRevoked, decided, request_id=request_id, reason=reason)
@@ -1117,8 +1145,14 @@ class ModelLifecycle(BaseAggregate[UUID]):
         period_end: date,
         value: float,
         unit: str,
+        corrects: bool = False,
+        correction_reason: str | None = None,
     ) -> None:
-        """Record a measurement over a period that ends no earlier than it starts."""
+        """Record a measurement over a period that ends no earlier than it starts, in a unit
+        its kind is measured in (`SIGNAL_UNITS`); a second value for the same kind and period
+        only as a correction of the first, with a reason."""
+        self._check_signal_unit(kind, value, unit)
+        self._check_signal_period(kind, period_start, period_end, corrects, correction_reason)
         if period_end < period_start:
             raise errors.IncoherentDates(
                 f"the signal's period ends on {period_end}, before it starts on {period_start}",
@@ -1135,7 +1169,61 @@ class ModelLifecycle(BaseAggregate[UUID]):
             period_end=period_end,
             value=value,
             unit=unit,
+            corrects=corrects,
+            correction_reason=correction_reason if corrects else None,
         )
+
+    @staticmethod
+    def _check_signal_unit(kind: str, value: float, unit: str) -> None:
+        rule = SIGNAL_UNITS.get(kind)
+        if rule is None:
+            return  # the command's schema names the kinds; an unknown one is refused there
+        units, negative_allowed = rule
+        if unit not in units:
+            raise errors.SignalUnitMismatch(
+                f"a {kind} signal is measured in {' or '.join(units)}, not {unit!r}",
+                kind=kind,
+                unit=unit,
+                allowed_units=list(units),
+            )
+        if value < 0 and not negative_allowed:
+            raise errors.SignalNegative(
+                f"a {kind} signal cannot be negative: {value} {unit}",
+                kind=kind,
+                value=value,
+                unit=unit,
+            )
+
+    def _check_signal_period(
+        self,
+        kind: str,
+        period_start: date,
+        period_end: date,
+        corrects: bool,
+        correction_reason: str | None,
+    ) -> None:
+        taken = self.signal_values.get((kind, period_start, period_end))
+        period = f"{period_start.isoformat()}..{period_end.isoformat()}"
+        if corrects:
+            if taken is None:
+                raise errors.SignalNothingToCorrect(
+                    f"no {kind} value was recorded for {period}: there is nothing to correct",
+                    kind=kind,
+                    period_start=period_start.isoformat(),
+                    period_end=period_end.isoformat(),
+                )
+            if not correction_reason:
+                raise errors.CommandRejected("a correction needs a correction_reason")
+        elif taken is not None:
+            raise errors.SignalPeriodTaken(
+                f"{kind} for {period} is already recorded ({taken.value} {taken.unit}); "
+                "record a correction (corrects: true, with a correction_reason) to replace it",
+                kind=kind,
+                period_start=period_start.isoformat(),
+                period_end=period_end.isoformat(),
+                value=taken.value,
+                unit=taken.unit,
+            )
 
     # -- copying -------------------------------------------------------------------------------
 
@@ -1358,6 +1446,19 @@ class ModelLifecycle(BaseAggregate[UUID]):
             )
         return essay
 
+
+# Each signal kind's allowed units, and whether a negative value is allowed: the one table the
+# `record_signal` rules read (`signal-unit-mismatch`, `signal-negative`; docs/events.md).
+SIGNAL_UNITS: dict[str, tuple[tuple[str, ...], bool]] = {
+    # a rating on a scale: out of 5, a bare score, or a ratio between 0 and 1
+    "user_satisfaction": (("score_out_of_5", "score", "ratio"), False),
+    # incidents reported in the period
+    "safety_incidents": (("count",), False),
+    # money spent serving the model, in US dollars
+    "serving_cost": (("usd",), False),
+    # research use: API calls, or another count
+    "research_use": (("api_calls", "count"), False),
+}
 
 # The units version-1 signals were measured in, before ``unit`` was recorded.
 V1_SIGNAL_UNITS = {

@@ -79,6 +79,10 @@ class AccessRequest:
     # its recorded moment. The next decision takes effect on or after it.
     last_step_at: datetime | None = None
 
+    def status_as_of(self, day: date) -> str:
+        """Its status as read on ``day``: an approved grant past its expiry is ``expired``."""
+        return grant_status(self.status, self.expires_on, day)
+
 
 @dataclass(frozen=True)
 class Essay:
@@ -111,5 +115,30 @@ PENDING, APPROVED, DENIED, APPEALED, REVOKED = (
     "appealed",
     "revoked",
 )
+EXPIRED = "expired"
+"""Never stored: an approved grant read on a day after its ``expires_on`` (`grant_status`)."""
 DRAFTED, VETOED, PUBLISHED = "drafted", "vetoed", "published"
 FULLY_RETIRED, EXTENDED_ACCESS = "fully_retired", "retired_with_extended_access"
+
+
+@dataclass(frozen=True)
+class SignalValue:
+    """A signal's latest value for one (kind, period), and whether it corrected an earlier one."""
+
+    value: float
+    unit: str
+    corrected: bool
+    correction_reason: str | None
+
+
+def grant_status(status: str, expires_on: date | None, day: date) -> str:
+    """A request's status as read on ``day`` (UTC), decided once for every read.
+
+    A grant holds through its ``expires_on`` day; read on any later day, an approved grant is
+    ``expired``. The events never change: expiry is computed from ``expires_on`` and the day
+    the state is read for (today for a read now, the moment's day for a time-travel read).
+    Any other status is returned as stored.
+    """
+    if status == APPROVED and expires_on is not None and expires_on < day:
+        return EXPIRED
+    return status

@@ -13,7 +13,8 @@ recorded moment) and one line saying why. The steps, in order:
 6. every preference decided (an anomaly if one was decided while it was not stable under the
    preference policy);
 7. access policy set, with criteria scores;
-8. grants: no approved grant past its expiry left unrevoked (an anomaly if one is);
+8. grants: the grants in force, and those expired (past their ``expires_on``: ended by
+   themselves, never an anomaly);
 9. essays on cadence, if the model has an essay outlet (a first draft): a draft in every ISO
    week from the first draft's to the last week ended by the moment (an anomaly for each
    missed week);
@@ -33,6 +34,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain.rules import PreferencePolicy, Support, is_stable
+from domain.state import APPROVED, EXPIRED, grant_status
 
 DONE, NOT_YET, NOT_APPLICABLE, ANOMALY = "done", "not-yet", "not-applicable", "anomaly"
 STATUSES = (DONE, NOT_YET, NOT_APPLICABLE, ANOMALY)
@@ -313,21 +315,23 @@ class _Walk:
                 approved.pop(event.request_id, None)
         if not approved:
             return Step("grants", NOT_APPLICABLE, "no grant in force")
-        lapsed = [
+        # A grant past its expiry has ended by itself (`domain.state.grant_status`); it is
+        # neither in force nor an anomaly, and it cannot be revoked (revoke-after-expiry).
+        expired = [
             event
             for event in approved.values()
-            if event.expires_on is not None and event.expires_on < self.today
+            if grant_status(APPROVED, event.expires_on, self.today) == EXPIRED
         ]
-        if lapsed:
-            event = lapsed[-1]
+        in_force = len(approved) - len(expired)
+        if expired:
             return Step(
                 "grants",
-                ANOMALY,
-                f"grant {event.request_id!r} expired on {event.expires_on} and was never "
-                f"revoked ({len(lapsed)} such grant(s))",
-                _settled(event),
+                DONE,
+                f"{in_force} grant(s) in force, {len(expired)} expired (the latest, "
+                f"{expired[-1].request_id!r}, on {expired[-1].expires_on})",
+                _settled(expired[-1]),
             )
-        return Step("grants", DONE, f"{len(approved)} grant(s) in force, none past expiry")
+        return Step("grants", DONE, f"{in_force} grant(s) in force, none past expiry")
 
     def essays(self) -> Step:
         drafts = self.of("EssayDrafted")

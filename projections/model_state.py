@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from domain.lifecycle import ModelLifecycle
@@ -9,9 +10,16 @@ from domain.rules import PreferencePolicy, is_stable
 from projections.records import jsonable
 
 
-def model_state(model: ModelLifecycle, policy: PreferencePolicy) -> dict[str, Any]:
-    """Everything the aggregate knows about a model, at its current version."""
+def model_state(model: ModelLifecycle, policy: PreferencePolicy, *, as_of: date) -> dict[str, Any]:
+    """Everything the aggregate knows about a model, at its current version.
+
+    Access requests are read as of the day ``as_of`` (UTC): an approved grant past its
+    ``expires_on`` then reads ``expired`` (`domain.state.AccessRequest.status_as_of`).
+    """
     weights = model.weights
+    requests = jsonable(model.access_requests)
+    for request_id, request in model.access_requests.items():
+        requests[request_id]["status"] = request.status_as_of(as_of)
     return {
         "model": model.name,
         "model_id": str(model.id),
@@ -55,7 +63,8 @@ def model_state(model: ModelLifecycle, policy: PreferencePolicy) -> dict[str, An
             for preference_id, preference in model.preferences.items()
         },
         "access_policy": jsonable(model.access_policy),
-        "access_requests": jsonable(model.access_requests),
+        "access_requests": requests,
+        "access_status_as_of": as_of.isoformat(),
         "essays": jsonable(model.essays),
         "signals": model.signals,
     }

@@ -42,7 +42,7 @@ MAX_QUERY_TEXT = 500
 """The longest search text, filter value or name a query takes (characters)."""
 DEFAULT_CRITERIA_DISTANCE = 0.15
 """How close two policies' criteria scores must be to count as alike (docs/fairness.md)."""
-REGISTERS = ("access", "policies", "essays", "preferences")
+REGISTERS = ("access", "policies", "essays", "preferences", "signals")
 """The registers a reader can list."""
 
 
@@ -181,7 +181,8 @@ class Queries:
         self, model: str, *, version: int | None = None, at: datetime | None = None
     ) -> dict[str, Any]:
         """A model's state as JSON, now or in the past."""
-        return model_state(self.state_at(model, version=version, at=at), self.policy)
+        state = self.state_at(model, version=version, at=at)
+        return model_state(state, self.policy, as_of=_read_day(state, version, at))
 
     def history(
         self, model: str, *, version: int | None = None, at: datetime | None = None
@@ -193,7 +194,7 @@ class Queries:
             model=model,
             version=state.version,
             events=[event_record(event, model) for event in events],
-            state=model_state(state, self.policy),
+            state=model_state(state, self.policy, as_of=_read_day(state, version, at)),
             lifecycle=state,
         )
 
@@ -305,7 +306,7 @@ class Queries:
     # -- registers and the fairness report -----------------------------------------------------
 
     def register(self, kind: str, model: str | None = None) -> list[Any]:
-        """A register's rows: access requests, access policies, essays or preferences."""
+        """A register's rows: access requests, access policies, essays, preferences or signals."""
         _check_text(model=model)
         if kind not in REGISTERS:
             raise InvalidQuery(f"no register {kind!r}: use {', '.join(REGISTERS)}")
@@ -318,6 +319,10 @@ class Queries:
             return [p for p in registers.access_policies(recorder) if model in (None, p.model)]
         if kind == "essays":
             return registers.essays(recorder, model)
+        if kind == "signals":
+            from projections.signals import signals
+
+            return signals(recorder, model)
         return registers.preferences(recorder, self.policy, model)
 
     def fairness(
@@ -349,7 +354,7 @@ class Queries:
                 if position is None:
                     break
                 rows = (
-                    registers.access_requests(recorder),
+                    registers.access_requests(recorder, as_of=at.date()),
                     registers.access_policies(recorder),
                     registers.essays(recorder),
                     registers.preferences(recorder, self.policy),
@@ -426,6 +431,20 @@ def _check_text(**values: str | None) -> None:
             raise InvalidQuery(f"{name} is longer than {MAX_QUERY_TEXT} characters")
         if any(ord(char) < 32 or ord(char) == 127 for char in value):
             raise InvalidQuery(f"{name} has a control character")
+
+
+def _read_day(state: ModelLifecycle, version: int | None, at: datetime | None) -> date:
+    """The day (UTC) a model's state is read for: the moment's, the version's, or today.
+
+    A grant's status depends on it (an approved grant past its expiry reads ``expired``). A
+    read at a moment uses that moment; a read at a version, the moment that version was
+    recorded; a read now, today.
+    """
+    if at is not None:
+        return _end_of(at).date()
+    if version is not None:
+        return state.modified_on.astimezone(UTC).date()
+    return datetime.now(UTC).date()
 
 
 def _end_of(as_of: date | datetime | None) -> datetime:

@@ -7,12 +7,13 @@ configured `PreferencePolicy` (so changing the policy needs no rebuild).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 
 from domain.rules import PreferencePolicy, Support, is_stable
+from domain.state import grant_status
 from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
 from projections.runner import Context, View, ViewRecorder, day_of_decision
 
@@ -117,8 +118,16 @@ class AccessView(View):
             )
 
 
-def access_requests(recorder: ViewRecorder, model: str | None = None) -> list[AccessRequestRow]:
-    """Every access request (of one model, if named), by model and request id."""
+def access_requests(
+    recorder: ViewRecorder, model: str | None = None, *, as_of: date | None = None
+) -> list[AccessRequestRow]:
+    """Every access request (of one model, if named), by model and request id.
+
+    Each status is read as of the day ``as_of`` (today, UTC, without it): the view stores an
+    approved grant as ``approved``, and it reads ``expired`` on any day after its expiry
+    (`domain.state.grant_status`).
+    """
+    day = as_of or datetime.now(UTC).date()
     p = recorder.param
     where, params = (f"WHERE model = {p} ", (model,)) if model else ("", ())
     statement = (
@@ -136,7 +145,7 @@ def access_requests(recorder: ViewRecorder, model: str | None = None) -> list[Ac
             requester_group=r[4],
             purpose=r[5],
             requested_on=date.fromisoformat(r[6]),
-            status=r[7],
+            status=grant_status(r[7], _day(r[11]), day),
             first_decision=r[8],
             decided_on=_day(r[9]),
             appealed=bool(r[10]),

@@ -25,7 +25,7 @@ class AccessRequestRow:
     requester_group: str  # academic | nonprofit | industry | independent | government
     purpose: str
     requested_on: date
-    status: str  # pending | approved | denied | appealed | revoked
+    status: str  # pending | approved | denied | appealed | revoked | expired (as of the read)
     first_decision: str | None  # approved | denied: the decision before any appeal
     decided_on: date | None  # the day of the latest decision (approval or denial)
     appealed: bool

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.commands import Command, parse_command
@@ -19,6 +21,18 @@ SHA = "sha256:" + "ab" * 32
 def unique(prefix: str = "model") -> str:
     """A name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+_PERIODS = itertools.count()
+
+
+def signal_period(n: int | None = None) -> dict[str, str]:
+    """A signal period (``period_start``, ``period_end``): the ``n``-th, or else one no other
+    signal of this process used (a model has one value per kind and period)."""
+    k = next(_PERIODS) + 10_000 if n is None else n
+    start = date.fromisoformat(RELEASE) + timedelta(days=k % 800)
+    end = start + timedelta(days=k // 800)
+    return {"period_start": start.isoformat(), "period_end": end.isoformat()}
 
 
 def doc(command: str, model: str, role: str = "curator", **fields: Any) -> dict[str, Any]:

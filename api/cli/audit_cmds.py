@@ -207,11 +207,11 @@ def why(
 
 def register_cmd(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help="access, policies, essays or preferences")],
+    kind: Annotated[str, typer.Argument(help="access, policies, essays, preferences or signals")],
     model: ModelOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """A register: access requests, access policies, essays, or preferences."""
+    """A register: access requests, access policies, essays, preferences, or signals."""
     from dataclasses import asdict
 
     from projections.records import jsonable

@@ -230,7 +230,7 @@ def demo(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Load the bundled scenario: the retirement pilot and four other models. Safe to run twice."""
+    """Load the bundled scenario: the retirement pilot and five other models. Safe to run twice."""
     from api.cli.demo import load_demo, remove_sqlite_store
 
     settings = _settings(ctx)

@@ -110,6 +110,19 @@ def _log_facts(services: Services) -> dict[str, Any]:
     return {"checkpoint": _checkpoint(services), "server_key": _server_key(services)}
 
 
+def _checklist_counts(services: Services) -> dict[str, dict[str, int]]:
+    """Per model, how many checklist steps are anomalies and how many are not yet done."""
+    from projections.checklist import ANOMALY, NOT_YET
+
+    return {
+        item.model: {
+            "anomalies": sum(step.status == ANOMALY for step in item.steps),
+            "not_yet": sum(step.status == NOT_YET for step in item.steps),
+        }
+        for item in services.queries.checklist()
+    }
+
+
 # --- pages --------------------------------------------------------------------------------------
 
 
@@ -119,11 +132,18 @@ def overview(request: Request) -> Response:
     seen = viewer(request)
     services = services_of(request)
     models = services.queries.model_statuses() if seen.actor is not None else None
+    steps = _checklist_counts(services) if models is not None else {}
     return page(
         request,
         "overview.html",
         seen,
-        {"title": "Overview", "section": "overview", "models": models, **_log_facts(services)},
+        {
+            "title": "Overview",
+            "section": "overview",
+            "models": models,
+            "checklist_counts": steps,
+            **_log_facts(services),
+        },
         private=seen.actor is not None,
     )
 
@@ -140,6 +160,7 @@ def model_page(request: Request, model: str) -> Response:
     as_of = moment(as_of_text, "as_of")
     current = queries.state_at(model)
     answer = queries.history(model, version=version, at=as_of)
+    checklist = queries.checklist(model, as_of=as_of)[0]
     state, shown = answer.lifecycle, answer.state
     filters = TimelineFilters.parse(params, model=model)
     timeline = _timeline(services, filters)
@@ -171,6 +192,7 @@ def model_page(request: Request, model: str) -> Response:
             "policies": queries.register("policies", model),
             "essays": queries.register("essays", model),
             "preferences": queries.register("preferences", model),
+            "checklist": checklist,
             "roles": ROLES,
             "page_sizes": PAGE_SIZES,
         },

@@ -45,7 +45,8 @@ NOT_RECORDED = "(not recorded)"
 ALL_GROUPS = "(all groups)"
 ALL_MODELS = "(all models)"
 
-_APPROVED = frozenset({"approved", "revoked"})  # a revoked grant was approved
+# A revoked grant was approved, and so was an expired one (an approval past its expires_on).
+_APPROVED = frozenset({"approved", "revoked", "expired"})
 _DENIED = frozenset({"denied"})
 _PENDING = frozenset({"pending", "appealed"})  # an appealed denial awaits a new decision
 _REVIEWED = frozenset({"approved", "vetoed", "published"})

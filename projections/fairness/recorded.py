@@ -141,7 +141,7 @@ def rows_as_of(ledger: Ledger, policy: PreferencePolicy, at: datetime) -> Record
         recorded_after=late_within,
     )
     return RecordedRows(
-        requests=registers.access_requests(scratch),
+        requests=registers.access_requests(scratch, as_of=at.astimezone(UTC).date()),
         policies=registers.access_policies(scratch),
         essays=registers.essays(scratch),
         preferences=registers.preferences(scratch, policy),

@@ -73,6 +73,8 @@ def _maximal(schema: dict[str, Any], key: str = "") -> Any:
         return _maximal_string(schema)
     if kind in ("number", "integer"):
         return 0
+    if kind == "boolean":
+        return True
     raise AssertionError(f"no maximal value for {schema}")
 
 

@@ -211,7 +211,7 @@ def test_an_exported_bundle_passes(demo: Demo, scripts: Path) -> None:
     result = _run(scripts, "reviewer_check.py", demo.bundle, demo.key)
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        f"OK: reliquary.local/ledger: {demo.size} events of 5 models, root {demo.root}\n"
+        f"OK: reliquary.local/ledger: {demo.size} events of 6 models, root {demo.root}\n"
     )
 
 
@@ -264,7 +264,7 @@ def test_another_key_is_refused(demo: Demo, scripts: Path, tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     ("drop", "message"),
-    [(20, "line 21 has sequence 21, expected 20"), (-1, "has 110")],
+    [(20, "line 21 has sequence 21, expected 20"), (-1, "has 121")],
     ids=["a middle line", "the last line"],
 )
 def test_a_missing_line_fails(

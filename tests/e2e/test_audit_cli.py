@@ -165,11 +165,19 @@ def test_fairness_as_of_counts_what_was_recorded_by_then(cli) -> None:
 def test_projections_status_and_rebuild(cli) -> None:
     code, out, _ = cli("projections", "status", "--json")
     before = {s["view"]: s for s in json.loads(out)}
-    assert set(before) == {"timeline", "status", "access", "essays", "preferences", "search"}
+    assert set(before) == {
+        "timeline",
+        "status",
+        "access",
+        "essays",
+        "preferences",
+        "search",
+        "signals",
+    }
     code, out, _ = cli("timeline", "--json", "--limit", "1000")
     timeline = json.loads(out)
     code, out, _ = cli("projections", "rebuild", "--json")
-    assert json.loads(out)["events_taken"] == 6 * 111
+    assert json.loads(out)["events_taken"] == 7 * 122
     code, out, _ = cli("timeline", "--json", "--limit", "1000")
     assert json.loads(out) == timeline
     code, out, _ = cli("projections", "status", "--json")

@@ -36,7 +36,17 @@ from projections.translog.checkpoint import verify_checkpoint
 from projections.translog.keys import create_signing_key
 from projections.translog.merkle import leaf_hash, verify_inclusion
 from tests.conftest import POSTGRES_URL, require_postgres
-from tests.support import SHA, doc, interview, manifest, parse, preserve, register, unique
+from tests.support import (
+    SHA,
+    doc,
+    interview,
+    manifest,
+    parse,
+    preserve,
+    register,
+    signal_period,
+    unique,
+)
 
 ROLES = ("curator", "interviewer", "board", "reviewer", "researcher", "auditor")
 READERS = ("auditor", "board", "curator", "interviewer", "reviewer")
@@ -454,7 +464,15 @@ def test_the_stored_event_names_the_tokens_actor(api: Api) -> None:
 
 def _signal(api: Api, model: str, value: int = 1) -> tuple[str, dict[str, Any]]:
     path, body = valid_request(ROUTE_BY_COMMAND["record_signal"], model)
-    return path, {**body, "value": value}
+    return path, {**body, "value": value, **signal_period()}  # a period of its own
+
+
+def _repeatable_signal(api: Api, model: str) -> tuple[str, dict[str, Any]]:
+    """A signal body that appends each time it is sent: a correction of a recorded value."""
+    path, body = _signal(api, model)
+    first = api.client.post(path, json=body, headers=api.auth("curator"))
+    assert first.status_code == 201, first.text
+    return path, {**body, "corrects": True, "correction_reason": "Recounted."}
 
 
 def test_the_same_key_and_body_append_once_and_replay_the_first_response(api: Api) -> None:
@@ -507,7 +525,7 @@ def test_the_same_key_with_another_body_is_refused(api: Api) -> None:
 
 def test_a_key_belongs_to_its_actor(api: Api) -> None:
     model = api.prepared()
-    path, body = _signal(api, model)
+    path, body = _repeatable_signal(api, model)
     key = uuid.uuid4().hex
     other = api.services.actors.add(f"curator-{key[:8]}", "curator").token
     version = api.version(model)
@@ -576,7 +594,7 @@ def test_a_key_whose_server_died_before_recording_is_taken_over_after_its_lease(
     api: Api,
 ) -> None:
     model = api.prepared()
-    path, body = _signal(api, model)
+    path, body = _repeatable_signal(api, model)
     done, orphan = uuid.uuid4().hex, uuid.uuid4().hex
     assert (
         api.client.post(
@@ -601,7 +619,7 @@ def test_a_key_whose_server_died_after_recording_replays_the_record(api: Api) ->
     from domain.requests import RequestKey
 
     model = api.prepared()
-    path, body = _signal(api, model)
+    path, body = _repeatable_signal(api, model)
     done, orphan = uuid.uuid4().hex, uuid.uuid4().hex
     first = api.client.post(
         path, json=body, headers=api.auth("curator", **{"Idempotency-Key": done})
@@ -675,7 +693,9 @@ def test_if_match_with_the_current_version_appends_and_returns_the_new_etag(api:
     assert response.status_code == 201, response.text
     assert response.headers["etag"] == f'"{seen + 1}"'
     weak = api.client.post(
-        path, json=body, headers=api.auth("curator", **{"If-Match": f'W/"{seen + 1}"'})
+        path,
+        json=_signal(api, model)[1],
+        headers=api.auth("curator", **{"If-Match": f'W/"{seen + 1}"'}),
     )
     assert weak.status_code == 201, weak.text
     assert weak.headers["etag"] == f'"{seen + 2}"'

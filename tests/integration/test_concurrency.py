@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from domain.ledger import Ledger, Recorded
-from tests.support import doc, parse, register, unique
+from tests.support import doc, parse, register, signal_period, unique
 
 WRITERS = 4
 COMMANDS_EACH = 10
@@ -19,8 +19,7 @@ def _signal(model: str, writer: int, n: int) -> dict:
         model,
         role="curator",
         kind="research_use",
-        period_start="2025-01-01",
-        period_end="2025-01-31",
+        **signal_period(writer * 1000 + n),
         value=float(writer * 1000 + n),
         unit="count",
     )

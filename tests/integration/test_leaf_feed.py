@@ -94,4 +94,6 @@ def _stray_event(ledger: Ledger, model: str) -> ModelLifecycle.Event:
         period_end=release,
         value=1.0,
         unit="count",
+        corrects=False,
+        correction_reason=None,
     )

@@ -19,7 +19,7 @@ from domain.decisions_table import command_facts, decide
 from domain.errors import LedgerError, RequestKeyTaken
 from domain.ledger import MODEL_LOCK_STRIPES, Ledger, justification
 from domain.requests import RequestKey, StoredRequest
-from tests.support import doc, parse, register, unique
+from tests.support import doc, parse, register, signal_period, unique
 
 
 def _signal(model: str, value: float = 1.0) -> dict[str, Any]:
@@ -27,8 +27,7 @@ def _signal(model: str, value: float = 1.0) -> dict[str, Any]:
         "record_signal",
         model,
         kind="research_use",
-        period_start="2026-03-01",
-        period_end="2026-03-31",
+        **signal_period(int(value)),
         value=value,
         unit="count",
     )

@@ -21,7 +21,7 @@ from api.settings import Settings
 # The digest of a fresh SQLite store's schema (every table, index and trigger). When it
 # changes, bump api.bootstrap.SCHEMA_VERSION so that existing stores are brought up to date,
 # then record the new digest here.
-SCHEMA_DIGEST = (2, "dd99f2bb0904ee5155465098b52e1f77dd44deb5b9a4047ef1c0e4c1d6db3fa2")
+SCHEMA_DIGEST = (3, "3b7d07087c78fbfdd3328ce9cfe34c445ff11e5f5969101a6f0bf0e34b3019e9")
 
 
 def _sqlite_schema(path: Path) -> str:

@@ -36,7 +36,7 @@ from projections.translog.tiles import (
     tile_path,
 )
 from projections.translog.tree import TransparencyLog
-from tests.support import doc, manifest, open_log, parse, register, unique
+from tests.support import doc, manifest, open_log, parse, register, signal_period, unique
 
 ORIGIN = "reliquary.test/ledger"
 SIGNING_KEY = generate_signing_key(ORIGIN)
@@ -154,8 +154,7 @@ def _signal(model: str, n: int) -> dict[str, Any]:
         model,
         role="curator",
         kind="research_use",
-        period_start="2025-01-01",
-        period_end="2025-01-31",
+        **signal_period(),
         value=float(n),
         unit="count",
     )

@@ -18,7 +18,7 @@ from projections.translog.bundle import export_bundle, import_bundle, verify_bun
 from projections.translog.checkpoint import generate_signing_key, verifier_key, verify_checkpoint
 from projections.translog.tree import TransparencyLog
 from projections.translog.verify import verify_log
-from tests.support import doc, open_log, parse, register, unique
+from tests.support import doc, open_log, parse, register, signal_period, unique
 
 SIGNING_KEY = generate_signing_key("reliquary.test/ledger")
 VERIFIER = verifier_key(SIGNING_KEY)
@@ -35,8 +35,7 @@ def _signal(model: str, n: int) -> dict:
         model,
         role="curator",
         kind="research_use",
-        period_start="2025-01-01",
-        period_end="2025-01-31",
+        **signal_period(),
         value=float(n),
         unit="count",
     )

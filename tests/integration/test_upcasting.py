@@ -101,6 +101,7 @@ def test_a_stored_version_1_signal_is_read_with_its_kind_s_unit(sqlite_ledger: L
     assert signal.kind == "user_satisfaction"
     assert signal.period_end == date(2024, 2, 29)
     assert signal.actor == Actor(id="monitor-1", role="curator")
+    assert (signal.corrects, signal.correction_reason) == (False, None)  # upcast v2 -> v3
     assert "class_version" not in vars(signal)
 
     # Replayed into the aggregate (fast-forwarded past the cached version 1), it counts.
@@ -128,10 +129,10 @@ def test_a_version_1_signal_of_another_kind_gets_that_kind_s_unit(sqlite_ledger:
     assert signal.unit == "usd"  # type: ignore[attr-defined]
 
 
-def test_new_signals_are_stored_as_version_2_and_kept_as_given(sqlite_ledger: Ledger) -> None:
+def test_new_signals_are_stored_as_version_3_and_kept_as_given(sqlite_ledger: Ledger) -> None:
     ledger = sqlite_ledger
     _register(ledger)
-    # A signal recorded now carries its unit, and the mapper marks its state as version 2.
+    # A signal recorded now carries its unit, and the mapper marks its state as version 3.
     ledger.execute(
         parse_command(
             json.dumps(
@@ -152,8 +153,9 @@ def test_new_signals_are_stored_as_version_2_and_kept_as_given(sqlite_ledger: Le
     stored = ledger.recorder.select_events(model_id(MODEL), gt=1)
     assert len(stored) == 1
     state = json.loads(stored[0].state)
-    assert state["class_version"] == 2
+    assert state["class_version"] == 3
     assert state["unit"] == "ratio"
+    assert (state["corrects"], state["correction_reason"]) == (False, None)
 
     # The unit given is kept: the upcaster runs only for states older than the class.
     signal = list(ledger.events.get(model_id(MODEL), gt=1))[0]

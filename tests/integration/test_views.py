@@ -54,7 +54,7 @@ def demo_views(database_url: str, ledger: Ledger) -> ViewRunner:
 def test_the_views_show_the_demo(demo_views: ViewRunner) -> None:
     recorder = demo_views.recorder
     events = timeline(recorder, limit=1000)
-    assert [e.sequence for e in events] == list(range(111))
+    assert [e.sequence for e in events] == list(range(122))
     assert len(timeline(recorder, model="harbor-7b", limit=1000)) == 15
     assert {e.type for e in timeline(recorder, event_type="EssayVetoed")} == {"EssayVetoed"}
     board = timeline(recorder, role="board", limit=1000)
@@ -66,6 +66,7 @@ def test_the_views_show_the_demo(demo_views: ViewRunner) -> None:
     statuses = {s.model: s.status for s in model_statuses(recorder)}
     assert statuses["claude-opus-3"] == "retired_with_extended_access"
     assert statuses["lumen-4"] == "retirement_scheduled"
+    assert statuses["ember-3"] == "retirement_scheduled"
 
     requests = registers.access_requests(recorder)
     assert len(requests) == 13

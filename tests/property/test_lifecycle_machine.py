@@ -49,6 +49,7 @@ class Reference:
     reviewed_at: dict[str, int] = field(default_factory=dict)
     steps: int = 0
     artifacts: set[str] = field(default_factory=set)
+    signal_periods: set[tuple[date, date]] = field(default_factory=set)
 
 
 def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
@@ -466,24 +467,31 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
             if self.attempt(document, refusal):
                 self.ref.essays[essay] = "published"
 
-        @rule(start=DAYS, length=st.integers(min_value=-5, max_value=30))
-        def record_signal(self, start: date, length: int) -> None:
+        @rule(start=DAYS, length=st.integers(min_value=-5, max_value=30), correct=st.booleans())
+        def record_signal(self, start: date, length: int, correct: bool) -> None:
             end = start + timedelta(days=length)
+            correction = {"corrects": True, "correction_reason": "Recounted."} if correct else {}
             document = doc(
                 "record_signal",
                 self.model,
                 kind="research_use",
                 period_start=start.isoformat(),
                 period_end=end.isoformat(),
-                value=float(length),
+                value=float(abs(length)),
                 unit="count",
+                **correction,
             )
-            refusal = (
-                errors.IncoherentDates
-                if self.ref.registered and (end < start or start < RELEASE)
-                else None
-            )
-            self.attempt(document, refusal)
+            taken = (start, end) in self.ref.signal_periods
+            refusal: type[errors.LedgerError] | None = None
+            if self.ref.registered:
+                if correct and not taken:
+                    refusal = errors.SignalNothingToCorrect
+                elif taken and not correct:
+                    refusal = errors.SignalPeriodTaken
+                elif end < start or start < RELEASE:
+                    refusal = errors.IncoherentDates
+            if self.attempt(document, refusal):
+                self.ref.signal_periods.add((start, end))
 
     return LifecycleMachine
 

@@ -192,6 +192,14 @@ def preference_register(
     return _register(services, "preferences", model)
 
 
+@router.get("/registers/signals", operation_id="records-signal-register")
+def signal_register(
+    services: ServicesDep, _: ReaderDep, model: TextQuery = None
+) -> list[dict[str, Any]]:
+    """Monitoring values per model, kind and period, with their corrections."""
+    return _register(services, "signals", model)
+
+
 def _report(services: Any, criteria_distance: float, as_of: str | None) -> Any:
     day = parse_day(as_of, "as_of") if as_of is not None else None
     return services.queries.fairness(criteria_distance=criteria_distance, as_of=day)
