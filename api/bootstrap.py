@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -87,24 +86,13 @@ def ensure_schema(settings: Settings) -> Ledger:
         return ledger
 
 
-@contextlib.contextmanager
-def _folder_lock(path: str) -> Iterator[None]:
-    """An exclusive lock on the SQLite file's folder while the schema is created.
+def _folder_lock(path: str) -> contextlib.AbstractContextManager[None]:
+    """Starts take turns creating a SQLite schema (`domain.sqlite_recorder.folder_lock`): not
+    every creation statement is idempotent under concurrency (the library's tracking tables
+    insert a first row as they are created)."""
+    from domain.sqlite_recorder import folder_lock
 
-    Not every creation statement is idempotent under concurrency (the library's tracking
-    tables insert a first row as they are created), so starts take turns, as on PostgreSQL.
-    The lock is the folder's (`flock`), not the database file's: closing another descriptor of
-    the database file would release the POSIX locks SQLite itself holds on it.
-    """
-    import fcntl
-    import os
-
-    descriptor = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # releases the lock, as a killed process's exit does
+    return folder_lock(path)
 
 
 def _create_projection_tables(settings: Settings, ledger: Ledger) -> None:

@@ -35,6 +35,21 @@ from domain.requests import (
 )
 
 
+@contextlib.contextmanager
+def folder_lock(path: str) -> Iterator[None]:
+    """An exclusive `flock` of the folder of a SQLite file, held until the block ends.
+
+    The folder's, never the database file's: closing another descriptor of the file would
+    release the POSIX locks SQLite itself holds on it. A process that dies releases it.
+    """
+    descriptor = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
 def append_only_triggers(table: str) -> list[str]:
     """Triggers that refuse UPDATE and DELETE on a table (idempotent)."""
     return [
@@ -85,16 +100,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, RequestRecords):
         whose POSIX locks SQLite holds and another descriptor's close would release). A
         process that dies releases it.
         """
-        name = self.datastore.pool.db_name
         if self.datastore.pool.is_sqlite_memory_mode:
             yield  # one process owns an in-memory database: its own locks suffice
             return
-        descriptor = os.open(os.path.dirname(os.path.abspath(name)), os.O_RDONLY)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        with folder_lock(self.datastore.pool.db_name):
             yield
-        finally:
-            os.close(descriptor)
 
     def insert_event_batches(self, batches: Iterable[Sequence[StoredEvent]]) -> int:
         """Insert many batches of events in one transaction: all of them, or none."""

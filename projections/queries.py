@@ -363,12 +363,8 @@ class Queries:
                     return fairness.fairness_report(
                         *rows, policy=settings, as_of=at.date(), position=position
                     )
-        elif isinstance(as_of, datetime):
-            if as_of.tzinfo is None:
-                raise InvalidQuery("the report's moment needs a time zone")
-            at = as_of.astimezone(UTC)
         else:
-            at = datetime.combine(as_of, time.max, UTC)
+            at = _end_of(as_of)
         recorded = rows_as_of(self.ledger, self.policy, at)
         return fairness.fairness_report(
             recorded.requests,

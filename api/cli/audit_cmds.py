@@ -249,13 +249,12 @@ def fairness(
     ] = None,
 ) -> None:
     """Were requesters, models and essays treated alike? Access, criteria, essays, preferences."""
-    from domain.commands import parse_day, parse_moment
+    from domain.commands import parse_as_of
     from projections import fairness as reports
 
     at = None
     if as_of is not None:
-        day_only = len(as_of.strip()) == len("YYYY-MM-DD")
-        at = parse_day(as_of, "--as-of") if day_only else parse_moment(as_of, "--as-of")
+        at = parse_as_of(as_of, "--as-of")
     report = _caught_up(ctx).queries.fairness(criteria_distance=criteria_distance, as_of=at)
     if markdown:
         if output is None:
