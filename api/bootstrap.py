@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from projections.translog.tree import TransparencyLog
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version of the store's tables, triggers and functions; bump it with any change to them
 (tests/integration/test_schema.py fails until you do). A start finding an older version in the
 store creates what is missing (every statement is idempotent) and records this one."""
@@ -78,10 +78,11 @@ def ensure_schema(settings: Settings) -> Ledger:
     if _sqlite_schema_version(path) == SCHEMA_VERSION:
         return _open_ledger(settings, create=False)
     with _folder_lock(path):
-        if _sqlite_schema_version(path) == SCHEMA_VERSION:
+        stored = _sqlite_schema_version(path)
+        if stored == SCHEMA_VERSION:
             return _open_ledger(settings, create=False)
         ledger = _open_ledger(settings, create=True)
-        _create_projection_tables(settings, ledger)
+        _create_projection_tables(settings, ledger, stored)
         _record_sqlite_schema_version(path)
         return ledger
 
@@ -95,13 +96,19 @@ def _folder_lock(path: str) -> contextlib.AbstractContextManager[None]:
     return folder_lock(path)
 
 
-def _create_projection_tables(settings: Settings, ledger: Ledger) -> None:
-    """The log's, the views' and the API actors' tables, in the ledger's store."""
+def _create_projection_tables(
+    settings: Settings, ledger: Ledger, stored_version: int | None = None
+) -> None:
+    """The log's, the views' and the API actors' tables, in the ledger's store.
+
+    ``stored_version`` is the schema version the store had (None: a new store); views whose
+    columns changed since are dropped and rebuilt from the events (`ViewRunner.upgrade`).
+    """
     from api.actors import ActorStore
 
     build_log(settings, ledger)  # the library creates a recorder's tables as it opens it
     views = build_views(ledger, settings)
-    views.create_tables()
+    views.upgrade(stored_version)
     ActorStore(views.recorder).create_table()
 
 
@@ -163,27 +170,28 @@ def _ensure_postgres_schema(
         raise OperationalError(" ".join(str(error).split())) from None
     with connection as conn:
 
-        def current() -> bool:
+        def stored_version() -> int | None:
             found = conn.execute(
                 "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{_VERSION_TABLE}"',)
             ).fetchone()
             if not found or not found[0]:
-                return False
+                return None
             row = conn.execute(sql.SQL("SELECT MAX(version) FROM {}").format(table)).fetchone()
-            return bool(row and row[0] == SCHEMA_VERSION)
+            return int(row[0]) if row and row[0] is not None else None
 
-        if current():
+        if stored_version() == SCHEMA_VERSION:
             return _open_ledger(settings, create=False)
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"reliquary-schema:{schema}",))
         try:
-            if current():
+            stored = stored_version()
+            if stored == SCHEMA_VERSION:
                 return _open_ledger(settings, create=False)
             if named_schema:  # the library uses a schema only if it exists: create it first
                 conn.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
                 )
             ledger = _open_ledger(settings, create=True)
-            _create_projection_tables(settings, ledger)
+            _create_projection_tables(settings, ledger, stored)
             with conn.transaction():
                 conn.execute(
                     sql.SQL("CREATE TABLE IF NOT EXISTS {} (version integer NOT NULL)").format(

@@ -154,6 +154,7 @@ def _script(rng: random.Random, model: str, step: int) -> dict[str, Any]:
             **by("board"),
             "command": "deny_access_request",
             "request_id": f"req-{k}-7",
+            "reason_code": "incomplete_application",
             "reason": _words(rng, 8, 20),
         }
     if where in (3, 9):

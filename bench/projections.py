@@ -302,6 +302,7 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
         model.deny_access_request(
             decided("board", name, f"Denied: {reason}."),
             request_id=request_id,
+            reason_code="other",
             reason=f"Denied because {reason}.",
         )
 

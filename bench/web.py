@@ -130,7 +130,10 @@ def _next_event(model: ModelLifecycle, rng: random.Random, n: int, step: int) ->
             )
         else:
             model.deny_access_request(
-                _decided(rng, n, "board", day), request_id=request_id, reason="out of scope"
+                _decided(rng, n, "board", day),
+                request_id=request_id,
+                reason_code="purpose_out_of_scope",
+                reason="out of scope",
             )
     elif roll < 0.24:
         model.request_access(

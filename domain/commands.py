@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from domain import text
-from domain.decisions import Role
+from domain.decisions import DenialReasonCode, Role
 from domain.errors import CommandRejected, InvalidMoment
 from domain.json_input import duplicate_key
 
@@ -460,6 +460,8 @@ class RequestAccess(Command):
     requester_group: Literal["academic", "nonprofit", "industry", "independent", "government"]
     purpose: Text
     scope: Text
+    # A new request after a denial names the denied one (an appeal instead reopens it).
+    resubmission_of: Name | None = None
 
 
 class ApproveAccessRequest(Command):
@@ -472,10 +474,11 @@ class ApproveAccessRequest(Command):
 
 
 class DenyAccessRequest(Command):
-    """Refuse an access request, stating the reason the requester is told."""
+    """Refuse an access request: a code of the vocabulary and the reason the requester is told."""
 
     command: Literal["deny_access_request"]
     request_id: Name
+    reason_code: DenialReasonCode
     reason: Text
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 
 class Role(StrEnum):
@@ -23,6 +24,34 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
     RESEARCHER = "researcher"
     AUDITOR = "auditor"
+
+
+DenialReasonCode = Literal[
+    "incomplete_application",
+    "purpose_out_of_scope",
+    "channel_not_offered",
+    "insufficient_safeguards",
+    "safety_risk",
+    "capacity",
+    "conflict_of_interest",
+    "other",
+]
+"""The codes a denial of access carries beside its free-text reason (docs/events.md)."""
+
+DENIAL_REASONS: dict[str, str] = {
+    "incomplete_application": "the request lacks what the access policy asks of every request",
+    "purpose_out_of_scope": "the purpose is not among the uses the access policy admits",
+    "channel_not_offered": "the scope asks for a channel or audience the policy does not keep",
+    "insufficient_safeguards": "the requester's handling of the model falls short of the terms",
+    "safety_risk": "the access would raise a risk the safety assessment does not accept",
+    "capacity": "there is no capacity to serve the model to another requester",
+    "conflict_of_interest": "the requester or the use conflicts with an interest of the lab",
+    "other": "none of these; the free-text reason says why",
+}
+"""Each denial reason code and what it means, in the order the fairness report lists them."""
+
+NOT_CODED = "not_coded"
+"""The code read on denials recorded before denials carried one (never given by a command)."""
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,24 @@ class AppealWithoutDenial(LifecycleRuleViolation):
     rule = "appeal-without-denial"
 
 
+class ResubmissionWithoutDenial(LifecycleRuleViolation):
+    """A new request resubmits only a denied request (not one pending, approved or appealed)."""
+
+    rule = "resubmission-without-denial"
+
+
+class ResubmissionByAnother(LifecycleRuleViolation):
+    """A denied request is resubmitted by the actor who made it, for the same requester."""
+
+    rule = "resubmission-by-another"
+
+
+class ResubmissionRepeated(LifecycleRuleViolation):
+    """A denied request is resubmitted once; a later denial starts from the new request."""
+
+    rule = "resubmission-repeated"
+
+
 class RevokeWithoutGrant(LifecycleRuleViolation):
     """Only an approved, unrevoked grant can be revoked."""
 

@@ -17,6 +17,8 @@ from eventsourcing.domain import AggregateCreated, AggregateEvent, BaseAggregate
 
 from domain import errors
 from domain.decisions import (
+    DENIAL_REASONS,
+    NOT_CODED,
     Actor,
     Channel,
     DifferingFile,
@@ -353,23 +355,34 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """A researcher asked for access to the model."""
 
         TOPIC = "reliquary/AccessRequested/v1"
-        class_version = 1
+        class_version = 2
         request_id: str
         requester: str
         organisation: str
         requester_group: str
         purpose: str
         scope: str
+        resubmission_of: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A request recorded before resubmissions existed named no earlier request."""
+            state["resubmission_of"] = None
 
         def apply(self, aggregate: ModelLifecycle) -> None:
-            """Open the request."""
-            aggregate.access_requests[self.request_id] = AccessRequest(
+            """Open the request; a resubmission marks the denied request it follows."""
+            requests = aggregate.access_requests
+            requests[self.request_id] = AccessRequest(
                 requester=self.requester,
                 organisation=self.organisation,
                 requester_group=self.requester_group,
                 requested_by=self.actor.id,
                 last_step_at=self.effective_at or self.timestamp,
+                resubmission_of=self.resubmission_of,
             )
+            if self.resubmission_of is not None:
+                earlier = requests[self.resubmission_of]
+                requests[self.resubmission_of] = replace(earlier, resubmitted_as=self.request_id)
 
     class AccessRequestApproved(Event):
         """A request was granted, on terms, until an expiry date (or without one)."""
@@ -394,9 +407,15 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """A request was refused; the reason is what the requester is told."""
 
         TOPIC = "reliquary/AccessRequestDenied/v1"
-        class_version = 1
+        class_version = 2
         request_id: str
+        reason_code: str
         reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A denial recorded before denials carried a code reads as not coded."""
+            state["reason_code"] = NOT_CODED
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """The request is denied (and may be appealed once)."""
@@ -935,9 +954,17 @@ class ModelLifecycle(BaseAggregate[UUID]):
         requester_group: str,
         purpose: str,
         scope: str,
+        resubmission_of: str | None = None,
     ) -> None:
-        """Open an access request under an id not used before."""
+        """Open an access request under an id not used before.
+
+        A resubmission names a denied request of the same requester, made by the same actor,
+        that was neither resubmitted already nor is under appeal; it takes effect after the
+        denial. (An appeal reopens the denied request instead; docs/events.md.)
+        """
         self._refuse_duplicate("access request", request_id, self.access_requests)
+        if resubmission_of is not None:
+            self._check_resubmission(decided, request_id, requester, resubmission_of)
         self._check_dates(decided)
         self._decide(
             self.AccessRequested,
@@ -948,7 +975,43 @@ class ModelLifecycle(BaseAggregate[UUID]):
             requester_group=requester_group,
             purpose=purpose,
             scope=scope,
+            resubmission_of=resubmission_of,
         )
+
+    def _check_resubmission(
+        self, decided: Justification, request_id: str, requester: str, earlier_id: str
+    ) -> None:
+        earlier = self._require_request(earlier_id)
+        if earlier.requester != requester or (
+            earlier.requested_by and earlier.requested_by != decided.actor.id
+        ):
+            raise errors.ResubmissionByAnother(
+                f"request {request_id!r} cannot resubmit request {earlier_id!r}: that one was "
+                f"made by {earlier.requested_by or 'an earlier actor'!r} for "
+                f"{earlier.requester!r}, and only the same requester resubmits its own request",
+                request_id=request_id,
+                resubmission_of=earlier_id,
+                requester=earlier.requester,
+            )
+        if earlier.resubmitted_as is not None:
+            raise errors.ResubmissionRepeated(
+                f"request {earlier_id!r} was already resubmitted as {earlier.resubmitted_as!r}; "
+                "a denied request is resubmitted once (a denied resubmission may be resubmitted "
+                "in its turn)",
+                request_id=request_id,
+                resubmission_of=earlier_id,
+                resubmitted_as=earlier.resubmitted_as,
+            )
+        if earlier.status != DENIED:
+            why = "under appeal" if earlier.status == APPEALED else earlier.status
+            raise errors.ResubmissionWithoutDenial(
+                f"request {earlier_id!r} is {why}, not denied; only a denied request is "
+                "resubmitted",
+                request_id=request_id,
+                resubmission_of=earlier_id,
+                status=earlier.status,
+            )
+        self._check_after(decided, f"the denial of request {earlier_id!r}", earlier.last_step_at)
 
     def approve_access_request(
         self, decided: Justification, *, request_id: str, terms: str, expires_on: date | None
@@ -974,13 +1037,26 @@ class ModelLifecycle(BaseAggregate[UUID]):
             expires_on=expires_on,
         )
 
-    def deny_access_request(self, decided: Justification, *, request_id: str, reason: str) -> None:
-        """Refuse a request that awaits a decision, stating the reason."""
+    def deny_access_request(
+        self, decided: Justification, *, request_id: str, reason_code: str, reason: str
+    ) -> None:
+        """Refuse a request that awaits a decision: a code of `DENIAL_REASONS` and the reason."""
+        if reason_code not in DENIAL_REASONS:  # the doors' documents refuse it first
+            raise errors.CommandRejected(
+                f"denial reason code {reason_code!r} is not one of: {', '.join(DENIAL_REASONS)}",
+                reason_code=reason_code,
+            )
         request = self._require_undecided_request(request_id)
         self._refuse_own_request(decided, request, "deny")
         self._check_after(decided, f"request {request_id!r} it decides", request.last_step_at)
         self._check_dates(decided)
-        self._decide(self.AccessRequestDenied, decided, request_id=request_id, reason=reason)
+        self._decide(
+            self.AccessRequestDenied,
+            decided,
+            request_id=request_id,
+            reason_code=reason_code,
+            reason=reason,
+        )
 
     def appeal_access_denial(
         self, decided: Justification, *, request_id: str, new_facts: str
@@ -995,12 +1071,13 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 actor=decided.actor.id,
                 requested_by=request.requested_by,
             )
-        if request.status != DENIED or request.appeals > 0:
-            why = (
-                "its denial was already appealed once"
-                if request.appeals
-                else f"it is {request.status}, not denied"
-            )
+        if request.status != DENIED or request.appeals > 0 or request.resubmitted_as:
+            if request.resubmitted_as:
+                why = f"its denial was answered by a new request, {request.resubmitted_as!r}"
+            elif request.appeals:
+                why = "its denial was already appealed once"
+            else:
+                why = f"it is {request.status}, not denied"
             raise errors.AppealWithoutDenial(
                 f"request {request_id!r} cannot be appealed: {why}",
                 request_id=request_id,

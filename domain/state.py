@@ -78,6 +78,9 @@ class AccessRequest:
     # When its latest step (request, decision, appeal) took effect: its effective_at, else
     # its recorded moment. The next decision takes effect on or after it.
     last_step_at: datetime | None = None
+    # The denied request this one resubmits, and the request that resubmitted this one.
+    resubmission_of: str | None = None
+    resubmitted_as: str | None = None
 
     def status_as_of(self, day: date) -> str:
         """Its status as read on ``day``: an approved grant past its expiry is ``expired``."""

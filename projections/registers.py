@@ -27,6 +27,7 @@ class AccessView(View):
 
     name = "access"
     tables = ("view_access_requests", "view_access_policies")
+    changed_in = 4  # reason_code and resubmission_of
 
     def create_statements(self, dialect: str) -> list[str]:  # noqa: ARG002 (one DDL for both)
         """Requests and the policy in force, per model."""
@@ -36,7 +37,8 @@ class AccessView(View):
             "requester_group TEXT NOT NULL, purpose TEXT NOT NULL, scope TEXT NOT NULL, "
             "requested_on TEXT NOT NULL, status TEXT NOT NULL, first_decision TEXT, "
             "decided_on TEXT, appealed INTEGER NOT NULL, expires_on TEXT, terms TEXT, "
-            "reason TEXT, PRIMARY KEY (model, request_id))",
+            "reason TEXT, reason_code TEXT, resubmission_of TEXT, "
+            "PRIMARY KEY (model, request_id))",
             "CREATE TABLE IF NOT EXISTS view_access_policies (model TEXT PRIMARY KEY, "
             "decided_on TEXT NOT NULL, channels TEXT NOT NULL, criteria TEXT, "
             "rationale TEXT NOT NULL)",
@@ -53,8 +55,9 @@ class AccessView(View):
             execute(
                 cursor,
                 "INSERT INTO view_access_requests (model, request_id, requester, organisation, "
-                "requester_group, purpose, scope, requested_on, status, appealed) "
-                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending', 0)",
+                "requester_group, purpose, scope, requested_on, status, appealed, "
+                f"resubmission_of) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending', 0, "
+                f"{p})",
                 (
                     *key,
                     event.requester,
@@ -63,6 +66,7 @@ class AccessView(View):
                     event.purpose,
                     event.scope,
                     day,
+                    event.resubmission_of,
                 ),
             )
         elif kind == "AccessRequestApproved":
@@ -83,8 +87,8 @@ class AccessView(View):
                 cursor,
                 "UPDATE view_access_requests SET status = 'denied', "
                 f"first_decision = COALESCE(first_decision, 'denied'), decided_on = {p}, "
-                f"reason = {p} WHERE model = {p} AND request_id = {p}",
-                (day, event.reason, *key),
+                f"reason = {p}, reason_code = {p} WHERE model = {p} AND request_id = {p}",
+                (day, event.reason, event.reason_code, *key),
             )
         elif kind == "AccessDenialAppealed":
             execute(
@@ -132,7 +136,8 @@ def access_requests(
     where, params = (f"WHERE model = {p} ", (model,)) if model else ("", ())
     statement = (
         "SELECT model, request_id, requester, organisation, requester_group, purpose, "
-        "requested_on, status, first_decision, decided_on, appealed, expires_on, reason "
+        "requested_on, status, first_decision, decided_on, appealed, expires_on, reason, "
+        "reason_code, resubmission_of "
         f"FROM view_access_requests {where}ORDER BY model, request_id"  # noqa: S608 (no input)
     )
     rows = recorder.fetch(statement, params)
@@ -151,6 +156,8 @@ def access_requests(
             appealed=bool(r[10]),
             expires_on=_day(r[11]),
             reason=r[12],
+            reason_code=r[13],
+            resubmission_of=r[14],
         )
         for r in rows
     ]

@@ -31,6 +31,10 @@ class AccessRequestRow:
     appealed: bool
     expires_on: date | None
     reason: str | None  # the reason the requester was told, for a denial or revocation
+    # The denial's code (`domain.decisions.DENIAL_REASONS`; ``not_coded`` before codes were
+    # kept), while the request stands denied or was denied before an appeal.
+    reason_code: str | None = None
+    resubmission_of: str | None = None  # the denied request this one resubmits
 
 
 @dataclass(frozen=True)

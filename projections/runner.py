@@ -125,6 +125,9 @@ class View(Projection[ViewRecorder]):
     name = "view"
     # The tables this view writes (tables only: a rebuild deletes their rows).
     tables: tuple[str, ...] = ()
+    # The schema version (`api.bootstrap.SCHEMA_VERSION`) that last changed these tables'
+    # columns: a store upgraded from an older version drops and rebuilds them (`upgrade`).
+    changed_in = 1
 
     def create_statements(self, dialect: str) -> list[str]:
         """DDL that creates the view's tables if they do not exist."""
@@ -260,6 +263,38 @@ class ViewRunner:
             behind = sum(1 for _ in pending)
             statuses.append(ViewStatus(name, position, head, behind))
         return statuses
+
+    def upgrade(self, stored_version: int | None) -> list[str]:
+        """Drop the tables of views whose columns changed since ``stored_version``.
+
+        Run by the store's owner as it upgrades the schema (`api.bootstrap.ensure_schema`),
+        before any view is read: a view's table created by older code lacks the columns newer
+        code writes, and ``CREATE TABLE IF NOT EXISTS`` would keep it. The dropped views are
+        created empty and untracked, so they take every event again on their next catch-up.
+        Returns the names of the views dropped (none for a new store).
+        """
+        self.create_tables()
+        if stored_version is None:
+            return []
+        stale = [v for v in self.views.values() if v.changed_in > stored_version]
+        if not stale:
+            return []
+        p = self.recorder.param
+        with self.recorder.transaction() as cursor:
+            for view in stale:
+                for table in view.tables:
+                    self.recorder.execute(cursor, f"DROP TABLE IF EXISTS {table}")
+                self.recorder.execute(
+                    cursor, f"DELETE FROM view_counts WHERE name = {p}", (view.name,)
+                )
+                self.recorder.execute(
+                    cursor,
+                    f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {p}",
+                    (view.name,),
+                )
+                for statement in view.create_statements(self.recorder.dialect):
+                    self.recorder.execute(cursor, statement)
+        return [view.name for view in stale]
 
     def rebuild(
         self, names: Sequence[str] | None = None, on_progress: Callable[[int], None] | None = None

@@ -119,3 +119,15 @@ def open_log(
     from api.settings import Settings
 
     return build_log(Settings(database_url=database_url, log_origin=origin), ledger)
+
+
+def demo_event_count() -> int:
+    """How many events the bundled demo scenario records (one per line)."""
+    from importlib import resources
+
+    text = resources.files("domain.demo").joinpath("scenario.jsonl").read_text(encoding="utf-8")
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+DEMO_EVENTS = demo_event_count()
+"""The demo's size: tests that load it compare with this, not a number written twice."""

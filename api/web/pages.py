@@ -39,13 +39,13 @@ from api.web.params import (
     MOMENT_CHARS,
     PAGE_SIZES,
     TimelineFilters,
-    day,
     decimal,
     excerpt,
     moment,
     text,
     whole_number,
 )
+from api.web.params import as_of as as_of_param
 from api.web.render import (
     STATIC,
     Renderer,
@@ -192,6 +192,7 @@ def model_page(request: Request, model: str) -> Response:
             "policies": queries.register("policies", model),
             "essays": queries.register("essays", model),
             "preferences": queries.register("preferences", model),
+            "signals": queries.register("signals", model),  # by kind, then period
             "checklist": checklist,
             "roles": ROLES,
             "page_sizes": PAGE_SIZES,
@@ -315,8 +316,8 @@ def fairness_page(request: Request) -> Response:
     params = request.query_params
     distance_text = text(params, "criteria_distance", 20)
     distance = decimal(params, "criteria_distance", 0.0, MAX_CRITERIA_DISTANCE)
-    as_of_text = text(params, "as_of", 10)
-    as_of = day(as_of_text, "as_of")
+    as_of_text = text(params, "as_of", MOMENT_CHARS)
+    as_of = as_of_param(as_of_text, "as_of")
     report = services_of(request).queries.fairness(
         criteria_distance=DEFAULT_CRITERIA_DISTANCE if distance is None else distance, as_of=as_of
     )

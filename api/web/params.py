@@ -9,8 +9,9 @@ its URL. Every value is checked here, before any service sees it, against an exp
   40 characters, within the page's range (a version from 1 to `MAX_VERSION`, a page cursor from
   -1 to `MAX_SEQUENCE`, a page size from 1 to the page's largest);
 - decimals: ASCII digits with an optional fraction, within the page's range;
-- moments and days: under the one rule for every door (`domain.commands.parse_moment`,
-  `parse_day`: ISO 8601, a moment with its time zone, a year from 1900 to 9000).
+- moments and "as of": under the one rule for every door (`domain.commands.parse_moment`,
+  `parse_as_of`: ISO 8601, a moment with its time zone or a day meaning its end, a year from
+  1900 to 9000).
 
 A value that is malformed or out of range is a 400 page naming its parameter and the problem
 (`PageError`); what the reader sent is quoted back only as a short excerpt (`excerpt`).
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.web.context import PageError
 from api.web.render import with_query
-from domain.commands import parse_day, parse_moment
+from domain.commands import parse_as_of, parse_moment
 from domain.errors import InvalidMoment
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ DEFAULT_PAGE = 50
 MAX_SEQUENCE = 2**62  # a page cursor (``after``): the JSON API's bound (`projections.queries`)
 MAX_VERSION = 2**31 - 1  # a model's version: far beyond any model's, within every column type
 MOMENT_CHARS = 40  # ``2026-01-01T09:30:00.123456+02:00`` is 32
-DAY_CHARS = 10  # ``2026-01-01``
 EXCERPT = 40  # the characters of a refused value quoted back in the error page
 
 _WHOLE = re.compile(r"-?[0-9]+")  # at most 40 characters (`text`)
@@ -111,14 +111,14 @@ def moment(value: str | None, name: str) -> datetime | None:
         raise PageError(400, _moment_problem(error, name)) from None
 
 
-def day(value: str | None, name: str) -> date | None:
-    """A calendar day from a form or URL (``YYYY-MM-DD``, a year from 1900 to 9000)."""
+def as_of(value: str | None, name: str) -> date | datetime | None:
+    """A report's "as of" from a form or URL: a day (its end, UTC) or a moment."""
     if not value:
         return None
-    if len(value) > DAY_CHARS:
-        raise PageError(400, f"{name}: a day is YYYY-MM-DD, got {excerpt(value)}")
+    if len(value) > MOMENT_CHARS:
+        raise PageError(400, f"{name}: a day or a moment has at most {MOMENT_CHARS} characters")
     try:
-        return parse_day(value, name)
+        return parse_as_of(value, name)
     except (InvalidMoment, ValueError, OverflowError) as error:
         raise PageError(400, _moment_problem(error, name)) from None
 

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
+from domain.decisions import DENIAL_REASONS, NOT_CODED
 from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
 
 Z_95 = 1.959964
@@ -147,6 +148,10 @@ class GroupAccess:
     revoked: int  # approved grants later revoked (counted in approved)
     appealed: int  # denials appealed
     overturned_on_appeal: int  # first denied, finally approved
+    # Requests standing denied, by reason code (`domain.decisions.DENIAL_REASONS`, then
+    # ``not_coded`` for denials recorded before codes), codes with no denial left out.
+    denial_reasons: tuple[tuple[str, int], ...] = ()
+    resubmissions: int = 0  # requests that resubmit an earlier denied request
 
 
 @dataclass(frozen=True)
@@ -389,7 +394,17 @@ def _group_access(
         overturned_on_appeal=sum(
             row.first_decision == "denied" and row.status in _APPROVED for row in rows
         ),
+        denial_reasons=_denial_reasons(rows),
+        resubmissions=sum(row.resubmission_of is not None for row in rows),
     )
+
+
+def _denial_reasons(rows: Sequence[AccessRequestRow]) -> tuple[tuple[str, int], ...]:
+    """How many requests stand denied under each reason code, in the vocabulary's order."""
+    counts = Counter(row.reason_code or NOT_CODED for row in rows if row.status in _DENIED)
+    order = [*DENIAL_REASONS, NOT_CODED]
+    known = [(code, counts.pop(code)) for code in order if code in counts]
+    return (*known, *sorted(counts.items()))
 
 
 def exact(value: float | int | Fraction) -> Fraction:

@@ -64,11 +64,11 @@ def report_json(report: FairnessReport) -> dict[str, Any]:
 CSV_COLUMNS = ("section", "subject", "item", "figure", "value")
 """The CSV's layout: one figure per line.
 
-``section`` is one of ``settings``, ``access_by_group``, ``criteria_policy``,
+``section`` is one of ``settings``, ``access_by_group``, ``denial_reason``, ``criteria_policy``,
 ``criteria_pair``, ``criteria_missing``, ``veto_by_model``, ``veto_by_reviewer``,
 ``veto_by_risk_category``, ``essay_cadence``, ``preferences``, ``preference_decision``;
 ``subject`` is the group, model, reviewer or category (the first model of a pair);
-``item`` is the second model of a pair, or a preference's id, else empty;
+``item`` is the second model of a pair, a preference's id, or a denial reason code, else empty;
 ``figure`` is the field name as in the JSON (an interval gives two figures, ``..._low`` and
 ``..._high``); ``value`` its value: floats to 6 decimals, booleans ``true``/``false``, missing
 values empty, lists joined with ``;``, criteria and channels as ``name=value`` joined with ``;``.
@@ -137,7 +137,10 @@ def _csv_rows(report: FairnessReport) -> Iterable[tuple[str, str, str, str, Any]
 
     a = report.access_by_group
     for g in (*a.groups, a.overall):
-        yield from each("access_by_group", g.group, "", g, ("group",))
+        yield from each("access_by_group", g.group, "", g, ("group", "denial_reasons"))
+    for g in (*a.groups, a.overall):
+        for code, count in g.denial_reasons:
+            yield "denial_reason", g.group, code, "denied", count
     c = report.criteria_consistency
     for o in c.policies:
         yield from each("criteria_policy", o.model, "", o, ("model",))
@@ -379,6 +382,12 @@ def _markdown_access(
             f"{a.overall.overturned_on_appeal} overturned (approved on appeal); "
             "the table counts the final decision."
         )
+    if a.overall.resubmissions:
+        notes.append(
+            f"- **Resubmissions**: {a.overall.resubmissions} request(s) resubmit an earlier "
+            "denied request; each is counted as a request of its own, and the denial it "
+            "follows stays counted as denied."
+        )
     if a.overall.revoked:
         notes.append(
             f"- **Revocations**: {a.overall.revoked} grant(s) revoked after approval, "
@@ -386,10 +395,31 @@ def _markdown_access(
         )
     if notes:
         out += [*notes, ""]
+    out += _markdown_denial_reasons(a)
     out += _image(
         "Approval rate by requester group, with 95% interval", APPROVAL_CHART, chart_names
     )
     return out
+
+
+def _markdown_denial_reasons(a: AccessByGroup) -> list[str]:
+    """The requests standing denied, by group and reason code (the vocabulary's order)."""
+    codes = [code for code, _ in a.overall.denial_reasons]
+    if not codes:
+        return []
+    out = [
+        "### Denials by reason",
+        "",
+        "Requests standing denied, by the reason code the board gave (docs/events.md lists the "
+        "codes; `not_coded` marks denials recorded before codes were kept).",
+        "",
+    ]
+    rows = []
+    for g in (*a.groups, a.overall):
+        counts = dict(g.denial_reasons)
+        if counts:
+            rows.append([_md(g.group), *(str(counts.get(code, 0)) for code in codes)])
+    return [*out, *_table(["Group", *(f"`{code}`" for code in codes)], rows)]
 
 
 def _markdown_criteria(c: CriteriaConsistency) -> list[str]:

@@ -138,3 +138,13 @@ def test_the_base_event_fields_have_no_defaults_and_are_documented() -> None:
 @pytest.mark.parametrize("slug", [cls.rule for cls in rule_classes()])
 def test_every_rule_slug_is_documented(slug: str) -> None:
     assert f"`{slug}`" in DOC.read_text(encoding="utf-8")
+
+
+def test_the_denial_reason_codes_listed_are_the_vocabulary() -> None:
+    from typing import get_args
+
+    from domain.decisions import DENIAL_REASONS, DenialReasonCode
+
+    section = SECTIONS["AccessRequestDenied"]
+    listed = re.findall(r"^- `([a-z_]+)`: ", section, flags=re.MULTILINE)
+    assert listed == list(DENIAL_REASONS) == list(get_args(DenialReasonCode))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
+from tests.support import DEMO_EVENTS
 
 
 @pytest.fixture
@@ -82,7 +83,11 @@ def test_why_finds_the_decision_and_shows_its_justification(cli) -> None:
 def test_registers(cli) -> None:
     code, out, _ = cli("register", "access", "--json")
     requests = json.loads(out)
-    assert len(requests) == 13
+    assert len(requests) == 14
+    resubmitted = {r["request_id"]: r for r in requests}["opus3-req-008"]
+    assert (resubmitted["resubmission_of"], resubmitted["status"]) == ("opus3-req-007", "approved")
+    denied = [r for r in requests if r["status"] == "denied"]
+    assert denied and all(r["reason_code"] for r in denied)
     assert {r["requester_group"] for r in requests} == {
         "academic",
         "independent",
@@ -102,6 +107,12 @@ def test_fairness_report_in_every_form(cli, tmp_path: Path) -> None:
     code, out, _ = cli("report", "fairness", "--json")
     report = json.loads(out)
     groups = {g["group"]: g for g in report["access_by_group"]["groups"]}
+    assert groups["nonprofit"]["resubmissions"] == 1
+    assert dict(report["access_by_group"]["overall"]["denial_reasons"]) == {
+        "incomplete_application": 1,
+        "purpose_out_of_scope": 2,
+        "channel_not_offered": 3,
+    }
     assert groups["academic"]["approval_rate"] == 0.75
     assert groups["independent"]["below_four_fifths"] is True
     pairs = report["criteria_consistency"]["flagged"]
@@ -177,7 +188,7 @@ def test_projections_status_and_rebuild(cli) -> None:
     code, out, _ = cli("timeline", "--json", "--limit", "1000")
     timeline = json.loads(out)
     code, out, _ = cli("projections", "rebuild", "--json")
-    assert json.loads(out)["events_taken"] == 7 * 122
+    assert json.loads(out)["events_taken"] == 7 * DEMO_EVENTS
     code, out, _ = cli("timeline", "--json", "--limit", "1000")
     assert json.loads(out) == timeline
     code, out, _ = cli("projections", "status", "--json")

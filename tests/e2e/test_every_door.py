@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +308,22 @@ def test_the_fairness_report_is_the_same_at_every_door(doors: Doors) -> None:
     assert f"the log's first {cli_report['position']['log_size']} events" in page
     for group in cli_report["access_by_group"]["groups"]:
         assert group["group"] in page
+    assert "data-denial-reasons" in page  # the demo's denials, by reason code
+    for code_, _count in cli_report["access_by_group"]["overall"]["denial_reasons"]:
+        assert code_.replace("_", " ") in page
+
+
+def test_the_fairness_report_as_of_a_moment_is_the_same_at_every_door(doors: Doors) -> None:
+    moment = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, out, _ = doors.cli("report", "fairness", "--as-of", moment, "--json")
+    assert code == 0
+    cli_report = json.loads(out)
+    http_report = doors.client.get(
+        "/reports/fairness", params={"as_of": moment}, headers=doors.auth("auditor")
+    ).json()
+    assert http_report == cli_report
+    assert http_report["position"]["moment"].startswith(moment[:16])
+    doors.web_sign_in("auditor")
+    page = doors.client.get("/web/fairness", params={"as_of": moment})
+    assert page.status_code == 200
+    assert f"the log's first {cli_report['position']['log_size']} events" in page.text

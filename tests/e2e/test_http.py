@@ -197,7 +197,14 @@ def prerequisites(model: str) -> list[dict[str, Any]]:
         request("req-pending"),
         request("req-denied"),
         request("req-approved"),
-        doc("deny_access_request", model, role="board", request_id="req-denied", reason="No plan."),
+        doc(
+            "deny_access_request",
+            model,
+            role="board",
+            request_id="req-denied",
+            reason_code="incomplete_application",
+            reason="No plan.",
+        ),
         doc("approve_access_request", model, role="board", request_id="req-approved", terms="T."),
         essay("essay-drafted"),
         essay("essay-approved"),
@@ -266,7 +273,10 @@ BODIES: dict[str, dict[str, Any]] = {
         "scope": "API access, 1M tokens a month.",
     },  # requester: the researcher's actor id, added by `valid_request`
     "approve_access_request": {"terms": "Research use only.", "expires_on": "2099-12-31"},
-    "deny_access_request": {"reason": "No data-handling plan."},
+    "deny_access_request": {
+        "reason_code": "incomplete_application",
+        "reason": "No data-handling plan.",
+    },
     "appeal_access_denial": {"new_facts": "A data-handling plan is now attached."},
     "revoke_access": {"reason": "Credentials were shared."},
     "draft_essay": {
@@ -1230,7 +1240,7 @@ def test_a_request_belongs_to_the_researcher_whose_token_made_it(api: Api) -> No
     head = api.head()
     denied = api.client.post(
         f"/models/{model}/access-requests/req-new/deny",
-        json={"rationale": "No plan.", "reason": "No plan."},
+        json={"rationale": "No plan.", "reason_code": "other", "reason": "No plan."},
         headers=api.auth("board"),
     )
     assert denied.status_code == 201, denied.text
@@ -1258,7 +1268,14 @@ def test_a_researcher_appeals_only_its_own_denial(api: Api) -> None:
             purpose="p",
             scope="s",
         ),
-        doc("deny_access_request", model, role="board", request_id="req-theirs", reason="No."),
+        doc(
+            "deny_access_request",
+            model,
+            role="board",
+            request_id="req-theirs",
+            reason_code="other",
+            reason="No.",
+        ),
     )
     head = api.head()
 

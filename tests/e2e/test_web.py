@@ -42,7 +42,7 @@ from projections.translog.checkpoint import verify_checkpoint
 from projections.translog.keys import create_signing_key
 from projections.views import timeline
 from tests.conftest import POSTGRES_URL, require_postgres
-from tests.support import register
+from tests.support import DEMO_EVENTS, register
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -629,7 +629,7 @@ def test_browser_pages_show_the_demo(page: Any, served: Served, artifacts: Path)
     page.goto(base + "/web/")
     assert page.locator("table a", has_text="claude-opus-3").count() == 1
     assert "retired with extended access" in page.inner_text("main")
-    assert page.inner_text("[data-checkpoint-size]") == "123"
+    assert page.inner_text("[data-checkpoint-size]") == str(DEMO_EVENTS + 1)
     moment = page.locator("time.moment").first
     assert "UTC" in str(moment.get_attribute("title"))
     assert "GMT+9" in moment.inner_text()  # shown in the reader's time zone
@@ -703,7 +703,7 @@ def test_browser_verifies_a_decision(page: Any, served: Served, artifacts: Path)
     result = _result(page)
     assert result.startswith("Verified by your browser"), result
     assert f"decision #{sequence} (cinder-1 version 4, AccessPolicySet)" in result
-    assert "in the tree of 123 events" in result
+    assert f"in the tree of {DEMO_EVENTS + 1} events" in result
     assert page.locator("[data-step][data-state=ok]").count() == 4
     _shoot(page, artifacts, "decision-verified", full_page=True)
 
@@ -722,7 +722,7 @@ def _flip_leaf(body: str) -> str:
 
 def _flip_checkpoint(body: str) -> str:
     """The signed checkpoint's tree size, changed by one digit."""
-    return body.replace("\\n123\\n", "\\n124\\n", 1)
+    return body.replace(f"\\n{DEMO_EVENTS + 1}\\n", f"\\n{DEMO_EVENTS + 2}\\n", 1)
 
 
 @pytest.mark.parametrize(
@@ -808,20 +808,22 @@ def test_browser_proves_the_log_extends_a_kept_checkpoint(
     page: Any, served: Served, artifacts: Path
 ) -> None:
     kept = served.kept
-    assert verify_checkpoint(kept, served.key).size == 122
+    assert verify_checkpoint(kept, served.key).size == DEMO_EVENTS
     page.goto(served.base + "/web/verify")
     page.fill("[data-kept-input]", kept)
     page.locator("[data-kept-form] button[type=submit]").click()
     page.wait_for_url("**/web/verify?checkpoint=*")
     result = _result(page)
-    assert result.startswith("Verified by your browser: the log reliquary.local/ledger now has 123")
-    assert "extends the 122 events of your kept checkpoint" in result
+    assert result.startswith(
+        f"Verified by your browser: the log reliquary.local/ledger now has {DEMO_EVENTS + 1}"
+    )
+    assert f"extends the {DEMO_EVENTS} events of your kept checkpoint" in result
     _shoot(page, artifacts, "verify", full_page=True)
 
-    forged = kept.replace("\n122\n", "\n121\n")
+    forged = kept.replace(f"\n{DEMO_EVENTS}\n", f"\n{DEMO_EVENTS - 1}\n")
     page.fill("[data-kept-input]", forged)
     page.locator("[data-kept-form] button[type=submit]").click()
-    page.wait_for_url("**/web/verify?checkpoint=*121*")
+    page.wait_for_url(f"**/web/verify?checkpoint=*{DEMO_EVENTS - 1}*")
     assert _result(page).startswith(
         "Not verified: the step \u201cKept checkpoint signature\u201d failed"
     )

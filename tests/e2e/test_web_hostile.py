@@ -82,7 +82,9 @@ def _cases() -> list[tuple[str, str, str]]:
     cases += [("/web/search", "q", value) for value in BAD_TEXT]
     cases += [("/web/search", "limit", value) for value in [*BAD_NUMBERS, "0", "-1", "201"]]
     cases += [("/web/search", name, value) for name in ("model", "type") for value in BAD_TEXT]
-    cases += [("/web/fairness", "as_of", value) for value in BAD_DAYS]
+    # "As of" takes a day or a moment with its time zone, nothing else.
+    bad_as_of = [value for value in BAD_DAYS if "T" not in value] + ["2026-01-01T00:00"]
+    cases += [("/web/fairness", "as_of", value) for value in bad_as_of]
     cases += [("/web/fairness", "criteria_distance", value) for value in BAD_DECIMALS]
     cases += [("/web/fairness", "criteria_distance", value) for value in BAD_TEXT]
     cases += [("/web/verify", "checkpoint", value) for value in ["y" * 8193, "a\x00", "\x1b[2J"]]

@@ -77,7 +77,11 @@ def test_nobody_decides_their_own_request_in_any_role(ledger: Ledger, decision: 
     if decision == "revoke":
         approve = doc("approve_access_request", model, role="board", request_id="req-1", terms="T")
         ledger.execute(parse(approve))
-    fields = {"approve": {"terms": "T"}, "deny": {"reason": "R"}, "revoke": {"reason": "R"}}
+    fields = {
+        "approve": {"terms": "T"},
+        "deny": {"reason_code": "other", "reason": "R"},
+        "revoke": {"reason": "R"},
+    }
     command = {"approve": "approve_access_request", "deny": "deny_access_request"}.get(
         decision, "revoke_access"
     )
@@ -98,7 +102,7 @@ def test_only_the_requester_appeals_its_denial(ledger: Ledger) -> None:
     ledger.execute(parse(register(model)))
     ledger.execute(parse_command_object(_access_request(model, "sam")))
     ledger.execute(parse(doc("deny_access_request", model, role="board", request_id="req-1",
-                             reason="R")))  # fmt: skip
+                             reason_code="other", reason="R")))  # fmt: skip
     appeal = doc("appeal_access_denial", model, role="researcher", request_id="req-1",
                  new_facts="New facts.")  # fmt: skip
     version = ledger.version_of(model)

@@ -46,7 +46,9 @@ def _decision(command: str, model: str, **fields: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {"request_id": "r1"}
     if command == "approve_access_request":
         facts["terms"] = "research only"
-    elif command in ("deny_access_request", "revoke_access"):
+    elif command == "deny_access_request":
+        facts.update(reason_code="other", reason="no")
+    elif command == "revoke_access":
         facts["reason"] = "no"
     elif command == "appeal_access_denial":
         facts["new_facts"] = "IRB approval"

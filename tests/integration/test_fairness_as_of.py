@@ -88,7 +88,7 @@ def scenario(database_url: str, ledger: Ledger, clock: Clock) -> tuple[Queries, 
     late = {"effective_at": "2025-02-02T05:00:00Z"}
     run("2025-02-01", doc("approve_access_request", model, request_id="req-3", **board, **late))
     # Recorded after T (2025-02-01).
-    deny = {"role": "board", "reason": "Out of scope."}
+    deny = {"role": "board", "reason_code": "purpose_out_of_scope", "reason": "Out of scope."}
     run("2025-02-03", doc("deny_access_request", model, request_id="req-2", **deny))
     run("2025-02-10", draft("essay-2"))
     clock.now = None

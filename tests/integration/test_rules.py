@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from domain import errors
+from domain.decisions import Actor, Justification
 from domain.ledger import Ledger
 from tests.integration.test_cross_event_rules import CROSS_EVENT_CASES
 from tests.support import doc, interview, parse, preserve, register, unique
@@ -55,8 +56,19 @@ def _request(model: str, request_id: str) -> dict[str, Any]:
     )
 
 
+def _resubmit(model: str, of: str = "r1", request_id: str = "r2", **who: Any) -> dict[str, Any]:
+    return {**_request(model, request_id), "resubmission_of": of, **who}
+
+
 def _deny(model: str, request_id: str = "r1") -> dict[str, Any]:
-    return doc("deny_access_request", model, role="board", request_id=request_id, reason="no")
+    return doc(
+        "deny_access_request",
+        model,
+        role="board",
+        request_id=request_id,
+        reason_code="other",
+        reason="no",
+    )
 
 
 def _approve(model: str, request_id: str = "r1") -> dict[str, Any]:
@@ -373,6 +385,54 @@ CASES: list[tuple[str, Setup, Callable[[str], dict[str, Any]], type[errors.Ledge
         errors.AppealWithoutDenial,
     ),
     (
+        "appeal a denial answered by a resubmission",
+        lambda m: [*_with_request(m), _deny(m), _resubmit(m)],
+        _appeal,
+        errors.AppealWithoutDenial,
+    ),
+    (
+        "resubmit a pending request",
+        _with_request,
+        _resubmit,
+        errors.ResubmissionWithoutDenial,
+    ),
+    (
+        "resubmit a denial under appeal",
+        lambda m: [*_with_request(m), _deny(m), _appeal(m)],
+        _resubmit,
+        errors.ResubmissionWithoutDenial,
+    ),
+    (
+        "resubmit an approved request",
+        lambda m: [*_with_request(m), _approve(m)],
+        _resubmit,
+        errors.ResubmissionWithoutDenial,
+    ),
+    (
+        "resubmit a request that was never made",
+        _with_request,
+        lambda m: _resubmit(m, of="r9"),
+        errors.AccessRequestNotFound,
+    ),
+    (
+        "resubmit another actor's denied request",
+        lambda m: [*_with_request(m), _deny(m)],
+        lambda m: _resubmit(m, actor={"id": "researcher-2", "role": "researcher"}),
+        errors.ResubmissionByAnother,
+    ),
+    (
+        "resubmit for another requester",
+        lambda m: [*_with_request(m), _deny(m)],
+        lambda m: _resubmit(m, requester="dr-b"),
+        errors.ResubmissionByAnother,
+    ),
+    (
+        "resubmit the same denial twice",
+        lambda m: [*_with_request(m), _deny(m), _resubmit(m)],
+        lambda m: _resubmit(m, request_id="r3"),
+        errors.ResubmissionRepeated,
+    ),
+    (
         "appeal twice",
         lambda m: [*_with_request(m), _deny(m), _appeal(m), _deny(m)],
         _appeal,
@@ -493,6 +553,42 @@ def test_every_rule_has_a_case() -> None:
     covered = {case[3] for case in CASES}
     missing = [cls.__name__ for cls in errors.rule_classes() if cls not in covered]
     assert missing == []
+
+
+def test_a_denied_resubmission_may_be_resubmitted_and_the_chain_is_in_the_state(
+    ledger: Ledger,
+) -> None:
+    model = unique()
+    for document in [
+        *_with_request(model),
+        _deny(model),
+        _resubmit(model),
+        _deny(model, "r2"),
+        _resubmit(model, of="r2", request_id="r3"),
+        _approve(model, "r3"),
+    ]:
+        ledger.execute(parse(document))
+    requests = ledger.state(model).access_requests
+    assert (requests["r1"].resubmitted_as, requests["r2"].resubmission_of) == ("r2", "r1")
+    assert (requests["r2"].resubmitted_as, requests["r3"].resubmission_of) == ("r3", "r2")
+    assert [requests[r].status for r in ("r1", "r2", "r3")] == ["denied", "denied", "approved"]
+
+
+def test_a_denial_outside_the_vocabulary_is_an_invalid_command_even_below_the_doors(
+    ledger: Ledger,
+) -> None:
+    model = unique()
+    for document in _with_request(model):
+        ledger.execute(parse(document))
+    with pytest.raises(errors.CommandRejected, match="reason_code.*incomplete_application"):
+        parse({**_deny(model), "reason_code": "not_a_code"})
+    state = ledger.state(model)
+    decided = Justification(
+        actor=Actor("board-1", "board"), rationale="r", evidence=(), effective_at=None
+    )
+    with pytest.raises(errors.CommandRejected, match="not one of"):
+        state.deny_access_request(decided, request_id="r1", reason_code="nope", reason="no")
+    assert state.pending_events == []
 
 
 def test_appeal_then_second_decision_is_allowed(ledger: Ledger) -> None:

@@ -21,7 +21,7 @@ from api.settings import Settings
 # The digest of a fresh SQLite store's schema (every table, index and trigger). When it
 # changes, bump api.bootstrap.SCHEMA_VERSION so that existing stores are brought up to date,
 # then record the new digest here.
-SCHEMA_DIGEST = (3, "3b7d07087c78fbfdd3328ce9cfe34c445ff11e5f5969101a6f0bf0e34b3019e9")
+SCHEMA_DIGEST = (4, "5d563af9f64715e943d4eaadf563b9ce4f07b135c0eb3c4c27bce1bf299cd78d")
 
 
 def _sqlite_schema(path: Path) -> str:
@@ -75,3 +75,57 @@ def test_processes_started_together_on_a_new_store_all_start(database_url: str) 
         start.stderr.close()  # type: ignore[union-attr]
     failures = [error for code, error in outcomes if code != 0]
     assert failures == []
+
+
+def test_an_upgrade_rebuilds_the_views_whose_columns_changed(database_url: str) -> None:
+    """A store of schema version 3 (access requests without reason codes or resubmissions)
+    started by this code has the access view dropped, recreated and taken again from the
+    events; views that did not change keep their rows and their position."""
+    from api.bootstrap import build_views
+    from domain.ledger import Ledger
+    from projections import registers
+    from tests.support import doc, parse, register, unique
+
+    settings = Settings(database_url=database_url)
+    model = unique()
+    ledger = build_ledger(settings)
+    request = doc("request_access", model, role="researcher", request_id="r1", requester="A",
+                  organisation="U", requester_group="academic", purpose="p", scope="s")  # fmt: skip
+    deny = doc("deny_access_request", model, role="board", request_id="r1",
+               reason_code="capacity", reason="No capacity.")  # fmt: skip
+    for document in (register(model), request, deny):
+        ledger.execute(parse(document))
+    views = build_views(ledger, settings, tables_exist=True)
+    views.catch_up()
+    recorder = views.recorder
+    # Make the store what version 3 left: the old access table, holding rows, and version 3.
+    with recorder.transaction() as cursor:
+        recorder.execute(cursor, "DROP TABLE view_access_requests")
+        recorder.execute(
+            cursor,
+            "CREATE TABLE view_access_requests (model TEXT NOT NULL, request_id TEXT NOT NULL, "
+            "requester TEXT NOT NULL, organisation TEXT NOT NULL, requester_group TEXT NOT NULL, "
+            "purpose TEXT NOT NULL, scope TEXT NOT NULL, requested_on TEXT NOT NULL, "
+            "status TEXT NOT NULL, first_decision TEXT, decided_on TEXT, appealed INTEGER NOT "
+            "NULL, expires_on TEXT, terms TEXT, reason TEXT, PRIMARY KEY (model, request_id))",
+        )
+        recorder.execute(cursor, "UPDATE reliquary_schema SET version = 3")
+    status_before = {s.name: s.position for s in views.status()}
+    ledger.close()
+
+    upgraded: Ledger = build_ledger(settings)
+    try:
+        views = build_views(upgraded, settings, tables_exist=True)
+        after = {s.name: s.position for s in views.status()}
+        assert after["access"] == 0  # dropped with its position, to be taken again
+        assert {k: v for k, v in after.items() if k != "access"} == {
+            k: v for k, v in status_before.items() if k != "access"
+        }
+        views.catch_up()
+        [row] = registers.access_requests(views.recorder, model)
+        assert (row.status, row.reason_code) == ("denied", "capacity")
+        # The next start finds the store current and drops nothing.
+        build_ledger(settings).close()
+        assert {s.name: s.position for s in build_views(upgraded, settings).status()}["access"]
+    finally:
+        upgraded.close()

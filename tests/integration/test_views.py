@@ -18,6 +18,7 @@ from projections import registers
 from projections.runner import ViewRunner
 from projections.search import search
 from projections.views import model_statuses, timeline
+from tests.support import DEMO_EVENTS
 
 SNAPSHOTS = {
     "view_timeline": "SELECT * FROM view_timeline ORDER BY sequence",
@@ -54,7 +55,7 @@ def demo_views(database_url: str, ledger: Ledger) -> ViewRunner:
 def test_the_views_show_the_demo(demo_views: ViewRunner) -> None:
     recorder = demo_views.recorder
     events = timeline(recorder, limit=1000)
-    assert [e.sequence for e in events] == list(range(122))
+    assert [e.sequence for e in events] == list(range(DEMO_EVENTS))
     assert len(timeline(recorder, model="harbor-7b", limit=1000)) == 15
     assert {e.type for e in timeline(recorder, event_type="EssayVetoed")} == {"EssayVetoed"}
     board = timeline(recorder, role="board", limit=1000)
@@ -69,7 +70,9 @@ def test_the_views_show_the_demo(demo_views: ViewRunner) -> None:
     assert statuses["ember-3"] == "retirement_scheduled"
 
     requests = registers.access_requests(recorder)
-    assert len(requests) == 13
+    assert len(requests) == 14
+    resubmissions = [(r.resubmission_of, r.request_id) for r in requests if r.resubmission_of]
+    assert resubmissions == [("opus3-req-007", "opus3-req-008")]
     appealed = [r for r in requests if r.appealed]
     assert appealed
     assert all(r.first_decision == "denied" for r in appealed)

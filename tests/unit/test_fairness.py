@@ -15,6 +15,7 @@ so (0.490165, 0.943319); the quadratic gives (0.490162, 0.943318).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -43,6 +44,7 @@ from projections.fairness import (
     report_markdown,
     wilson_interval,
 )
+from projections.fairness.figures import access_by_group
 from projections.fairness.formats import _csv_cell, csv_text
 from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
 
@@ -818,3 +820,45 @@ def test_markdown_with_inline_charts_references_no_file() -> None:
     assert VETO_CHART not in text
     # Without charts (the terminal, the HTTP Markdown) nothing is linked either.
     assert "](" not in report_markdown(report, {})
+
+
+def _denied(group: str, n: int, code: str | None) -> AccessRequestRow:
+    return dataclasses.replace(request(group, n, "denied", 3), reason_code=code)
+
+
+def test_denials_are_counted_per_group_by_reason_code_in_the_vocabulary_order() -> None:
+    rows = [
+        _denied("academic", 1, "capacity"),
+        _denied("academic", 2, "incomplete_application"),
+        _denied("academic", 3, "capacity"),
+        _denied("industry", 4, "other"),
+        _denied("industry", 5, None),  # recorded before denials carried a code
+        dataclasses.replace(request("industry", 6, "approved", 2), reason_code="capacity"),
+        dataclasses.replace(request("industry", 7, "pending"), resubmission_of="industry-4"),
+    ]
+    access = access_by_group(rows, DEFAULT_POLICY)
+    groups = {g.group: g for g in access.groups}
+    assert groups["academic"].denial_reasons == (("incomplete_application", 1), ("capacity", 2))
+    # An overturned denial is an approval now: only requests standing denied are counted.
+    assert groups["industry"].denial_reasons == (("other", 1), ("not_coded", 1))
+    assert sum(n for _, n in access.overall.denial_reasons) == access.overall.denied == 5
+    assert (groups["industry"].resubmissions, groups["academic"].resubmissions) == (1, 0)
+
+    report = fairness_report(rows, [], [], [])
+    markdown = report_markdown(report, {})
+    assert "### Denials by reason" in markdown
+    assert "| academic | 1 | 2 | 0 | 0 |" in markdown
+    assert "**Resubmissions**: 1 request(s)" in markdown
+    lines = list(csv.reader(io.StringIO(report_csv(report))))
+    assert ["denial_reason", "academic", "capacity", "denied", "2"] in lines
+    assert report_json(report)["access_by_group"]["overall"]["denial_reasons"] == [
+        ["incomplete_application", 1],
+        ["capacity", 2],
+        ["other", 1],
+        ["not_coded", 1],
+    ]
+
+
+def test_without_denials_the_report_has_no_reason_table() -> None:
+    report = fairness_report([request("academic", 1, "approved", 2)], [], [], [])
+    assert "Denials by reason" not in report_markdown(report, {})

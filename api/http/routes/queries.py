@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from api.http.deps import ReaderDep, ServicesDep
 from api.http.routes.transparency import IMMUTABLE, LATEST, cached_answer, json_bytes
-from domain.commands import parse_day, parse_moment
+from domain.commands import parse_as_of, parse_moment
 from domain.errors import NoPreservedWeights
 from projections.queries import DEFAULT_CRITERIA_DISTANCE
 from projections.records import jsonable
@@ -25,7 +25,13 @@ MomentQuery = Annotated[
     str | None,
     Query(max_length=40, description="ISO 8601 with a time zone, e.g. 2026-01-01T00:00Z"),
 ]
-DayQuery = Annotated[str | None, Query(max_length=10, description="A day, YYYY-MM-DD")]
+AsOfQuery = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        description="A day, YYYY-MM-DD (its end, UTC), or ISO 8601 with a time zone",
+    ),
+]
 TextQuery = Annotated[str | None, Query(max_length=500)]
 
 
@@ -201,8 +207,8 @@ def signal_register(
 
 
 def _report(services: Any, criteria_distance: float, as_of: str | None) -> Any:
-    day = parse_day(as_of, "as_of") if as_of is not None else None
-    return services.queries.fairness(criteria_distance=criteria_distance, as_of=day)
+    at = parse_as_of(as_of, "as_of") if as_of is not None else None
+    return services.queries.fairness(criteria_distance=criteria_distance, as_of=at)
 
 
 @router.get("/reports/fairness", operation_id="reports-fairness", tags=["reports"])
@@ -210,7 +216,7 @@ def fairness_json(
     services: ServicesDep,
     _: ReaderDep,
     criteria_distance: float = DEFAULT_CRITERIA_DISTANCE,
-    as_of: DayQuery = None,
+    as_of: AsOfQuery = None,
 ) -> dict[str, Any]:
     """The fairness report (see docs/fairness.md)."""
     from projections.fairness import report_json
@@ -230,7 +236,7 @@ def fairness_markdown(
     services: ServicesDep,
     _: ReaderDep,
     criteria_distance: float = DEFAULT_CRITERIA_DISTANCE,
-    as_of: DayQuery = None,
+    as_of: AsOfQuery = None,
 ) -> PlainTextResponse:
     """The fairness report as Markdown (charts are left out: see the CLI's --markdown)."""
     from projections.fairness import report_markdown
