@@ -681,6 +681,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
                     subject=subject,
                     subject_day=day_of(moment).isoformat(),
                 )
+            # The decision itself, too, takes effect after what it follows.
+            self._check_after(decided, subject, moment)
         self._decide(
             self.ModelRetired,
             decided,
@@ -1019,6 +1021,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """Grant a request that awaits a decision; an expiry falls after the decision."""
         request = self._require_undecided_request(request_id)
         self._refuse_own_request(decided, request, "approve")
+        # A moment too far ahead is refused as such, before the expiry is compared with it.
+        self._refuse_too_late(decided, self._now(decided))
         decided_on = day_of(decided.effective_at or self._now(decided))
         if expires_on is not None and expires_on <= decided_on:
             raise errors.IncoherentDates(
@@ -1098,6 +1102,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 request_id=request_id,
                 status=request.status,
             )
+        self._refuse_too_late(decided, self._now(decided))
         revoked_on = day_of(decided.effective_at or self._now(decided))
         if request.status_as_of(revoked_on) == EXPIRED:
             raise errors.RevokeAfterExpiry(
@@ -1367,8 +1372,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
         if takes_effect_too_late(decided.effective_at, recorded_at):
             raise errors.EffectiveAfterRecorded(
                 f"effective_at {decided.effective_at} is more than a day after the decision "
-                f"is recorded ({recorded_at}); a decision takes effect no later than the day "
-                "it is recorded",
+                f"is recorded ({recorded_at}); a decision takes effect at most one day after it "
+                "is recorded (the slack of a time zone ahead of UTC)",
                 effective_at=str(decided.effective_at),
                 recorded_at=str(recorded_at),
             )

@@ -274,6 +274,13 @@ MORE_REFUSALS: list[Case] = [
         errors.DecisionBeforeItsSubject,
     ),
     (
+        "retirement taking effect before the preservation it follows",
+        lambda m: [register(m), _schedule(m), preserve(m)],
+        # retired_on is today (after the preservation); the decision is dated before it.
+        lambda m: {**_retire(m), "retired_on": _days_from_now(0)[:10], "effective_at": PAST},
+        errors.DecisionBeforeItsSubject,
+    ),
+    (
         "archive check before the preservation",
         lambda m: [register(m), preserve(m)],
         lambda m: doc(

@@ -149,9 +149,14 @@ class Stored:
     scheduled: datetime | None = None
 
 
+def too_late(effective: datetime | None, now: datetime) -> bool:
+    """`_refuse_too_late`: the decision takes effect more than the slack after it is recorded."""
+    return effective is not None and instant(effective) > instant(now) + SLACK
+
+
 def dates_refusal(effective: datetime | None, now: datetime, *days: date) -> Refusal:
     """`_check_dates`: effective-after-recorded first, then any day before the release."""
-    if effective is not None and instant(effective) > instant(now) + SLACK:
+    if too_late(effective, now):
         return errors.EffectiveAfterRecorded
     named = [day_of(effective)] if effective is not None else []
     if any(day < RELEASE for day in [*named, *days]):
@@ -235,6 +240,8 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                     assert moment <= instant(event.timestamp) + SLACK, kind
                 facts = vars(event)
                 if kind == "AccessRequested":
+                    if facts["resubmission_of"] is not None:  # after the denial it answers
+                        assert moment >= seen.steps[facts["resubmission_of"]], kind
                     seen.steps[facts["request_id"]] = moment
                 elif kind in (
                     "AccessRequestApproved",
@@ -265,6 +272,7 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                     assert seen.scheduled is not None
                     assert facts["retired_on"] >= day_of(seen.preserved), kind
                     assert facts["retired_on"] >= day_of(seen.scheduled), kind
+                    assert moment >= max(seen.preserved, seen.scheduled), kind
 
         # -- commands -----------------------------------------------------------------------
 
@@ -329,10 +337,11 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                 pass
             elif retired_on > today + timedelta(days=1):
                 refusal = errors.IncoherentDates
-            elif retired_on < day_of(self.ref.preserved_at) or retired_on < day_of(
-                self.ref.scheduled_at
+            elif any(
+                retired_on < day_of(subject) or after_refusal(effective, now, subject)
+                for subject in (self.ref.preserved_at, self.ref.scheduled_at)
             ):
-                # Only retired_on is compared with them: the retirement's effective_at is not.
+                # Both retired_on and the retirement's own effective moment follow them.
                 refusal = errors.DecisionBeforeItsSubject
             if self.attempt(with_effective(document, effective), refusal):
                 self.ref.retired = True
@@ -566,10 +575,11 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
             if self.attempt(with_effective(document, effective), refusal):
                 self.ref.policy_channels = with_channels
 
-        @rule(request=IDS, when=EFFECTIVE)
-        def request_access(self, request: str, when: Spec) -> None:
+        @rule(request=IDS, resubmits=st.none() | PICK, when=EFFECTIVE)
+        def request_access(self, request: str, resubmits: int | None, when: Spec) -> None:
             now = step_clock()
-            effective = resolve(when, now)
+            earlier = None if resubmits is None else pick(self.ref.requests, resubmits)
+            effective = resolve(when, now, self._last_step(earlier) if earlier else None)
             document = doc(
                 "request_access",
                 self.model,
@@ -580,12 +590,21 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                 requester_group="academic",
                 purpose="study",
                 scope="api",
+                resubmission_of=earlier,
             )
-            refusal = (
-                errors.DuplicateIdentifier
-                if request in self.ref.requests
-                else dates_refusal(effective, now)
-            )
+            refusal: Refusal = None
+            before = self.ref.requests.get(earlier) if earlier else None
+            if request in self.ref.requests:
+                refusal = errors.DuplicateIdentifier
+            elif earlier is not None and before is None:
+                refusal = errors.AccessRequestNotFound
+            elif before is not None and before["resubmitted_as"] is not None:
+                refusal = errors.ResubmissionRepeated
+            elif before is not None and before["status"] != "denied":
+                refusal = errors.ResubmissionWithoutDenial
+            elif before is not None:
+                refusal = after_refusal(effective, now, before["last_step"])
+            refusal = refusal or dates_refusal(effective, now)
             moment = self.attempt(with_effective(document, effective), refusal)
             if moment:
                 self.ref.requests[request] = {
@@ -593,7 +612,10 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                     "appeals": 0,
                     "expires_on": None,
                     "last_step": moment,
+                    "resubmitted_as": None,
                 }
+                if before is not None:
+                    before["resubmitted_as"] = request
 
         def _last_step(self, request: str) -> datetime | None:
             state = self.ref.requests.get(request)
@@ -634,7 +656,9 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
             refusal = self._decision_refusal(request)
             if refusal is None:
                 decided_on = day_of(effective or now)
-                if expires_on is not None and expires_on <= decided_on:
+                if too_late(effective, now):
+                    refusal = errors.EffectiveAfterRecorded
+                elif expires_on is not None and expires_on <= decided_on:
                     refusal = errors.IncoherentDates
                 else:
                     refusal = after_refusal(
@@ -684,7 +708,7 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
             state = self.ref.requests.get(request)
             if state is None:
                 refusal = errors.AccessRequestNotFound
-            elif state["status"] != "denied" or state["appeals"]:
+            elif state["status"] != "denied" or state["appeals"] or state["resubmitted_as"]:
                 refusal = errors.AppealWithoutDenial
             else:
                 refusal = after_refusal(effective, now, state["last_step"]) or dates_refusal(
@@ -708,6 +732,8 @@ def _machine(ledger: Ledger, replayer: Ledger) -> type[RuleBasedStateMachine]:
                 refusal = errors.AccessRequestNotFound
             elif state["status"] != "approved":
                 refusal = errors.RevokeWithoutGrant
+            elif too_late(effective, now):
+                refusal = errors.EffectiveAfterRecorded
             elif state["expires_on"] is not None and state["expires_on"] < day_of(effective or now):
                 refusal = errors.RevokeAfterExpiry
             else:
