@@ -85,6 +85,7 @@ from domain.ledger import Ledger  # noqa: E402
 from domain.lifecycle import ModelLifecycle  # noqa: E402
 from projections.runner import ViewRunner  # noqa: E402
 from projections.search import search  # noqa: E402
+from projections.view_audit import audit_views  # noqa: E402
 
 PG_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 GOAL_EVENTS_PER_S = 20_000
@@ -845,6 +846,18 @@ def measure(ledger: Ledger, runner: ViewRunner, events: int, args: Any) -> dict[
         "failed_pages_retried": failures,
         **rebuild.split(events),
     }
+    _say("  auditing the views (reliquary verify --views)...")
+    started = time.perf_counter()
+    audit = audit_views(runner, page=args.page)
+    audit_seconds = time.perf_counter() - started
+    if not audit.ok:
+        raise SystemExit(f"the audit of fresh views failed: {audit.differences[:3]}")
+    results["audit"] = {
+        "seconds": round(audit_seconds, 1),
+        "rows": audit.rows,
+        "ratio_to_rebuild": round(audit_seconds / rebuild.wall, 2),
+    }
+    _say(f"    {audit_seconds:.1f} s, {audit_seconds / rebuild.wall:.2f} x the rebuild")
     if args.per_view:
         results["per_view"] = {}
         for name in runner.views:
@@ -912,6 +925,8 @@ def report(results: dict[str, Any]) -> str:
         f"{'  ratio to the baseline':34} {rebuild['ratio_to_baseline']:>16}   {'-':>14}   -",
         f"{'  pages failed and taken again':34} {rebuild['failed_pages_retried']:>16}   "
         f"{'-':>14}   -",
+        f"{'audit (verify --views) / rebuild':34} "
+        f"{results.get('audit', {}).get('ratio_to_rebuild', '-'):>16}   {'-':>14}   -",
         f"{'search, median':34} {found['median_ms']:>13} ms   {'-':>14}   -",
         f"{'search, p95':34} {found['p95_ms']:>13} ms   {'< 50 ms':>14}   {p95_met}",
         "",

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from domain.canonical import canonical_bytes
 from domain.decisions import Actor, Channel, DifferingFile, Evidence, ManifestEntry
 
 
@@ -134,8 +135,32 @@ class OrjsonTranscoder(JSONTranscoder):
         self._encoders[transcoding.type] = (transcoding.name, transcoding.encode)
 
     def encode(self, obj: Any) -> bytes:
-        """Encode an event's state."""
-        return orjson.dumps(obj, default=self._encode_registered, option=self._OPTIONS)
+        """Encode an event's state in canonical JSON (RFC 8785, `domain.canonical`).
+
+        The stored bytes are the bytes the event's leaf carries, so the log hashes what is
+        stored without re-deriving it. orjson writes the JSON tree; when it holds a float (a
+        score, a signal's value), the tree is written again in JCS form, whose numbers are
+        ECMAScript's (``1.0`` is ``1``); without one, orjson's sorted output already is JCS.
+        """
+        encoded = orjson.dumps(
+            obj, default=self._encode_registered, option=self._OPTIONS | orjson.OPT_SORT_KEYS
+        )
+        if self._has_float(obj):
+            return canonical_bytes(orjson.loads(encoded))
+        return encoded
+
+    def _has_float(self, value: Any) -> bool:
+        """Whether a state holds a float (value objects hold none: they are not descended)."""
+        kind = type(value)
+        if kind is float:
+            return True
+        if kind is dict:
+            return any(self._has_float(item) for item in value.values())
+        if kind is list or kind is tuple:
+            return any(
+                type(item) not in self._encoders and self._has_float(item) for item in value
+            )
+        return False
 
     def _encode_registered(self, obj: Any) -> dict[str, Any]:
         # orjson calls this for every value object and date of every event: one lookup, no

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from projections.checklist import Checklist, ChecklistPolicy
     from projections.runner import ViewRunner, ViewStatus
     from projections.search import Hit
+    from projections.view_audit import ViewAudit
     from projections.views import ModelStatus, TimelineEntry
 
 MAX_TIMELINE_PAGE = 1000
@@ -149,6 +150,16 @@ class Queries:
             )
         chosen = names or list(self.views.views)
         return chosen, self.views.rebuild(chosen, on_progress=on_progress)
+
+    def audit_views(self, on_progress: Callable[[int], None] | None = None) -> ViewAudit:
+        """Recompute every view from the events into a scratch database; name each difference.
+
+        The stored views are not caught up first: each is checked up to its own position, and
+        one behind the head is reported as lagging (`projections.view_audit`).
+        """
+        from projections.view_audit import audit_views
+
+        return audit_views(self.views, on_progress=on_progress)
 
     # -- models and time travel ----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ check the log's proofs itself (``static/verify.js``).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -58,6 +58,9 @@ from api.web.signin import sign_in_first
 from domain.decisions import Role
 from domain.errors import LedgerError
 from projections.queries import DEFAULT_CRITERIA_DISTANCE, MAX_SEARCH_RESULTS, TimelinePage
+
+if TYPE_CHECKING:
+    from projections.views import TimelineEntry
 
 ROLES = tuple(role.value for role in Role)
 MANIFEST_SHOWN = 500
@@ -254,8 +257,13 @@ def decision_page(request: Request, sequence: str) -> Response:
     number = int(sequence)
     entry = services.queries.decision(number)
     leaf = services.log.leaf_hash(number)
-    facts = dict(entry.facts)
-    criteria = facts.pop("criteria", None)
+    shown = _shown_decision(entry)
+    facts = dict(shown["facts"])
+    criteria = facts.get("criteria")
+    if isinstance(criteria, dict):  # its own table; any other form is shown with the facts
+        del facts["criteria"]
+    else:
+        criteria = None
     return page(
         request,
         "decision.html",
@@ -263,21 +271,36 @@ def decision_page(request: Request, sequence: str) -> Response:
         {
             "title": f"Decision {number}",
             "section": "timeline",
-            "entry": entry,
+            "shown": shown,
             "facts": facts,
-            "criteria": criteria if isinstance(criteria, dict) else None,
+            "criteria": criteria,
             "leaf_hash": leaf.hex() if leaf else None,
-            "claims": {
-                "sequence": entry.sequence,
-                "model": entry.model,
-                "version": entry.version,
-                "type": entry.type,
-                "actor": entry.actor_id,
-                "role": entry.actor_role,
-                "rationale": entry.rationale,
-            },
+            # The browser compares the signed record with exactly what the template rendered.
+            "claims": shown,
         },
     )
+
+
+def _shown_decision(entry: TimelineEntry) -> dict[str, Any]:
+    """Everything the decision page shows of a decision, in the public form of its leaf.
+
+    The one structure the template renders and the page embeds as its claims: the browser
+    checks each field against the signed record (``static/verify.js``), so the page cannot
+    show a field the check does not see. ``facts`` are the event's own fields (criteria,
+    channels, files, reasons, ...); ``recorded_at`` and ``effective_at`` are moments in UTC.
+    """
+    return {
+        "sequence": entry.sequence,
+        "model": entry.model,
+        "version": entry.version,
+        "type": entry.type,
+        "recorded_at": entry.recorded_at,
+        "effective_at": entry.effective_at,
+        "actor": {"id": entry.actor_id, "role": entry.actor_role},
+        "rationale": entry.rationale,
+        "evidence": list(entry.evidence),
+        "facts": dict(entry.facts),
+    }
 
 
 @router.get("/search")

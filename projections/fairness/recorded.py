@@ -18,20 +18,17 @@ reach it only through `projections.queries.Queries.fairness`.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from projections import registers
 from projections.fairness.figures import LedgerPosition
 from projections.runner import Context, View, ViewRecorder
+from projections.scratch import ScratchRecorder
 from projections.views import StatusView, moment
 
 if TYPE_CHECKING:
-    from eventsourcing.persistence import Tracking
-
     from domain.ledger import Ledger
     from domain.rules import PreferencePolicy
     from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
@@ -46,42 +43,6 @@ class RecordedRows:
     essays: list[EssayRow]
     preferences: list[PreferenceRow]
     position: LedgerPosition
-
-
-class _ScratchRecorder(ViewRecorder):
-    """A private in-memory SQLite database the views replay into (never shared, never kept)."""
-
-    dialect = "sqlite"
-    param = "?"
-
-    def __init__(self) -> None:  # the library's recorder needs a datastore; this one does not
-        self.connection = sqlite3.connect(":memory:")
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """A cursor; the scratch database is committed as it goes."""
-        cursor = self.connection.cursor()
-        try:
-            yield cursor
-            self.connection.commit()
-        finally:
-            cursor.close()
-
-    def reading(self) -> contextlib.AbstractContextManager[Any]:
-        """A cursor that only reads."""
-        return self.transaction()
-
-    def values(self, row: Any) -> tuple[Any, ...]:
-        """A row as a tuple."""
-        return tuple(row)
-
-    def insert_tracking(self, tracking: Tracking) -> None:  # noqa: ARG002 (never tracked)
-        """The scratch views are never tracked."""
-        raise NotImplementedError
-
-    def max_tracking_id(self, application_name: str) -> int | None:  # noqa: ARG002
-        """The scratch views are never tracked."""
-        return None
 
 
 def _register_views(recorder: ViewRecorder) -> list[View]:
@@ -102,7 +63,7 @@ def rows_as_of(ledger: Ledger, policy: PreferencePolicy, at: datetime) -> Record
     """
     if at.tzinfo is None:
         raise ValueError("the moment of a report needs a time zone")
-    scratch = _ScratchRecorder()
+    scratch = ScratchRecorder()
     views = _register_views(scratch)
     names: dict[str, str] = {}
     seen = counted = not_in_effect = late = late_within = 0

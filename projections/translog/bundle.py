@@ -2,8 +2,9 @@
 
 A bundle is a directory:
 
-- ``events.jsonl``: one line per event, in ledger order, each line exactly the leaf's RFC 8785
-  canonical bytes (so ``SHA-256(0x00 || line)`` is the leaf hash);
+- ``events.jsonl``: one line per event, in ledger order, each line exactly its leaf (format 2,
+  RFC 8785 canonical JSON holding the event's stored bytes; ``SHA-256(0x00 || line)`` is the
+  leaf hash);
 - ``checkpoint``: the latest signed checkpoint (C2SP tlog-checkpoint signed note);
 - ``verifier-key``: the ledger's public verifier key;
 - ``README.md``: how to check it without Reliquary (see docs/reviewers.md).
@@ -22,30 +23,27 @@ like a private key.
 from __future__ import annotations
 
 import errno
-import functools
 import itertools
 import json
 import os
 import re
 import stat
-import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from uuid import UUID
 
 import rfc8785
 from eventsourcing.persistence import StoredEvent
-from pydantic import TypeAdapter
 
 from domain.errors import BundleDoesNotVerify, BundleError, BundleRefused, UnreadableFile
 from domain.identity import model_id
 from projections.translog import merkle
 from projections.translog.checkpoint import Checkpoint, verify_checkpoint
 from projections.translog.feed import leaf_feed
+from projections.translog.leaves import LEAF_FORMAT, leaf_bytes, leaf_state
 from projections.translog.tree import TransparencyLog, append_leaf
 
 EVENTS, CHECKPOINT, KEY, README = "events.jsonl", "checkpoint", "verifier-key", "README.md"
@@ -199,18 +197,24 @@ def _check_line(line: bytes, index: int, versions: dict[str, int]) -> str | None
         return "not in RFC 8785 canonical form"
     if canonical != line:
         return "not in RFC 8785 canonical form"
+    if record.get("leaf") != LEAF_FORMAT:
+        return f"leaf format is {excerpt(repr(record.get('leaf')))}, expected {LEAF_FORMAT}"
     if record.get("sequence") != index:
         return f"sequence is {excerpt(repr(record.get('sequence')))}, expected {index}"
-    name, version = record.get("model"), record.get("version")
-    if not isinstance(name, str) or str(model_id(name)) != record.get("model_id"):
-        return "model_id is not the id of the model's name"
-    expected = versions.get(name, 0) + 1
+    identifier, version, state = record.get("model_id"), record.get("version"), record.get("state")
+    if not isinstance(identifier, str) or not isinstance(state, dict):
+        return "no model_id or no state"
+    expected = versions.get(identifier, 0) + 1
     if version != expected:
         return (
-            f"model {excerpt(repr(name))} jumps from version {expected - 1} to "
+            f"model {excerpt(identifier)} jumps from version {expected - 1} to "
             f"{excerpt(repr(version))}"
         )
-    versions[name] = expected
+    if version == 1:
+        name = state.get("name")
+        if not isinstance(name, str) or str(model_id(name)) != identifier:
+            return "model_id is not the id of the name its registration carries"
+    versions[identifier] = expected
     return None
 
 
@@ -253,7 +257,6 @@ def _restore(
 ) -> int:
     """Replay and store the verified events; each pass checks they still make its root."""
     ledger = log.ledger
-    transcoder = ledger.mapper.transcoder
 
     def read() -> Iterator[StoredEvent]:
         frontier: dict[merkle.Node, bytes] = {}
@@ -263,7 +266,7 @@ def _restore(
             index += 1
             try:
                 record = json.loads(line)
-                event = _stored_event(number, record, transcoder)
+                event = _stored_event(number, record, line)
             except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
                 raise BundleRefused(
                     f"line {number}: cannot be read back as an event: {excerpt(str(error))}",
@@ -280,53 +283,34 @@ def _restore(
     return ledger.restore(read, batch_size=batch)
 
 
-def _stored_event(line: int, record: dict[str, Any], transcoder: Any) -> StoredEvent:
-    """Rebuild the stored event a leaf record was made from (the inverse of leaf_record).
+def _stored_event(line: int, record: dict[str, Any], line_bytes: bytes) -> StoredEvent:
+    """Rebuild the stored event a leaf was made from: its id, version, topic and state.
 
     The event type is looked up in the ledger's own catalogue, never resolved as a module path
     (a topic such as ``os:system`` would otherwise import what the bundle names).
     """
     from domain.ledger import EVENT_BY_TOPIC
-    from domain.lifecycle import ModelLifecycle
 
-    cls = EVENT_BY_TOPIC.get(record["topic"])
-    if cls is None:
+    if EVENT_BY_TOPIC.get(record["topic"]) is None:
         raise BundleRefused(
-            f"line {line}: unknown event type {record['topic']!r}: not in the catalogue",
+            f"line {line}: unknown event type {excerpt(repr(record['topic']))}: not in the "
+            "catalogue",
             line=line,
             rule="invalid-command",
         )
-    hints = typing.get_type_hints(cls)
-    state: dict[str, Any] = {
-        name: _typed(hints.get(name), value) for name, value in record["facts"].items()
-    }
-    state["timestamp"] = datetime.fromisoformat(record["recorded_at"])
-    state["actor"] = _typed(hints.get("actor"), record["actor"])
-    state["rationale"] = record["rationale"]
-    state["evidence"] = _typed(hints.get("evidence"), record["evidence"])
-    effective = record["effective_at"]
-    state["effective_at"] = datetime.fromisoformat(effective) if effective else None
-    if record["version"] == 1:
-        state["originator_topic"] = ModelLifecycle.TOPIC
-    if record["class_version"] != 1:
-        state["class_version"] = record["class_version"]
-    return StoredEvent(
+    if not isinstance(record["state"], dict):
+        raise TypeError("the leaf's state is not a JSON object")
+    stored = StoredEvent(
         originator_id=UUID(record["model_id"]),
         originator_version=record["version"],
         topic=record["topic"],
-        state=transcoder.encode(state),
+        state=leaf_state(record),
     )
-
-
-def _typed(annotation: Any, value: Any) -> Any:
-    if annotation is None:
-        return value
-    return _adapter(annotation).validate_python(value)
-
-
-@functools.cache
-def _adapter(annotation: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(annotation)
+    # The state is stored in the canonical bytes the line carries; the restore then replays
+    # the decoded event through the rules (`Ledger.restore`).
+    if leaf_bytes(stored, sequence=record["sequence"]) != line_bytes:
+        raise ValueError("the line is not the leaf of the event it describes")
+    return stored
 
 
 # --- what a report may quote ---------------------------------------------------------------
@@ -644,7 +628,8 @@ _README = """# Reliquary audit bundle
 Log origin: `{origin}`. Events: {events}.
 
 - `events.jsonl`: one line per event, in ledger order; each line is the event's public record
-  in RFC 8785 canonical JSON, and its leaf hash is SHA-256(0x00 || line).
+  in RFC 8785 canonical JSON (leaf format 2: the event's stored bytes in an envelope, see
+  Reliquary's docs/transparency.md), and its leaf hash is SHA-256(0x00 || line).
 - `checkpoint`: the signed checkpoint (C2SP tlog-checkpoint, Ed25519 signed note) whose root
   is the RFC 9162 Merkle tree hash of those leaves.
 - `verifier-key`: the ledger's public key (`name+keyid+base64(0x01 || ed25519 key)`). Compare

@@ -4,7 +4,8 @@ The tree (`tree.py`), the auditor's recomputation (`verify.py`), audit bundles (
 and C2SP entry bundles (`tiles.py`) all read the ledger the same way: page through the
 notification log after a position (`Ledger.notifications_after`, "greater than the last id
 seen", because PostgreSQL's ids have gaps), number each event by its position, name its model
-from the registration seen earlier, and compute its leaf (`leaves.leaf_record`, RFC 8785 bytes).
+from the registration seen earlier, and compute its leaf (`leaves.leaf_bytes`: the stored bytes in
+a canonical envelope).
 An event whose model no earlier event registers cannot be given a leaf: the feed raises
 `LogDamaged` naming its sequence, the one behaviour every reader shares.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from domain.errors import LogDamaged
-from projections.translog.leaves import canonical_bytes, leaf_record, registered_name
+from projections.translog.leaves import leaf_bytes, registered_name
 
 if TYPE_CHECKING:
     from domain.ledger import Ledger
@@ -64,6 +65,6 @@ def leaf_feed(
                 sequence=sequence,
                 notification_id=notification.id,
             )
-        record = leaf_record(notification, model=model, sequence=sequence)
-        yield LeafEntry(sequence, notification, model_id, model, registers, canonical_bytes(record))
+        leaf = leaf_bytes(notification, sequence=sequence)
+        yield LeafEntry(sequence, notification, model_id, model, registers, leaf)
         sequence += 1

@@ -1,13 +1,22 @@
-"""A leaf of the transparency log: the RFC 8785 canonical JSON of an event's public record.
+"""A leaf of the transparency log (format 2): an event's stored bytes, in canonical JSON.
 
-The record is computed from the stored event alone (its topic and its stored state, decoded
-but never upcast), so it stays the same for as long as the stored bytes do, whatever later
-code does with the event, and anyone holding the events can recompute every leaf. Its fields:
+A leaf is the RFC 8785 canonical JSON object
 
-``sequence`` (the leaf index: the event's position in ledger order, from 0), ``model``,
-``model_id``, ``version`` (the model's own version number), ``type``, ``topic``,
-``class_version``, ``recorded_at``, ``effective_at``, ``actor``, ``rationale``, ``evidence``
-and ``facts`` (the event's own fields). See docs/transparency.md.
+    {"leaf": 2, "model_id": "<uuid>", "sequence": <n>, "state": <stored state>,
+     "topic": "<topic>", "version": <v>}
+
+where ``state`` is the event's stored state exactly as the ledger stored it: the ledger writes
+every state in canonical JSON when it saves it (`domain.codec`), so the leaf is built by
+concatenating the stored bytes into the envelope, never by decoding and re-encoding them
+(`leaf_bytes`). The leaf covers every byte the event store keeps of the event: its model's id
+(``originator_id``), its version, its topic and its whole state (recorded and effective times,
+actor, rationale, evidence, facts, and the aggregate's topic on a registration). Changing any of
+them changes the leaf. ``sequence`` is the event's position in ledger order, from 0. The format
+is defined in docs/transparency.md so that anyone can recompute it.
+
+`leaf_fields` reads a leaf back into the public form pages and reviewers show: the type, the
+recorded and effective moments in UTC, the actor, rationale, evidence and the event's own facts,
+each value object unwrapped from the library's ``{"_type_": .., "_data_": ..}`` form.
 """
 
 from __future__ import annotations
@@ -17,8 +26,12 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-import rfc8785
 from eventsourcing.persistence import StoredEvent
+
+from domain.canonical import canonical_bytes
+
+LEAF_FORMAT = 2
+"""The leaf format's version, the first field of every leaf."""
 
 # Fields of the stored state that the record lifts out of ``facts``.
 _ENVELOPE = frozenset(
@@ -34,22 +47,46 @@ def event_type(topic: str) -> str:
     return parts[1] if len(parts) == 3 and parts[0] == "reliquary" else topic
 
 
-def leaf_record(stored: StoredEvent, *, model: str, sequence: int) -> dict[str, Any]:
-    """The public record of one stored event, at its position in the ledger.
+def leaf_bytes(stored: StoredEvent, *, sequence: int) -> bytes:
+    """The leaf of one stored event at its position: its canonical envelope and stored state.
 
-    The stored state is read as the JSON it is, each transcoded value (the library's
-    ``{"_type_": name, "_data_": value}``) turned into its public form by `public_value`.
-    Reading the stored JSON directly keeps the record independent of upcasters and codecs.
+    The keys are written in JCS order (``leaf``, ``model_id``, ``sequence``, ``state``,
+    ``topic``, ``version``), the stored state spliced in as it is: the result is the JCS form
+    of the whole object whenever the stored state is canonical, as the ledger stores it.
     """
-    state: dict[str, Any] = orjson.loads(stored.state)
+    return b"".join(
+        (
+            b'{"leaf":2,"model_id":"',
+            str(_uuid(stored.originator_id)).encode(),
+            b'","sequence":',
+            str(sequence).encode(),
+            b',"state":',
+            stored.state,
+            b',"topic":',
+            orjson.dumps(stored.topic),
+            b',"version":',
+            str(stored.originator_version).encode(),
+            b"}",
+        )
+    )
+
+
+def leaf_fields(leaf: bytes | dict[str, Any]) -> dict[str, Any]:
+    """A leaf in its public form: what a page, a report or a reviewer shows of the event.
+
+    ``sequence``, ``model_id``, ``version``, ``type``, ``topic``, ``class_version``,
+    ``recorded_at`` and ``effective_at`` (UTC, ``Z``), ``actor``, ``rationale``, ``evidence``
+    and ``facts`` (the event's own fields; a registration's ``name`` among them).
+    """
+    record: dict[str, Any] = orjson.loads(leaf) if isinstance(leaf, bytes) else leaf
+    state: dict[str, Any] = record["state"]
     effective_at = state.get("effective_at")
     return {
-        "sequence": sequence,
-        "model": model,
-        "model_id": str(_uuid(stored.originator_id)),
-        "version": stored.originator_version,
-        "type": event_type(stored.topic),
-        "topic": stored.topic,
+        "sequence": record["sequence"],
+        "model_id": record["model_id"],
+        "version": record["version"],
+        "type": event_type(record["topic"]),
+        "topic": record["topic"],
         "class_version": state.get("class_version", 1),
         "recorded_at": public_value(state["timestamp"]),
         "effective_at": public_value(effective_at) if effective_at is not None else None,
@@ -62,6 +99,11 @@ def leaf_record(stored: StoredEvent, *, model: str, sequence: int) -> dict[str, 
             if name not in _ENVELOPE and name not in _NOT_A_FACT
         },
     }
+
+
+def leaf_state(leaf: dict[str, Any]) -> bytes:
+    """The stored state a parsed leaf carries, in the canonical bytes the ledger stored."""
+    return canonical_bytes(leaf["state"])
 
 
 def public_value(value: Any) -> Any:
@@ -100,51 +142,6 @@ _UNWRAP: dict[str, Any] = {
     "differing_file": public_value,
     "file": _manifest_file,
 }
-
-
-def canonical_bytes(record: dict[str, Any]) -> bytes:
-    """RFC 8785 (JCS) canonical JSON: the exact bytes a leaf hashes.
-
-    orjson writes strings, integers, literals and sorted ASCII keys exactly as JCS does (a
-    property test checks this against the ``rfc8785`` library), so only floats, whose JCS
-    form is ECMAScript's, are formatted by ``rfc8785``; a record with a non-ASCII key (JCS
-    sorts keys by UTF-16 code units) goes to ``rfc8785`` whole.
-    """
-    try:
-        prepared = _prepare(record)
-    except _NotFast:
-        return rfc8785.dumps(record)
-    return orjson.dumps(prepared, option=orjson.OPT_SORT_KEYS)
-
-
-class _NotFast(Exception):
-    """The value needs the reference implementation."""
-
-
-_SAFE_INTEGER = 2**53 - 1  # RFC 8785 section 3.2.2.3 (I-JSON): integers beyond are refused
-
-
-def _prepare(value: Any) -> Any:
-    """Floats to their JCS text (as orjson fragments); refuse what orjson would write otherwise."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return value
-    if kind is int:
-        if not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
-            raise _NotFast
-        return value
-    if kind is float:
-        return orjson.Fragment(rfc8785.dumps(value))
-    if kind is dict:
-        prepared = {}
-        for key, item in value.items():
-            if type(key) is not str or not key.isascii():
-                raise _NotFast
-            prepared[key] = _prepare(item)
-        return prepared
-    if kind is list or kind is tuple:
-        return [_prepare(item) for item in value]
-    raise _NotFast
 
 
 def registered_name(stored: StoredEvent) -> str | None:

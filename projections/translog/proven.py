@@ -20,7 +20,7 @@ from domain.errors import BundleDoesNotVerify, NoPreservedWeights
 from domain.identity import model_id
 from projections.translog import merkle
 from projections.translog.checkpoint import verify_checkpoint
-from projections.translog.leaves import canonical_bytes, leaf_record
+from projections.translog.leaves import leaf_bytes, leaf_fields
 from projections.translog.recorders import StoredCheckpoint
 from projections.translog.tree import TransparencyLog
 
@@ -35,12 +35,11 @@ def proven_history(
     for stored in stored_events:
         sequence = log.sequence_of(str(identifier), stored.originator_version)
         proof = log.inclusion_proof(sequence, checkpoint.size)
-        record = leaf_record(stored, model=model, sequence=sequence)
         leaves.append(
             {
                 "sequence": sequence,
                 "version": stored.originator_version,
-                "leaf": canonical_bytes(record).decode("utf-8"),
+                "leaf": leaf_bytes(stored, sequence=sequence).decode("utf-8"),
                 "leaf_hash": proof.leaf_hash.hex(),
                 "audit_path": [step.hex() for step in proof.path],
             }
@@ -107,10 +106,11 @@ def recorded_weights_in_bundle(
     if checkpoint is None:  # a verified bundle always has one
         raise BundleDoesNotVerify("the bundle has no checkpoint")
     latest: dict[str, Any] | None = None
+    identifier = str(model_id(model))
     with (directory / EVENTS).open("rb") as lines:
         for line in lines:
-            record = json.loads(line)
-            if record["model"] == model and record["type"] == "WeightsPreserved":
+            record = leaf_fields(json.loads(line))
+            if record["model_id"] == identifier and record["type"] == "WeightsPreserved":
                 latest = record
     if latest is None:
         raise NoPreservedWeights(f"the bundle records no preserved weights for model {model!r}")

@@ -29,6 +29,7 @@ import pytest
 import typer
 
 from api.cli import app, main
+from domain.identity import model_id
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEWERS = ROOT / "docs" / "reviewers.md"
@@ -38,8 +39,18 @@ FENCE = re.compile(
     r"^(?P<indent> *)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```$", re.MULTILINE | re.DOTALL
 )
 SCRIPTS = ("reviewer_check.py", "check_proofs.py")
-# What the scripts may import: the standard library's hashing and encoding, and Ed25519.
-ALLOWED_IMPORTS = {"base64", "hashlib", "json", "sys", "cryptography", "nacl"}
+# What the scripts may import: the standard library (hashing, encoding, UUID 5 and NFC for model
+# ids), and Ed25519.
+ALLOWED_IMPORTS = {
+    "base64",
+    "hashlib",
+    "json",
+    "sys",
+    "unicodedata",
+    "uuid",
+    "cryptography",
+    "nacl",
+}
 RELIQUARY_PACKAGES = {"domain", "projections", "api"}
 SIGNAL = {
     "command": "record_signal",
@@ -317,7 +328,8 @@ def test_an_inclusion_proof_of_the_weights_claim_verifies(demo: Demo, scripts: P
     result = _run(scripts, "check_proofs.py", "inclusion", demo.leaf_8, proof, demo.key)
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.splitlines()
-    assert first.startswith("OK: sequence 8 (harbor-7b v4 WeightsPreserved) is in ")
+    harbor = model_id("harbor-7b")
+    assert first.startswith(f"OK: sequence 8 (model {harbor} v4 WeightsPreserved) is in ")
     assert second.startswith("manifest_digest ")
     other = _run(scripts, "check_proofs.py", "inclusion", demo.leaf_9, proof, demo.key)
     assert other.returncode == 1

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from api.cli import main
 from api.http.app import create_app
 from api.settings import Settings
+from projections.translog.leaves import leaf_fields
 from tests.support import doc, unique
 
 ORIGIN = "reliquary.local/ledger"
@@ -197,7 +198,7 @@ def test_every_event_says_how_its_actor_was_authenticated(doors: Doors) -> None:
     # The public leaf of each event carries it too: the log proves how the actor was known.
     doors.services.log.catch_up()
     sequence = doors.services.log.sequence_of(model, 2)
-    leaf = json.loads(doors.client.get(f"/log/leaves/{sequence}").content)
+    leaf = leaf_fields(doors.client.get(f"/log/leaves/{sequence}").content)
     assert leaf["actor"] == {"id": "curator-door", "role": "curator", "authenticated_by": "token"}
 
 

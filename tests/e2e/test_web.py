@@ -20,11 +20,13 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -704,7 +706,15 @@ def test_browser_verifies_a_decision(page: Any, served: Served, artifacts: Path)
     assert result.startswith("Verified by your browser"), result
     assert f"decision #{sequence} (cinder-1 version 4, AccessPolicySet)" in result
     assert f"in the tree of {DEMO_EVENTS + 1} events" in result
+    # Nine fields of every decision, its two pieces of evidence and its two facts.
+    assert result.endswith("The record says what this page shows: 13 fields checked."), result
+    assert "not checked" not in result
     assert page.locator("[data-step][data-state=ok]").count() == 4
+    leaf_step = str(page.text_content("[data-step=leaf] .step-status"))
+    assert "13 fields checked (sequence, model, version, type, recorded_at, effective_at, " in (
+        leaf_step
+    )
+    assert "rationale, evidence 1, evidence 2, channels, criteria)" in leaf_step
     _shoot(page, artifacts, "decision-verified", full_page=True)
 
 
@@ -780,6 +790,109 @@ def test_browser_catches_a_page_that_misstates_the_record(page: Any, served: Ser
         result
     )
     assert "says rationale" in result
+
+
+@contextmanager
+def _view_row_altered(
+    served: Served, sequence: int, column: str, change: Callable[[Any], None]
+) -> Iterator[None]:
+    """The served app's own view row of a decision, its JSON ``column`` changed in the database.
+
+    As if someone had edited the view behind the pages: the event store, the log and its proofs
+    are untouched. The row is put back afterwards.
+    """
+    select, update = _VIEW_COLUMNS[column]
+    with closing(sqlite3.connect(served.directory / "ledger.db", timeout=30)) as db:
+        (kept,) = db.execute(select, (sequence,)).fetchone()
+        value = json.loads(kept)
+        change(value)
+        with db:
+            db.execute(update, (json.dumps(value), sequence))
+        try:
+            yield
+        finally:
+            with db:
+                db.execute(update, (kept, sequence))
+
+
+_VIEW_COLUMNS = {
+    column: (
+        f"SELECT {column} FROM view_timeline WHERE sequence = ?",  # noqa: S608 (fixed names)
+        f"UPDATE view_timeline SET {column} = ? WHERE sequence = ?",  # noqa: S608
+    )
+    for column in ("facts", "evidence")
+}
+
+
+def _raise_demand(facts: dict[str, Any]) -> None:
+    facts["criteria"]["demand"] = 0.93
+
+
+def _open_a_channel(facts: dict[str, Any]) -> None:
+    facts["channels"].append({"channel": "api", "audience": "public"})
+
+
+def _swap_a_digest(evidence: list[dict[str, Any]]) -> None:
+    evidence[1]["digest"] = "sha256:" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    ("column", "change", "section", "shown", "field"),
+    [
+        ("facts", _raise_demand, "criteria-heading", "0.93", "criteria"),
+        ("facts", _open_a_channel, "facts-heading", "public", "channels"),
+        ("evidence", _swap_a_digest, "evidence-heading", "0" * 64, "evidence 2"),
+    ],
+    ids=["criteria", "channels", "evidence"],
+)
+def test_browser_catches_a_view_edited_in_the_database(
+    page: Any,
+    served: Served,
+    column: str,
+    change: Callable[[Any], None],
+    section: str,
+    shown: str,
+    field: str,
+) -> None:
+    # The page is rendered from the timeline view; the record and its proofs from the log.
+    sequence = _decision(served, "cinder-1", "AccessPolicySet")
+    with _view_row_altered(served, sequence, column, change):
+        page.goto(f"{served.base}/web/decisions/{sequence}")
+        assert shown in page.inner_text(f"section[aria-labelledby={section}]")
+        page.click("[data-verify-run]")
+        result = _result(page)
+    assert result.startswith(
+        f"Not verified: the step \u201cLeaf hash\u201d failed: the record says {field} "
+    ), result
+    assert "this page shows {" in result or "this page shows [" in result
+    assert shown in result.split("this page shows", 1)[1]  # the altered value, named
+    assert page.locator("[data-step][data-state=failed]").count() == 1
+    assert page.locator("[data-step=path][data-state=skipped]").count() == 1
+
+    page.goto(f"{served.base}/web/decisions/{sequence}")  # the row put back: verified again
+    page.click("[data-verify-run]")
+    assert _result(page).startswith("Verified by your browser"), _result(page)
+
+
+def _add_a_label(facts: dict[str, Any]) -> None:
+    facts["summary"] = "a label the view derived"
+
+
+def test_browser_names_what_the_record_does_not_carry(page: Any, served: Served) -> None:
+    # A field the page shows that the record has no field for is named, never counted.
+    sequence = _decision(served, "cinder-1", "AccessPolicySet")
+    with _view_row_altered(served, sequence, "facts", _add_a_label):
+        page.goto(f"{served.base}/web/decisions/{sequence}")
+        assert "a label the view derived" in page.inner_text(
+            "section[aria-labelledby=facts-heading]"
+        )
+        page.click("[data-verify-run]")
+        result = _result(page)
+    assert result.startswith("Verified by your browser"), result
+    assert result.endswith(
+        "The record says what this page shows: 13 fields checked; not checked, as the record "
+        "does not carry them: summary."
+    ), result
 
 
 def test_browser_says_when_the_pinned_key_is_another(served: Served, signed_in: Any) -> None:

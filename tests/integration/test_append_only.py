@@ -84,6 +84,59 @@ def test_sqlite_events_refuse_edits_after_apply_alone(tmp_path) -> None:  # type
         assert db.execute("SELECT COUNT(*) FROM stored_events").fetchone() == (1,)
 
 
+# One changed byte anywhere in a stored event: a fact, the topic column, the aggregate topic a
+# registration stores, and a space that changes no value (the leaf hashes the stored bytes).
+TAMPERINGS = {
+    "rationale": ("state", 7, _tampered_rationale),
+    "topic": ("topic", 0, lambda topic: topic.replace("/v1", "/v2")),
+    "aggregate topic": ("state", 0, lambda state: state.replace(b"Lifecycle/v1", b"Lifecycle/v2")),
+    "a space": ("state", 3, lambda state: state.replace(b'":', b'": ', 1)),
+}
+
+
+@pytest.mark.parametrize("tampering", sorted(TAMPERINGS))
+def test_sqlite_byte_changed_anywhere_in_an_event_is_named_by_verify(
+    tmp_path, tampering: str
+) -> None:  # type: ignore[no-untyped-def]
+    column, sequence, change = TAMPERINGS[tampering]
+    path = tmp_path / "ledger.db"
+    log = _demo_log(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER stored_events_no_update")
+        rowid, value = db.execute(
+            f"SELECT rowid, {column} FROM stored_events ORDER BY rowid LIMIT 1 OFFSET {sequence}"
+        ).fetchone()
+        changed = change(value)
+        assert changed != value
+        db.execute(f"UPDATE stored_events SET {column} = ? WHERE rowid = ?", (changed, rowid))
+    report = verify_log(log, verifier_key(SIGNING_KEY))
+    assert not report.ok
+    assert report.first_bad_sequence == sequence
+    assert report.problems[0].startswith(f"sequence {sequence}:")
+
+
+@pytest.mark.parametrize("tampering", sorted(TAMPERINGS))
+def test_postgres_byte_changed_anywhere_in_an_event_is_named_by_verify(
+    pg_schema: str, tampering: str
+) -> None:
+    column, sequence, change = TAMPERINGS[tampering]
+    log = _demo_log(f"{POSTGRES_URL}?schema={pg_schema}")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"DROP TRIGGER ledger_events_append_only ON {pg_schema}.ledger_events")
+        notification_id, value = conn.execute(
+            f"SELECT notification_id, {column} FROM {pg_schema}.ledger_events "
+            f"ORDER BY notification_id LIMIT 1 OFFSET {sequence}"
+        ).fetchone()
+        value = bytes(value) if column == "state" else value
+        conn.execute(
+            f"UPDATE {pg_schema}.ledger_events SET {column} = %s WHERE notification_id = %s",
+            (change(value), notification_id),
+        )
+    report = verify_log(log, verifier_key(SIGNING_KEY))
+    assert report.first_bad_sequence == sequence
+    assert f"sequence {sequence}" in report.problems[0]
+
+
 def test_sqlite_edit_bypassing_the_triggers_is_named_by_verify(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "ledger.db"
     log = _demo_log(f"sqlite:///{path}")

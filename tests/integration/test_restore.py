@@ -8,6 +8,7 @@ refuses it whole, naming the line and the rule, and stores nothing.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -72,11 +73,24 @@ def _resign(bundle: Path, records: list[dict[str, Any]], key: str = SIGNING_KEY)
     (bundle / "verifier-key").write_text(verifier_key(key) + "\n")
 
 
-def _appended(records: list[dict[str, Any]], template: dict[str, Any], **changes: Any) -> None:
-    """Append a forged record for ``template``'s model at the model's next version."""
-    model = template["model"]
-    version = max(r["version"] for r in records if r["model"] == model) + 1
-    records.append({**template, **changes, "sequence": len(records), "version": version})
+def _type(record: dict[str, Any]) -> str:
+    return str(record["topic"]).split("/")[1] if "/" in record["topic"] else record["topic"]
+
+
+def _actor(record: dict[str, Any]) -> dict[str, Any]:
+    """A leaf's actor (stored as the library's ``{"_type_": "actor", "_data_": ...}``)."""
+    return dict(record["state"]["actor"]["_data_"])
+
+
+def _appended(
+    records: list[dict[str, Any]], template: dict[str, Any], *, state: Any = None, **changes: Any
+) -> None:
+    """Append a forged leaf for ``template``'s model at the model's next version."""
+    model = template["model_id"]
+    version = max(r["version"] for r in records if r["model_id"] == model) + 1
+    forged = copy.deepcopy(template)
+    forged["state"].update(state or {})
+    records.append({**forged, **changes, "sequence": len(records), "version": version})
 
 
 def _stored(log: TransparencyLog) -> int:
@@ -97,12 +111,15 @@ def test_a_publication_after_a_veto_is_refused_with_its_line_and_rule(
     bundle: Path, empty: TransparencyLog
 ) -> None:
     records = _records(bundle)
-    vetoed = next(r for r in records if r["type"] == "EssayVetoed")
+    vetoed = next(r for r in records if _type(r) == "EssayVetoed")
     published = next(
-        r for r in records if r["type"] == "EssayPublished" and r["model"] == vetoed["model"]
+        r for r in records if _type(r) == "EssayPublished" and r["model_id"] == vetoed["model_id"]
     )
-    facts = {**published["facts"], "essay_id": vetoed["facts"]["essay_id"]}
-    _appended(records, published, facts=facts, recorded_at=records[-1]["recorded_at"])
+    state = {
+        "essay_id": vetoed["state"]["essay_id"],
+        "timestamp": records[-1]["state"]["timestamp"],
+    }
+    _appended(records, published, state=state)
     _resign(bundle, records)
 
     with pytest.raises(BundleRefused, match=rf"line {len(records)}: essay-published-after-veto"):
@@ -112,8 +129,8 @@ def test_a_publication_after_a_veto_is_refused_with_its_line_and_rule(
 
 def test_a_decision_by_a_role_not_allowed_is_refused(bundle: Path, empty: TransparencyLog) -> None:
     records = _records(bundle)
-    line = next(i for i, r in enumerate(records) if r["type"] == "AccessRequestApproved")
-    records[line]["actor"] = {**records[line]["actor"], "role": "researcher"}
+    line = next(i for i, r in enumerate(records) if _type(r) == "AccessRequestApproved")
+    records[line]["state"]["actor"]["_data_"]["role"] = "researcher"
     _resign(bundle, records)
 
     with pytest.raises(BundleRefused, match=rf"line {line + 1}: role-not-allowed") as refused:
@@ -126,15 +143,15 @@ def test_a_requester_approving_its_own_request_is_refused(
     bundle: Path, empty: TransparencyLog
 ) -> None:
     records = _records(bundle)
-    line = next(i for i, r in enumerate(records) if r["type"] == "AccessRequestApproved")
-    request_id = records[line]["facts"]["request_id"]
+    line = next(i for i, r in enumerate(records) if _type(r) == "AccessRequestApproved")
+    request_id = records[line]["state"]["request_id"]
     requested = next(
         r
         for r in records
-        if r["type"] == "AccessRequested" and r["facts"]["request_id"] == request_id
+        if _type(r) == "AccessRequested" and r["state"]["request_id"] == request_id
     )
     # The same actor id, presenting a board role this time.
-    records[line]["actor"] = {"id": requested["actor"]["id"], "role": "board"}
+    records[line]["state"]["actor"]["_data_"] = {**_actor(requested), "role": "board"}
     _resign(bundle, records)
 
     with pytest.raises(BundleRefused, match=rf"line {line + 1}: own-request-decision"):
@@ -147,7 +164,7 @@ def test_an_event_type_outside_the_catalogue_is_refused_and_nothing_is_imported(
 ) -> None:
     records = _records(bundle)
     # A topic in the library's module:Class form; resolving it would import `this`.
-    _appended(records, records[-1], topic="this:s", type="this:s")
+    _appended(records, records[-1], topic="this:s")
     _resign(bundle, records)
     sys.modules.pop("this", None)
 
@@ -159,8 +176,8 @@ def test_an_event_type_outside_the_catalogue_is_refused_and_nothing_is_imported(
 
 def test_a_changed_fact_the_rules_derive_is_refused(bundle: Path, empty: TransparencyLog) -> None:
     records = _records(bundle)
-    line = next(i for i, r in enumerate(records) if r["type"] == "ArchiveVerified")
-    records[line]["facts"]["intact"] = not records[line]["facts"]["intact"]
+    line = next(i for i, r in enumerate(records) if _type(r) == "ArchiveVerified")
+    records[line]["state"]["intact"] = not records[line]["state"]["intact"]
     _resign(bundle, records)
 
     with pytest.raises(BundleRefused, match=rf"line {line + 1}: .*intact differ"):

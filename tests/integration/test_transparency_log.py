@@ -7,10 +7,12 @@ import threading
 from pathlib import Path
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
 from api.cli.demo import load_demo
+from domain.canonical import canonical_bytes
 from domain.errors import LogError
 from domain.ledger import Ledger
 from projections.translog import merkle
@@ -57,11 +59,15 @@ def test_every_event_is_one_leaf_in_ledger_order(log: TransparencyLog, tmp_path:
     leaves = _leaf_hashes_from_bundle(tmp_path / "bundle")
     assert len(leaves) == taken
     assert log.root() == merkle.root_of(leaves)
-    records = [
-        json.loads(line) for line in (tmp_path / "bundle/events.jsonl").read_bytes().splitlines()
-    ]
+    lines = (tmp_path / "bundle/events.jsonl").read_bytes().splitlines()
+    records = [json.loads(line) for line in lines]
     assert [r["sequence"] for r in records] == list(range(taken))
-    assert records[0]["type"] == "ModelRegistered"
+    assert records[0]["topic"] == "reliquary/ModelRegistered/v1"
+    # Each line is the canonical JSON of its own content (RFC 8785), the stored state inside.
+    for line, record in zip(lines, records, strict=True):
+        assert rfc8785.dumps(record) == line
+    stored = list(log.ledger.recorder.select_notifications(None, 10**6))
+    assert [canonical_bytes(r["state"]) for r in records] == [s.state for s in stored]
 
 
 def test_proofs_verify_against_roots_of_every_size(log: TransparencyLog) -> None:
@@ -98,20 +104,12 @@ def test_incremental_catch_up_equals_a_rebuild(
             ledger.execute(parse(_signal(model, n)))
         log.catch_up()
     # Rebuild: recompute every leaf from the stored events, hash the tree from scratch.
-    from projections.translog.leaves import canonical_bytes, leaf_record, registered_name
+    from projections.translog.leaves import leaf_bytes
 
-    names: dict[str, str] = {}
-    leaves = []
-    for index, notification in enumerate(ledger.recorder.select_notifications(None, 10**6)):
-        name = registered_name(notification)
-        if name:
-            names[str(notification.originator_id)] = name
-        record = leaf_record(
-            notification,
-            model=names[str(notification.originator_id)],
-            sequence=index,
-        )
-        leaves.append(merkle.leaf_hash(canonical_bytes(record)))
+    leaves = [
+        merkle.leaf_hash(leaf_bytes(notification, sequence=index))
+        for index, notification in enumerate(ledger.recorder.select_notifications(None, 10**6))
+    ]
     assert log.size() == len(leaves)
     assert log.root() == merkle.root_of(leaves)
 

@@ -6,7 +6,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.translog.leaves import canonical_bytes
+from domain.canonical import canonical_bytes
 
 SAFE = 2**53 - 1
 json_values = st.recursive(

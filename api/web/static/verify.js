@@ -290,6 +290,249 @@
     }
   }
 
+  // --- the record and what the page shows -------------------------------------------------------
+  //
+  // A leaf (format 2, docs/transparency.md) is the canonical JSON object {"leaf": 2, "model_id",
+  // "sequence", "state", "topic", "version"}, its state the event's stored state with value
+  // objects wrapped as {"_type_": name, "_data_": value}. `publicValue` and `recordFields` mirror
+  // public_value and leaf_fields of projections/translog/leaves.py: the public form the page's
+  // claims are written in. Every field the page shows is compared with the record; a field the
+  // record does not carry is named as not checked.
+
+  // uuid5 of the DNS namespace and "reliquary.models": a model's id is uuid5(this, NFC(name)).
+  const MODEL_NAMESPACE = "20048aba-de6f-51a6-b7ba-2ed6a7fb245c";
+  // Fields of the stored state that are not facts (leaves.py: _ENVELOPE and _NOT_A_FACT).
+  const NOT_FACTS = new Set([
+    "timestamp",
+    "actor",
+    "rationale",
+    "evidence",
+    "effective_at",
+    "class_version",
+    "originator_topic",
+  ]);
+  // The top-level claims compared below; any other one is not checked.
+  const CLAIMS = new Set([
+    "sequence",
+    "model",
+    "version",
+    "type",
+    "recorded_at",
+    "effective_at",
+    "actor",
+    "rationale",
+    "evidence",
+    "facts",
+  ]);
+  const MOMENT =
+    /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)$/;
+
+  const own = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
+  const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+
+  // A date-time with a zone as [whole seconds since 1970 UTC, nanoseconds], or null.
+  function instant(text) {
+    const m = typeof text === "string" ? MOMENT.exec(text) : null;
+    if (!m) return null;
+    let offset = 0;
+    if (m[8] !== "Z") {
+      const digits = m[8].slice(1).replace(":", "");
+      const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0);
+      offset = (m[8][0] === "-" ? -60 : 60) * minutes;
+    }
+    const utc = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+    return [utc / 1000 - offset, Number((m[7] || "").padEnd(9, "0"))];
+  }
+
+  // Python's isoformat() of a moment, in UTC with a Z (leaves.py: _utc_moment).
+  function utcMoment(text) {
+    text = String(text);
+    if (text.endsWith("+00:00")) return text.slice(0, -6) + "Z";
+    const at = instant(text);
+    if (at === null) return text;
+    const micro = Math.floor(at[1] / 1000);
+    const whole = new Date(at[0] * 1000).toISOString().slice(0, 19);
+    return whole + (micro ? "." + String(micro).padStart(6, "0") : "") + "Z";
+  }
+
+  function uuidText(data) {
+    const digits = String(data).replace(/[{}-]/g, "").replace(/^urn:uuid:/i, "").toLowerCase();
+    if (!/^[0-9a-f]{32}$/.test(digits)) return String(data);
+    const at = [0, 8, 12, 16, 20, 32];
+    return at.slice(1).map((end, i) => digits.slice(at[i], end)).join("-");
+  }
+
+  const UNWRAP = {
+    datetime_iso: utcMoment,
+    date_iso: String,
+    uuid_hex: uuidText,
+    decimal_str: String,
+    actor: publicValue,
+    evidence: publicValue,
+    channel: publicValue,
+    differing_file: publicValue,
+    file: (data) => {
+      if (!Array.isArray(data) || data.length !== 3) {
+        throw new StepError("leaf", "the record holds a file that is not [path, size, sha256]");
+      }
+      return { path: data[0], size: data[1], sha256: data[2] };
+    },
+  };
+
+  // A stored JSON value in its public form: value objects unwrapped (leaves.py: public_value).
+  function publicValue(value) {
+    if (Array.isArray(value)) return value.map(publicValue);
+    if (!isObject(value)) return value;
+    const keys = Object.keys(value);
+    if (keys.length === 2 && own(value, "_type_") && own(value, "_data_")) {
+      if (typeof value._type_ !== "string" || !own(UNWRAP, value._type_)) {
+        throw new StepError(
+          "leaf",
+          `the record holds a value of a type this page does not know: ${JSON.stringify(value._type_)}`
+        );
+      }
+      return UNWRAP[value._type_](value._data_);
+    }
+    const out = Object.create(null); // a key "__proto__" stays a key
+    for (const key of keys) out[key] = publicValue(value[key]);
+    return out;
+  }
+
+  // The event's type from its topic (reliquary/WeightsPreserved/v1: WeightsPreserved).
+  function eventType(topic) {
+    const parts = String(topic).split("/");
+    return parts.length === 3 && parts[0] === "reliquary" ? parts[1] : topic;
+  }
+
+  // A leaf in its public form (leaves.py: leaf_fields).
+  function recordFields(parsed) {
+    if (!isObject(parsed) || parsed.leaf !== 2 || !isObject(parsed.state)) {
+      throw new StepError("leaf", "the record is not a leaf of format 2 (docs/transparency.md)");
+    }
+    const state = parsed.state;
+    const facts = Object.create(null);
+    for (const name of Object.keys(state).sort()) {
+      if (!NOT_FACTS.has(name)) facts[name] = publicValue(state[name]);
+    }
+    const effective = state.effective_at;
+    return {
+      sequence: parsed.sequence,
+      model_id: parsed.model_id,
+      version: parsed.version,
+      type: eventType(parsed.topic),
+      recorded_at: publicValue(state.timestamp),
+      effective_at: effective === undefined || effective === null ? null : publicValue(effective),
+      actor: isObject(state.actor) ? publicValue(state.actor) : {},
+      rationale: state.rationale,
+      evidence: publicValue(state.evidence),
+      facts,
+    };
+  }
+
+  // Equal as JSON values, with lists and objects compared deeply and moments as instants.
+  function sameValue(a, b) {
+    if (typeof a === "string" && typeof b === "string") {
+      if (a === b) return true;
+      const x = instant(a);
+      const y = instant(b);
+      return x !== null && y !== null && x[0] === y[0] && x[1] === y[1];
+    }
+    if (Array.isArray(a) || Array.isArray(b)) {
+      return (
+        Array.isArray(a) &&
+        Array.isArray(b) &&
+        a.length === b.length &&
+        a.every((item, i) => sameValue(item, b[i]))
+      );
+    }
+    if (isObject(a) && isObject(b)) {
+      const keys = Object.keys(a);
+      return (
+        keys.length === Object.keys(b).length &&
+        keys.every((key) => own(b, key) && sameValue(a[key], b[key]))
+      );
+    }
+    return a === b;
+  }
+
+  function shownJson(value) {
+    const text = value === undefined ? "nothing" : JSON.stringify(value);
+    return text.length > 600 ? text.slice(0, 600) + "\u2026" : text;
+  }
+
+  async function uuid5(namespace, name) {
+    const bytes = concat(fromHex(namespace.replace(/-/g, ""), "a namespace", "leaf"), encoder.encode(name));
+    const id = new Uint8Array(await crypto.subtle.digest("SHA-1", bytes)).slice(0, 16);
+    id[6] = (id[6] & 0x0f) | 0x50;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    return uuidText(hex(id));
+  }
+
+  // Each field the page shows, compared with the record: the names of those checked and of
+  // those the record does not carry. Throws, naming the field, at the first that differs.
+  async function compareWithRecord(parsed, shown) {
+    const record = recordFields(parsed);
+    const checked = [];
+    const unchecked = [];
+    const check = (field, says, shows) => {
+      if (!sameValue(says, shows)) {
+        throw new StepError(
+          "leaf",
+          `the record says ${field} ${shownJson(says)}, this page shows ${shownJson(shows)}`
+        );
+      }
+      checked.push(field);
+    };
+    if (!isObject(shown)) throw new StepError("leaf", "this page states nothing to compare");
+    for (const name of Object.keys(shown)) if (!CLAIMS.has(name)) unchecked.push(name);
+
+    check("sequence", record.sequence, shown.sequence);
+    const model = typeof shown.model === "string" ? shown.model : "";
+    const id = await uuid5(MODEL_NAMESPACE, model.normalize("NFC"));
+    if (!model || id !== record.model_id) {
+      throw new StepError(
+        "leaf",
+        `the record says model_id ${shownJson(record.model_id)}, this page shows model ` +
+          `${shownJson(shown.model)}, whose id is ${id}`
+      );
+    }
+    checked.push("model");
+    check("version", record.version, shown.version);
+    check("type", record.type, shown.type);
+    check("recorded_at", record.recorded_at, shown.recorded_at);
+    check("effective_at", record.effective_at, shown.effective_at);
+    const actor = isObject(shown.actor) ? shown.actor : {};
+    check("actor", record.actor.id, actor.id);
+    check("role", record.actor.role, actor.role);
+    for (const name of Object.keys(actor)) {
+      if (name === "id" || name === "role") continue;
+      if (own(record.actor, name)) check(name, record.actor[name], actor[name]);
+      else unchecked.push(`actor ${name}`);
+    }
+    check("rationale", record.rationale, shown.rationale);
+
+    const evidence = Array.isArray(record.evidence) ? record.evidence : null;
+    if (evidence === null || !Array.isArray(shown.evidence) || shown.evidence.length !== evidence.length) {
+      check("evidence", record.evidence, shown.evidence); // throws: not the same list
+    }
+    evidence.forEach((item, i) => check(`evidence ${i + 1}`, item, shown.evidence[i]));
+
+    const facts = isObject(shown.facts) ? shown.facts : {};
+    for (const name of Object.keys(facts).sort()) {
+      if (own(record.facts, name)) check(name, record.facts[name], facts[name]);
+      else unchecked.push(name);
+    }
+    for (const name of Object.keys(record.facts)) {
+      if (!own(facts, name)) {
+        throw new StepError(
+          "leaf",
+          `the record says ${name} ${shownJson(record.facts[name])}, this page does not show it`
+        );
+      }
+    }
+    return { checked, unchecked };
+  }
+
   // --- the page ---------------------------------------------------------------------------------
 
   function storage(name, value) {
@@ -440,28 +683,23 @@
       } catch (error) {
         throw new StepError("leaf", "the record is not UTF-8 JSON");
       }
-      const checks = [
-        ["sequence", parsed.sequence, sequence],
-        ["model", parsed.model, shown.model],
-        ["version", parsed.version, shown.version],
-        ["type", parsed.type, shown.type],
-        ["actor", parsed.actor && parsed.actor.id, shown.actor],
-        ["role", parsed.actor && parsed.actor.role, shown.role],
-        ["rationale", parsed.rationale, shown.rationale],
-      ];
-      for (const [field, signed, claimed] of checks) {
-        if (signed !== claimed) {
-          throw new StepError(
-            "leaf",
-            `the record says ${field} ${JSON.stringify(signed)}, this page shows ` +
-              JSON.stringify(claimed)
-          );
-        }
+      if (parsed === null || typeof parsed !== "object" || parsed.sequence !== sequence) {
+        throw new StepError("leaf", `the record fetched is not the record of decision #${sequence}`);
       }
+      const { checked, unchecked } = await compareWithRecord(parsed, shown);
+      const fields = `${checked.length} field${checked.length === 1 ? "" : "s"} checked`;
+      const notChecked = unchecked.length
+        ? `; not checked, as the record does not carry them: ${unchecked.join(", ")}`
+        : "";
       if (proof.leaf_hash !== undefined && proof.leaf_hash !== hex(leaf)) {
         throw new StepError("leaf", "the inclusion proof is for a different leaf than the record");
       }
-      steps.set("leaf", "ok", `SHA-256(0x00 || record) = ${short(leaf)}; the record says what this page shows`);
+      steps.set(
+        "leaf",
+        "ok",
+        `SHA-256(0x00 || record) = ${short(leaf)}; the record says what this page shows: ` +
+          `${fields} (${checked.join(", ")})${notChecked}`
+      );
       const details = section.querySelector("[data-verify-record]");
       if (details) {
         details.hidden = false;
@@ -497,7 +735,7 @@
         `Verified by your browser: decision #${sequence} (${shown.model} version ${shown.version}, ` +
           `${shown.type}) is leaf ${sequence} of ${checkpoint.origin}, in the tree of ` +
           `${checkpoint.size} events whose root ${hex(checkpoint.root)} is signed by the key you ` +
-          `pinned (${key.label}). The record checked says exactly what this page shows.`
+          `pinned (${key.label}). The record says what this page shows: ${fields}${notChecked}.`
       );
     } catch (error) {
       steps.fail(error, current);
