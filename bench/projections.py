@@ -220,8 +220,17 @@ class Texts:
     def digest(self) -> str:
         return "sha256:" + self.rng.randbytes(32).hex()
 
-    def decided(self, role: str, model: str, rationale: str) -> Justification:
-        """A decision: actor, rationale (with a planted clause now and then), evidence."""
+    def decided(
+        self, role: str, model: str, rationale: str, after: datetime | None = None
+    ) -> Justification:
+        """A decision: actor, rationale (with a planted clause now and then), evidence.
+
+        ``after`` is when what the decision decides took effect (a request's latest step, a
+        denial, a draft, an approval, a grant, a preservation, a schedule): a decision takes
+        effect on or after it (`decision-before-its-subject`), so a drawn moment before it
+        is moved to it. Every moment drawn is in the past, so none takes effect later than
+        the day after it is recorded (`effective-after-recorded`).
+        """
         draw = self.rng.random()
         for threshold, clause in self.thresholds:
             if draw < threshold:
@@ -246,12 +255,19 @@ class Texts:
         effective = None
         if self.rng.random() < 0.3:
             effective = datetime.combine(self.day(), datetime.min.time(), UTC) + timedelta(hours=9)
+            if after is not None and effective < _utc(after):
+                effective = _utc(after)
         return Justification(
             actor=Actor(id=self.pick(ACTORS[role]), role=role),
             rationale=rationale,
             evidence=evidence,
             effective_at=effective,
         )
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive moment is read as UTC (as the rules read it, `domain.rules.instant`)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
@@ -262,7 +278,7 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
 
     def signal() -> None:
         kind, unit = pick(KINDS)
-        start = texts.day()
+        start, end = _free_period(model, kind, texts)
         model.record_signal(
             decided(
                 "auditor",
@@ -272,7 +288,7 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
             ),
             kind=kind,
             period_start=start,
-            period_end=min(start + timedelta(days=29), texts.today),
+            period_end=end,
             value=round(rng.uniform(0, 1000), 2),
             unit=unit,
         )
@@ -290,9 +306,17 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
             scope=pick(SCOPES),
         )
 
+    def last_step(request_id: str) -> datetime:
+        return model.access_requests[request_id].last_step_at
+
     def approve(request_id: str) -> None:
         model.approve_access_request(
-            decided("board", name, f"Approved under the access policy: {pick(APPROVALS)}."),
+            decided(
+                "board",
+                name,
+                f"Approved under the access policy: {pick(APPROVALS)}.",
+                after=last_step(request_id),
+            ),
             request_id=request_id,
             terms="No redistribution of outputs; results shared with the lab before publication.",
             expires_on=texts.today + timedelta(days=365),
@@ -301,13 +325,19 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
     def deny(request_id: str) -> None:
         reason = pick(DENIALS)
         model.deny_access_request(
-            decided("board", name, f"Denied: {reason}."),
+            decided("board", name, f"Denied: {reason}.", after=last_step(request_id)),
             request_id=request_id,
             reason_code="other",
             reason=f"Denied because {reason}.",
         )
 
-    def interview(interview_id: str, framing: str) -> None:
+    def interview(interview_id: str, framing: str, not_on: date | None = None) -> None:
+        # A reaffirmation comes on another day than the interview it follows
+        # (`reaffirmed-same-day-or-framing`): the second interview's day is drawn again
+        # while it falls on the first's.
+        conducted_on = texts.day()
+        while conducted_on == not_on:
+            conducted_on = texts.day()
         model.record_interview(
             decided(
                 "interviewer",
@@ -318,7 +348,7 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
             interview_id=interview_id,
             protocol="retirement-interview",
             protocol_version="2",
-            conducted_on=texts.day(),
+            conducted_on=conducted_on,
             interviewer=pick(ACTORS["interviewer"]),
             framing=framing,
             questions=(
@@ -370,6 +400,7 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
                     "reviewer",
                     name,
                     f"Vetoed after review: the draft falls under {risk.replace('_', ' ')}.",
+                    after=model.essays[f"essay-{c}"].drafted_at,
                 ),
                 essay_id=f"essay-{c}",
                 risk_category=risk,
@@ -377,11 +408,16 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
             )
         else:
             model.approve_essay(
-                decided("reviewer", name, "Reviewed against the publication guidelines."),
+                decided(
+                    "reviewer",
+                    name,
+                    "Reviewed against the publication guidelines.",
+                    after=model.essays[f"essay-{c}"].drafted_at,
+                ),
                 essay_id=f"essay-{c}",
             )
         yield
-        interview(f"int-{c}-b", framing_b)
+        interview(f"int-{c}-b", framing_b, not_on=model.interviews[f"int-{c}-a"].conducted_on)
         yield
         model.record_preference(
             decided("interviewer", name, "Recorded for the board from the interview transcript."),
@@ -395,7 +431,12 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
         requester = model.access_requests[f"req-{c}-b"].requested_by
         model.appeal_access_denial(
             dataclasses.replace(
-                decided("researcher", name, "Appeal of the denial, with new facts."),
+                decided(
+                    "researcher",
+                    name,
+                    "Appeal of the denial, with new facts.",
+                    after=last_step(f"req-{c}-b"),
+                ),
                 actor=Actor(id=requester, role="researcher"),
             ),
             request_id=f"req-{c}-b",
@@ -406,7 +447,12 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
             signal()
         else:
             model.publish_essay(
-                decided("curator", name, "Published with the standard disclaimer after approval."),
+                decided(
+                    "curator",
+                    name,
+                    "Published with the standard disclaimer after approval.",
+                    after=model.essays[f"essay-{c}"].reviewed_at,
+                ),
                 essay_id=f"essay-{c}",
                 disclaimer_version="v2",
                 location=f"https://essays.examplelab.example/{name}/{c}",
@@ -441,11 +487,14 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
         yield
         signal()
         yield
-        if rng.random() < 0.3:
+        # An interview that supports the preference cannot also contradict it
+        # (`interview-supports-and-contradicts`): the contradiction comes from the previous
+        # cycle's second interview, so cycle 0 (which has none) has no contradiction.
+        if rng.random() < 0.3 and c > 0:
             model.contradict_preference(
                 decided("curator", name, "A later interview went against the preference."),
                 preference_id=f"pref-{c}",
-                interview_id=f"int-{c}-b",
+                interview_id=f"int-{c - 1}-b",
                 statement="The model said it did not mind being withdrawn.",
             )
             yield
@@ -465,7 +514,12 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
         yield
         if rng.random() < 0.2:
             model.revoke_access(
-                decided("board", name, "Grant revoked: outputs were redistributed."),
+                decided(
+                    "board",
+                    name,
+                    "Grant revoked: outputs were redistributed.",
+                    after=last_step(f"req-{c}-a"),
+                ),
                 request_id=f"req-{c}-a",
                 reason="Outputs were redistributed against the terms.",
             )
@@ -518,12 +572,37 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
             yield
         elif c == 2 and rng.random() < 0.5:
             model.retire(
-                decided("board", name, "Retired with extended access through the API."),
+                decided(
+                    "board",
+                    name,
+                    "Retired with extended access through the API.",
+                    after=max(
+                        _utc(model.weights.preserved_at),  # type: ignore[union-attr]
+                        _utc(model.scheduled_at),  # type: ignore[arg-type]
+                    ),
+                ),
                 retired_on=texts.today,
                 final_status="retired_with_extended_access",
             )
             yield
         cycle += 1
+
+
+def _free_period(model: ModelLifecycle, kind: str, texts: Texts) -> tuple[date, date]:
+    """A 30-day period (cut at today) for which the model has no ``kind`` value yet.
+
+    A model keeps one value per kind and period (`signal-period-taken`): a start is drawn
+    at random as before and drawn again while its period is taken; should a model have used
+    every start, the period is shortened by a day at a time instead.
+    """
+    taken = model.signal_values
+    for shorter in range(30):
+        for _ in range(50):
+            start = texts.day()
+            end = min(start + timedelta(days=29 - shorter), texts.today)
+            if (kind, start, end) not in taken:
+                return start, end
+    raise SystemExit(f"no free {kind} period left for {model.name}; use more --models")
 
 
 def build(ledger: Ledger, events: int, models: int, seed: int = 7) -> Counter[str]:

@@ -100,12 +100,17 @@ def build(ledger: Ledger, events: int, models: int, seed: int = 7) -> None:
             )
             lifecycles[name] = model
         else:
-            day = start + timedelta(days=(made // models) % 600)
+            # One value per model, kind and period (`signal-period-taken`): the model's k-th
+            # signal starts on one of 600 days and lasts a day more each time the starts come
+            # round, so no two of a model's periods are the same; all last 30 days or more,
+            # unlike the short ones `signal_period` gives the appends measured below.
+            k = made // models
+            day = start + timedelta(days=k % 600)
             model.record_signal(
                 _decided(rng, made),
                 kind="research_use",
                 period_start=day,
-                period_end=day + timedelta(days=29),
+                period_end=day + timedelta(days=29 + k // 600),
                 value=float(rng.randint(0, 500)),
                 unit="count",
             )

@@ -107,6 +107,34 @@ def _moment(day: date) -> Any:
     return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
 
 
+def _after(decided: Justification, moment: Any) -> Justification:
+    """The decision, taking effect no earlier than ``moment``, when what it decides did.
+
+    A decision takes effect on or after what it decides (`decision-before-its-subject`): a
+    dated decision whose day falls before it takes effect at that moment instead (an
+    undated one takes effect when it is recorded, which is later).
+    """
+    from dataclasses import replace
+
+    effective = decided.effective_at
+    if effective is None or moment is None:
+        return decided
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=effective.tzinfo)
+    return replace(decided, effective_at=max(effective, moment))
+
+
+def _signal_period(step: int) -> tuple[date, date]:
+    """The period of a model's signal at a step, used by no other of its signals.
+
+    A model has one value per kind and period (`signal-period-taken`): periods start on one of
+    600 days from 2024-02-01 and last 30 days more for each time the starts come round, so
+    they stay distinct (and in the past for fewer than 9,000 steps a model).
+    """
+    start = date(2024, 2, 1) + timedelta(days=step % 600)
+    return start, start + timedelta(days=29 + step // 600)
+
+
 def _next_event(model: ModelLifecycle, rng: random.Random, n: int, step: int) -> None:
     """Append the model's next event: a mix that fills the timeline and every register."""
     day = date(2024, 2, 1) + timedelta(days=step % 600)
@@ -121,16 +149,17 @@ def _next_event(model: ModelLifecycle, rng: random.Random, n: int, step: int) ->
         )
     elif open_requests and roll < 0.12:
         request_id = open_requests[0]
+        subject = model.access_requests[request_id].last_step_at
         if rng.random() < 0.6:
             model.approve_access_request(
-                _decided(rng, n, "board", day),
+                _after(_decided(rng, n, "board", day), subject),
                 request_id=request_id,
                 terms="research use only",
                 expires_on=None,
             )
         else:
             model.deny_access_request(
-                _decided(rng, n, "board", day),
+                _after(_decided(rng, n, "board", day), subject),
                 request_id=request_id,
                 reason_code="purpose_out_of_scope",
                 reason="out of scope",
@@ -146,7 +175,7 @@ def _next_event(model: ModelLifecycle, rng: random.Random, n: int, step: int) ->
             scope="api",
         )
     elif open_essays and roll < 0.34:
-        decided = _decided(rng, n, "reviewer", day)
+        decided = _after(_decided(rng, n, "reviewer", day), model.essays[open_essays[0]].drafted_at)
         if rng.random() < 0.8:
             model.approve_essay(decided, essay_id=open_essays[0])
         else:
@@ -163,11 +192,12 @@ def _next_event(model: ModelLifecycle, rng: random.Random, n: int, step: int) ->
             content_digest="sha256:" + rng.randbytes(32).hex(),
         )
     else:
+        start, end = _signal_period(step)
         model.record_signal(
             _decided(rng, n, "auditor", day),
             kind="research_use",
-            period_start=day,
-            period_end=day + timedelta(days=29),
+            period_start=start,
+            period_end=end,
             value=float(rng.randint(0, 500)),
             unit="count",
         )

@@ -17,7 +17,7 @@ import orjson
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.canonical import canonical_bytes
-from domain.decisions import Actor, Channel, DifferingFile, Evidence, ManifestEntry
+from domain.decisions import Actor, Channel, DifferingFile, Evidence, ManifestEntry, Sealed
 
 
 class DateAsISO(Transcoding):
@@ -108,6 +108,21 @@ class DifferingFileAsDict(_DataclassAsDict):
     fields = ("path", "status")
 
 
+class SealedAsDict(Transcoding):
+    """`Sealed` as ``{"commitment", "subject"}``: never its value or opening (stored apart)."""
+
+    type = Sealed
+    name = "sealed"
+
+    def encode(self, obj: Sealed) -> dict[str, str]:
+        """Store the commitment and the subject's pseudonym only."""
+        return {"commitment": obj.commitment, "subject": obj.subject}
+
+    def decode(self, data: dict[str, str]) -> Sealed:
+        """A sealed value, unopened."""
+        return Sealed(commitment=data["commitment"], subject=data["subject"])
+
+
 VALUE_TRANSCODINGS: tuple[Transcoding, ...] = (
     DateAsISO(),
     ActorAsDict(),
@@ -115,6 +130,7 @@ VALUE_TRANSCODINGS: tuple[Transcoding, ...] = (
     ManifestEntryAsList(),
     ChannelAsDict(),
     DifferingFileAsDict(),
+    SealedAsDict(),
 )
 
 
@@ -157,9 +173,7 @@ class OrjsonTranscoder(JSONTranscoder):
         if kind is dict:
             return any(self._has_float(item) for item in value.values())
         if kind is list or kind is tuple:
-            return any(
-                type(item) not in self._encoders and self._has_float(item) for item in value
-            )
+            return any(type(item) not in self._encoders and self._has_float(item) for item in value)
         return False
 
     def _encode_registered(self, obj: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -117,6 +117,27 @@ class DifferingFile:
 
 
 @dataclass(frozen=True)
+class Sealed:
+    """A private field of an event: public only as a commitment and its subject's pseudonym.
+
+    The event stores ``commitment`` (SHA-256 over a tag, the field, a 32-byte random opening
+    and the value's canonical bytes; `domain.sealed.commit`) and ``subject`` (the pseudonym of
+    the natural person the value is about). The value and its opening are stored apart,
+    encrypted under the subject's key (`domain.sealed`), and are carried here only while a
+    command is saved, or once a reader allowed to see them has opened them: they take no part
+    in equality, so a replayed event (sealed) equals the live one (carrying its value).
+    """
+
+    commitment: str
+    subject: str
+    value: str | None = field(default=None, compare=False)
+    opening: bytes | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return self.value if self.value is not None else f"[sealed {self.commitment[:19]}]"
+
+
+@dataclass(frozen=True)
 class Justification:
     """The fields every decision carries: who, why, on what evidence, and when it took effect.
 
@@ -127,7 +148,7 @@ class Justification:
     """
 
     actor: Actor
-    rationale: str
+    rationale: str | Sealed  # sealed for decisions on a person's request (`domain.disclosure`)
     evidence: tuple[Evidence, ...]
     effective_at: datetime | None
     recorded_at: datetime | None = None

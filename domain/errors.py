@@ -102,6 +102,13 @@ class RecordTooLarge(LedgerError):
     kind = Kind.INVALID
 
 
+class SubjectErased(LedgerError):
+    """A person whose data was erased is named again: nothing more is sealed for them."""
+
+    rule = "subject-erased"
+    kind = Kind.CONFLICT
+
+
 class RequestKeyTaken(LedgerError):
     """An Idempotency-Key's lease passed to another request before this one was recorded.
 

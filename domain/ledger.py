@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import dataclasses
 import random
 import threading
 import time
@@ -38,8 +39,10 @@ from domain.decisions import (
     Actor,
     Evidence,
     Justification,
+    Sealed,
 )
 from domain.decisions_table import command_facts, decide
+from domain.disclosure import private_fields, subject_identity
 from domain.errors import (
     BundleError,
     BundleRefused,
@@ -57,6 +60,10 @@ from domain.errors import (
 from domain.identity import model_id
 from domain.lifecycle import ModelLifecycle, event_classes
 from domain.requests import RequestKey
+from domain.sealed import Opened, pseudonym, seal
+
+EVENT_OF_COMMAND = {command: event for event, command in COMMAND_OF_EVENT.items()}
+"""The event type each command records."""
 
 LOG_ENTRY_BYTES = 65_535
 """The largest entry of the transparency log (tlog-tiles entry bundles: a 2-byte length)."""
@@ -176,7 +183,8 @@ class Ledger(Application[UUID]):
 
         def act(model: ModelLifecycle) -> None:
             check_successor(model, name, facts, lambda other: self._current_version(other) > 0)
-            decide(model, name, decided, facts)
+            sealed_decided, sealed_facts = self._sealed(model, name, decided, facts)
+            decide(model, name, sealed_decided, sealed_facts)
 
         return self._change(command, expected_version, act, request)
 
@@ -245,8 +253,9 @@ class Ledger(Application[UUID]):
                 scratch.execute(command, authentication=Authentication.IMPORT)
             pending = [event for model in models.values() for event in model.collect_events()]
             stored = self._fitting_log_entries(pending)
+            sealed = _sealed_values(pending)
             try:
-                self._insert(pending, stored)
+                self._insert(pending, stored, **({"sealed": sealed} if sealed else {}))
             except IntegrityError:
                 # Another writer changed a held model between batches: forget what the import
                 # held and run the batch once more on the models as stored.
@@ -505,6 +514,52 @@ class Ledger(Application[UUID]):
     def _model_lock(self, name: str) -> threading.Lock:
         return self._model_locks[hash(name) % MODEL_LOCK_STRIPES]
 
+    def _sealed(
+        self, model: ModelLifecycle, command: str, decided: Justification, facts: dict[str, Any]
+    ) -> tuple[Justification, dict[str, Any]]:
+        """The decision and its facts with their private fields sealed (`domain.disclosure`).
+
+        Each private value (a fact, or the decision's rationale) becomes a `Sealed` commitment
+        under a fresh opening, for the pseudonym of the person it is about: the researcher who
+        makes a request (its actor), or the researcher whose request a later decision
+        concerns. A decision on a request the model does not hold seals nothing: the
+        aggregate refuses it first.
+        """
+        event_type = EVENT_OF_COMMAND.get(command)
+        private = private_fields(event_type) if event_type else {}
+        if not private or event_type is None:
+            return decided, facts
+        if command == "request_access":
+            person = decided.actor.id
+        else:
+            request = model.access_requests.get(facts.get("request_id", ""))
+            if request is None or not request.requested_by:
+                return decided, facts
+            person = request.requested_by
+        subject = pseudonym(self._pseudonym_key(), subject_identity(person))
+        sealed = dict(facts)
+        for name in private:
+            value = sealed.get(name)
+            if isinstance(value, str):
+                sealed[name] = seal(event_type, name, value, subject)
+        if "rationale" in private and isinstance(decided.rationale, str):
+            rationale = seal(event_type, "rationale", decided.rationale, subject)
+            decided = dataclasses.replace(decided, rationale=rationale)
+        return decided, sealed
+
+    def pseudonym_key(self) -> bytes:
+        """The key people's pseudonyms are made with (`domain.sealed.pseudonym`)."""
+        return self._pseudonym_key()
+
+    def _pseudonym_key(self) -> bytes:
+        recorder: Any = self.recorder
+        return cast(bytes, recorder.pseudonym_key())
+
+    def opened(self, sealed: Iterable[Sealed]) -> dict[str, Opened]:
+        """The openings the store holds for these sealed values, by commitment."""
+        recorder: Any = self.recorder
+        return cast(dict[str, Opened], recorder.read_openings(s.commitment for s in sealed))
+
     def _save(self, model: ModelLifecycle, request: RequestKey | None) -> list[Any]:
         """Save a model's new events, each checked to fit one log entry.
 
@@ -515,7 +570,9 @@ class Ledger(Application[UUID]):
         """
         pending = model.collect_events()
         stored = self._fitting_log_entries(pending)
-        kwargs = {"request": request} if request is not None else {}
+        kwargs: dict[str, Any] = {"request": request} if request is not None else {}
+        if sealed := _sealed_values(pending):
+            kwargs["sealed"] = sealed
         try:
             return self._insert(pending, stored, **kwargs)
         except IntegrityError:
@@ -648,6 +705,16 @@ def check_successor(
         )
 
 
+def _sealed_values(events: Iterable[Any]) -> list[Sealed]:
+    """The sealed values of new events that carry their opening: to store with the events."""
+    return [
+        value
+        for event in events
+        for value in vars(event).values()
+        if isinstance(value, Sealed) and value.opening is not None
+    ]
+
+
 def restored_event(
     mapper: Any, stored: StoredEvent, models: dict[UUID, ModelLifecycle]
 ) -> ModelLifecycle.Event:
@@ -751,6 +818,9 @@ class _BatchLedger(Ledger):
     def _save(self, model: ModelLifecycle, request: RequestKey | None) -> list[Any]:  # noqa: ARG002
         # Keep the model with its pending events: the batch checks and saves them together.
         return self.save(model)
+
+    def _pseudonym_key(self) -> bytes:
+        return self._ledger._pseudonym_key()  # noqa: SLF001 (the batch's own ledger)
 
     def _load(self, name: str) -> ModelLifecycle:
         if name not in self._models:

@@ -25,6 +25,7 @@ from domain.decisions import (
     Evidence,
     Justification,
     ManifestEntry,
+    Sealed,
     manifest_digest,
 )
 from domain.rules import Support, day_of, first_after, first_before, instant, takes_effect_too_late
@@ -48,6 +49,9 @@ from domain.state import (
     PreservedWeights,
     SignalValue,
 )
+
+PrivateText = str | Sealed
+"""A private field (`domain.disclosure`): sealed by the ledger before the aggregate sees it."""
 
 
 class ModelLifecycle(BaseAggregate[UUID]):
@@ -88,7 +92,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """
 
         actor: Actor
-        rationale: str
+        rationale: str | Sealed
         evidence: tuple[Evidence, ...]
         effective_at: datetime | None
 
@@ -357,11 +361,11 @@ class ModelLifecycle(BaseAggregate[UUID]):
         TOPIC = "reliquary/AccessRequested/v1"
         class_version = 2
         request_id: str
-        requester: str
-        organisation: str
+        requester: PrivateText
+        organisation: PrivateText
         requester_group: str
-        purpose: str
-        scope: str
+        purpose: PrivateText
+        scope: PrivateText
         resubmission_of: str | None
 
         @staticmethod
@@ -390,7 +394,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         TOPIC = "reliquary/AccessRequestApproved/v1"
         class_version = 1
         request_id: str
-        terms: str
+        terms: PrivateText
         expires_on: date | None
 
         def apply(self, aggregate: ModelLifecycle) -> None:
@@ -410,7 +414,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         class_version = 2
         request_id: str
         reason_code: str
-        reason: str
+        reason: PrivateText
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -432,7 +436,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         TOPIC = "reliquary/AccessDenialAppealed/v1"
         class_version = 1
         request_id: str
-        new_facts: str
+        new_facts: PrivateText
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Reopen the request for one more decision."""
@@ -450,7 +454,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         TOPIC = "reliquary/AccessRevoked/v1"
         class_version = 1
         request_id: str
-        reason: str
+        reason: PrivateText
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """The grant ends."""
@@ -951,11 +955,11 @@ class ModelLifecycle(BaseAggregate[UUID]):
         decided: Justification,
         *,
         request_id: str,
-        requester: str,
-        organisation: str,
+        requester: PrivateText,
+        organisation: PrivateText,
         requester_group: str,
-        purpose: str,
-        scope: str,
+        purpose: PrivateText,
+        scope: PrivateText,
         resubmission_of: str | None = None,
     ) -> None:
         """Open an access request under an id not used before.
@@ -981,19 +985,20 @@ class ModelLifecycle(BaseAggregate[UUID]):
         )
 
     def _check_resubmission(
-        self, decided: Justification, request_id: str, requester: str, earlier_id: str
+        self, decided: Justification, request_id: str, requester: PrivateText, earlier_id: str
     ) -> None:
         earlier = self._require_request(earlier_id)
-        if earlier.requester != requester or (
+        # The same requester is the same person: the actor who made the request, whose
+        # pseudonym seals its private fields (its name is sealed, and not compared).
+        if _subject(earlier.requester) != _subject(requester) or (
             earlier.requested_by and earlier.requested_by != decided.actor.id
         ):
             raise errors.ResubmissionByAnother(
                 f"request {request_id!r} cannot resubmit request {earlier_id!r}: that one was "
-                f"made by {earlier.requested_by or 'an earlier actor'!r} for "
-                f"{earlier.requester!r}, and only the same requester resubmits its own request",
+                f"made by {earlier.requested_by or 'an earlier actor'!r}, and only the same "
+                "requester resubmits its own request",
                 request_id=request_id,
                 resubmission_of=earlier_id,
-                requester=earlier.requester,
             )
         if earlier.resubmitted_as is not None:
             raise errors.ResubmissionRepeated(
@@ -1016,7 +1021,12 @@ class ModelLifecycle(BaseAggregate[UUID]):
         self._check_after(decided, f"the denial of request {earlier_id!r}", earlier.last_step_at)
 
     def approve_access_request(
-        self, decided: Justification, *, request_id: str, terms: str, expires_on: date | None
+        self,
+        decided: Justification,
+        *,
+        request_id: str,
+        terms: PrivateText,
+        expires_on: date | None,
     ) -> None:
         """Grant a request that awaits a decision; an expiry falls after the decision."""
         request = self._require_undecided_request(request_id)
@@ -1042,7 +1052,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         )
 
     def deny_access_request(
-        self, decided: Justification, *, request_id: str, reason_code: str, reason: str
+        self, decided: Justification, *, request_id: str, reason_code: str, reason: PrivateText
     ) -> None:
         """Refuse a request that awaits a decision: a code of `DENIAL_REASONS` and the reason."""
         if reason_code not in DENIAL_REASONS:  # the doors' documents refuse it first
@@ -1063,7 +1073,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         )
 
     def appeal_access_denial(
-        self, decided: Justification, *, request_id: str, new_facts: str
+        self, decided: Justification, *, request_id: str, new_facts: PrivateText
     ) -> None:
         """Appeal a denial, once, with new facts; only the actor who made the request may."""
         request = self._require_request(request_id)
@@ -1091,7 +1101,9 @@ class ModelLifecycle(BaseAggregate[UUID]):
         self._check_dates(decided)
         self._decide(self.AccessDenialAppealed, decided, request_id=request_id, new_facts=new_facts)
 
-    def revoke_access(self, decided: Justification, *, request_id: str, reason: str) -> None:
+    def revoke_access(
+        self, decided: Justification, *, request_id: str, reason: PrivateText
+    ) -> None:
         """Revoke an approved grant (never by the actor who requested it)."""
         request = self._require_request(request_id)
         self._refuse_own_request(decided, request, "revoke")
@@ -1531,6 +1543,11 @@ class ModelLifecycle(BaseAggregate[UUID]):
 
 # Each signal kind's allowed units, and whether a negative value is allowed: the one table the
 # `record_signal` rules read (`signal-unit-mismatch`, `signal-negative`; docs/events.md).
+def _subject(value: object) -> object:
+    """Whose a private value is: a sealed value's subject; a plain one (unsealed) is itself."""
+    return value.subject if isinstance(value, Sealed) else value
+
+
 SIGNAL_UNITS: dict[str, tuple[tuple[str, ...], bool]] = {
     # a rating on a scale: out of 5, a bare score, or a ratio between 0 and 1
     "user_satisfaction": (("score_out_of_5", "score", "ratio"), False),

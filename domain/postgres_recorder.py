@@ -29,12 +29,22 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composed, Identifier
 
+from domain.decisions import Sealed
 from domain.requests import (
     REQUESTS_TABLE,
     RequestKey,
     RequestRecords,
     requests_index_statement,
     requests_table_statement,
+)
+from domain.sealed import (
+    OPENINGS_TABLE,
+    PSEUDONYM_KEY_TABLE,
+    SUBJECTS_TABLE,
+    SealedRecords,
+    openings_table_statement,
+    pseudonym_key_table_statement,
+    subjects_table_statement,
 )
 
 APPEND_ONLY_FUNCTION = "reliquary_append_only"
@@ -77,7 +87,7 @@ def append_only_statements(schema: str, tables: Sequence[str]) -> list[Composed]
     return statements
 
 
-class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords):
+class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords, SealedRecords):
     """The library's PostgreSQL application recorder, append-only, saving in one round trip.
 
     The library's recorder saves in two round trips on a pipeline (``BEGIN; SET LOCAL
@@ -102,6 +112,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords):
         """Replace the library's insert function by ours; add the triggers and request keys."""
         super().__init__(datastore, events_table_name=events_table_name)
         self.requests_table = f'"{self.datastore.schema}"."{REQUESTS_TABLE}"'
+        self.subjects_table = f'"{self.datastore.schema}"."{SUBJECTS_TABLE}"'
+        self.openings_table = f'"{self.datastore.schema}"."{OPENINGS_TABLE}"'
+        self.pseudonym_key_table = f'"{self.datastore.schema}"."{PSEUDONYM_KEY_TABLE}"'
         self.insert_function_name = f"{events_table_name}_insert"
         self.check_identifier_length(self.insert_function_name)
         schema = Identifier(self.datastore.schema)
@@ -148,6 +161,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords):
             Composed(
                 [SQL(requests_index_statement(self.requests_table, f"{REQUESTS_TABLE}_created"))]
             ),
+            Composed([SQL(subjects_table_statement(self.subjects_table))]),
+            Composed([SQL(openings_table_statement(self.openings_table))]),
+            Composed([SQL(pseudonym_key_table_statement(self.pseudonym_key_table))]),
         ]
         self.insert_call = SQL(
             "SELECT notification_id FROM {schema}.{function}(%b) AS notification_id"
@@ -159,6 +175,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords):
         stored_events: Sequence[StoredEvent],
         *,
         request: RequestKey | None = None,
+        sealed: Sequence[Sealed] = (),
         **_: Any,
     ) -> Sequence[int] | None:
         """Insert the events of one save in one transaction; return their ids.
@@ -171,17 +188,19 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords):
         if not stored_events:
             return []
         events = self._pg_events(stored_events)
-        if request is None:
+        if request is None and not sealed:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 curs.execute(self.insert_call, (events,), prepare=True)
                 return [row["notification_id"] for row in curs.fetchall()]
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self.insert_call, (events,), prepare=True)
             ids = [row["notification_id"] for row in curs.fetchall()]
-            last = stored_events[-1]
-            self.complete_recorded(
-                curs, request, last.topic, last.originator_version, ids[-1] if ids else None
-            )
+            self.store_openings(curs, sealed)
+            if request is not None:
+                last = stored_events[-1]
+                self.complete_recorded(
+                    curs, request, last.topic, last.originator_version, ids[-1] if ids else None
+                )
             return ids
 
     def insert_event_batches(self, batches: Iterable[Sequence[StoredEvent]]) -> int:

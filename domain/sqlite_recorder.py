@@ -26,12 +26,22 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from domain.decisions import Sealed
 from domain.requests import (
     REQUESTS_TABLE,
     RequestKey,
     RequestRecords,
     requests_index_statement,
     requests_table_statement,
+)
+from domain.sealed import (
+    OPENINGS_TABLE,
+    PSEUDONYM_KEY_TABLE,
+    SUBJECTS_TABLE,
+    SealedRecords,
+    openings_table_statement,
+    pseudonym_key_table_statement,
+    subjects_table_statement,
 )
 
 
@@ -59,11 +69,14 @@ def append_only_triggers(table: str) -> list[str]:
     ]
 
 
-class SQLiteLedgerRecorder(SQLiteApplicationRecorder, RequestRecords):
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder, RequestRecords, SealedRecords):
     """The library's SQLite application recorder, whose events table refuses edits."""
 
     param = "?"
     requests_table = REQUESTS_TABLE
+    subjects_table = SUBJECTS_TABLE
+    openings_table = OPENINGS_TABLE
+    pseudonym_key_table = PSEUDONYM_KEY_TABLE
 
     def construct_create_table_statements(self) -> list[str]:
         """The library's events table, its append-only triggers, and the request keys."""
@@ -72,6 +85,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, RequestRecords):
             *append_only_triggers(self.events_table_name),
             requests_table_statement(REQUESTS_TABLE),
             requests_index_statement(REQUESTS_TABLE, f"{REQUESTS_TABLE}_created"),
+            subjects_table_statement(SUBJECTS_TABLE),
+            openings_table_statement(OPENINGS_TABLE),
+            pseudonym_key_table_statement(PSEUDONYM_KEY_TABLE),
         ]
 
     def _insert_events(
@@ -80,10 +96,13 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, RequestRecords):
         stored_events: Sequence[StoredEvent],
         *,
         request: RequestKey | None = None,
+        sealed: Sequence[Sealed] = (),
         **kwargs: Any,
     ) -> Sequence[int] | None:
-        """The library's insert; with a request key, its outcome in the same transaction."""
+        """The library's insert; in the same transaction, the openings of its sealed values
+        (`domain.sealed`) and, with a request key, its outcome."""
         ids = super()._insert_events(c, stored_events, **kwargs)
+        self.store_openings(c, sealed)
         if request is not None and stored_events:
             last = stored_events[-1]
             self.complete_recorded(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from domain.decisions import Channel, DifferingFile, ManifestEntry
+from domain.decisions import Channel, DifferingFile, ManifestEntry, Sealed
 from domain.rules import Support
 
 
@@ -67,8 +67,8 @@ class Preference:
 class AccessRequest:
     """A request for access and where its decision stands."""
 
-    requester: str
-    organisation: str
+    requester: str | Sealed  # sealed (`domain.disclosure`) in every request the ledger records
+    organisation: str | Sealed
     requester_group: str
     status: str = "pending"
     appeals: int = 0

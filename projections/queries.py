@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
+from domain.decisions import Actor, Sealed
+from domain.disclosure import may_open
 from domain.errors import InvalidQuery, LogError, ModelNotFound, NoPreservedWeights
+from domain.sealed import pseudonym
 from projections import registers
 from projections.model_state import model_state
-from projections.records import event_record
+from projections.records import event_record, opened_record
 
 if TYPE_CHECKING:
     from domain.ledger import Ledger, ModelSummary
@@ -196,15 +199,34 @@ class Queries:
         return model_state(state, self.policy, as_of=_read_day(state, version, at))
 
     def history(
-        self, model: str, *, version: int | None = None, at: datetime | None = None
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        at: datetime | None = None,
+        reader: Actor | None = None,
     ) -> History:
-        """A model's events up to now, a version or a moment, and its state there."""
+        """A model's events up to now, a version or a moment, and its state there.
+
+        Private values are shown sealed, except those ``reader`` may open
+        (`domain.disclosure.may_open`; None is the operator): those carry their value and
+        opening, or say they were erased.
+        """
         state = self.state_at(model, version=version, at=at)
         events = self.ledger.history(model, up_to_version=state.version)
+        records = [event_record(event, model) for event in events]
+        sealed = [v for event in events for v in vars(event).values() if isinstance(v, Sealed)]
+        if sealed:
+            key = self.ledger.pseudonym_key()
+            allowed = [
+                s for s in sealed if may_open(reader, s.subject, lambda who: pseudonym(key, who))
+            ]
+            openings = self.ledger.opened(allowed)
+            records = [opened_record(record, openings) for record in records]
         return History(
             model=model,
             version=state.version,
-            events=[event_record(event, model) for event in events],
+            events=records,
             state=model_state(state, self.policy, as_of=_read_day(state, version, at)),
             lifecycle=state,
         )

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from domain.decisions import Sealed
 from domain.lifecycle import ModelLifecycle
 
 # Fields every event has that are not facts of the decision itself.
@@ -36,6 +37,8 @@ def jsonable(value: Any) -> Any:
         return _iso(value)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Sealed):  # its public form, as in the log: never its value
+        return {"commitment": value.commitment, "subject": value.subject}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -70,7 +73,30 @@ def event_record(event: ModelLifecycle.Event, model: str) -> dict[str, Any]:
         "recorded_at": _iso(event.timestamp),
         "effective_at": _iso(event.effective_at) if event.effective_at else None,
         "actor": jsonable(event.actor),
-        "rationale": event.rationale,
+        "rationale": jsonable(event.rationale),
         "evidence": jsonable(event.evidence),
         "facts": event_facts(event),
     }
+
+
+def opened_record(value: Any, openings: Mapping[str, Any]) -> Any:
+    """A record with each sealed value's public form completed by its opening, where given.
+
+    ``openings`` maps a commitment to what the store holds of it (`domain.sealed.Opened`),
+    for the commitments the reader may open: the value and its opening (hex), so the reader
+    can check them against the leaf, or ``"erased": true``. Other sealed values stay as the
+    log shows them.
+    """
+    if isinstance(value, dict):
+        commitment = value.get("commitment")
+        if set(value) == {"commitment", "subject"} and isinstance(commitment, str):
+            opened = openings.get(commitment)
+            if opened is None:
+                return value
+            if opened.erased or opened.value is None:
+                return {**value, "erased": True}
+            return {**value, "value": opened.value, "opening": opened.opening.hex()}
+        return {key: opened_record(item, openings) for key, item in value.items()}
+    if isinstance(value, list):
+        return [opened_record(item, openings) for item in value]
+    return value

@@ -28,6 +28,7 @@ class AccessView(View):
     name = "access"
     tables = ("view_access_requests", "view_access_policies")
     changed_in = 4  # reason_code and resubmission_of
+    opens_sealed = True  # requesters, purposes and reasons, for the readers of the register
 
     def create_statements(self, dialect: str) -> list[str]:  # noqa: ARG002 (one DDL for both)
         """Requests and the policy in force, per model."""

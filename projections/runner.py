@@ -17,6 +17,7 @@ and tracking record (rows deleted, tables kept) and takes every event again.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.projection import Projection
 
+from domain.decisions import Sealed
 from domain.identity import model_id
 
 if TYPE_CHECKING:
@@ -128,6 +130,9 @@ class View(Projection[ViewRecorder]):
     # The schema version (`api.bootstrap.SCHEMA_VERSION`) that last changed these tables'
     # columns: a store upgraded from an older version drops and rebuilds them (`upgrade`).
     changed_in = 1
+    # Whether the view takes private fields opened (their values, for the readers the API lets
+    # see them) or sealed (commitments, as in the public log). See `opened_events`.
+    opens_sealed = False
 
     def create_statements(self, dialect: str) -> list[str]:
         """DDL that creates the view's tables if they do not exist."""
@@ -322,11 +327,13 @@ class ViewRunner:
         mapper = self.ledger.mapper
         events = [mapper.to_domain_event(notification) for notification in notifications]
         models = [self._name_of(event) for event in events]
+        opened = opened_events(self.ledger, events) if any(v.opens_sealed for v in views) else []
         with self.recorder.transaction() as cursor:
             for view in views:
                 position = self._position(cursor, view)
+                taken = opened if view.opens_sealed else events
                 for offset, (event, notification) in enumerate(
-                    zip(events, notifications, strict=True)
+                    zip(taken, notifications, strict=True)
                 ):
                     context = Context(
                         model=models[offset],
@@ -371,6 +378,54 @@ def _retryable(error: Exception) -> bool:
     if isinstance(error, OperationalError):
         return "locked" in str(error)
     return "didn't produce records" in str(error)
+
+
+ERASED = "[erased]"
+"""What a view shows of a private value whose subject was erased."""
+
+
+def opened_events(ledger: Any, events: Sequence[Any]) -> list[Any]:
+    """The events with each sealed value replaced by its value, as the store opens it.
+
+    A value whose subject was erased (or never stored here: an event restored from a bundle
+    without its openings) reads `ERASED`. The events themselves are not changed: each one
+    with a sealed value is copied.
+    """
+    sealed = [v for event in events for v in vars(event).values() if isinstance(v, Sealed)]
+    if not sealed:
+        return list(events)
+    found = ledger.opened(sealed)
+    result = []
+    for event in events:
+        changes = {
+            name: _value_of(found.get(value.commitment))
+            for name, value in vars(event).items()
+            if isinstance(value, Sealed)
+        }
+        if changes:
+            event = copy.copy(event)
+            for name, value in changes.items():
+                object.__setattr__(event, name, value)
+        result.append(event)
+    return result
+
+
+def unopened_event(event: Any) -> Any:
+    """The event with each sealed value shown as its commitment's text, not opened: for a
+    replay whose rows never show a private value (the fairness report's scratch registers)."""
+    changes = {n: str(v) for n, v in vars(event).items() if isinstance(v, Sealed)}
+    if not changes:
+        return event
+    event = copy.copy(event)
+    for name, value in changes.items():
+        object.__setattr__(event, name, value)
+    return event
+
+
+def _value_of(opened: Any) -> str:
+    if opened is None or opened.value is None:
+        return ERASED
+    return str(opened.value)
 
 
 def day_of_decision(event: Any) -> date:

@@ -20,7 +20,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 def searchable_text(event: Any) -> str:
     """What a decision is found by: its rationale, its evidence, and its textual facts."""
-    parts = [event.rationale]
+    # A sealed value (a person's) is found by nothing: its text is not the ledger's to index.
+    parts = [event.rationale] if isinstance(event.rationale, str) else []
     parts += [f"{item.description} {item.uri}" for item in event.evidence]
     for name, value in sorted(vars(event).items()):
         if name in ("rationale", "originator_topic") or name.startswith("originator"):

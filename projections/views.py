@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from domain.decisions import Sealed
 from projections.records import event_facts, jsonable
 from projections.runner import Context, View, ViewRecorder, day_of_decision
 
@@ -68,11 +69,31 @@ class TimelineView(View):
                 effective or recorded,
                 event.actor.id,
                 event.actor.role,
-                event.rationale,
+                rationale_text(event.rationale),
                 _json(event.evidence),
                 orjson.dumps(event_facts(event)).decode(),
             ),
         )
+
+
+_SEALED_PREFIX = '{"commitment":'
+
+
+def rationale_text(rationale: str | Sealed) -> str:
+    """A rationale as the timeline stores it: its text, or a sealed one's public form in JSON."""
+    if isinstance(rationale, Sealed):
+        return orjson.dumps(
+            {"commitment": rationale.commitment, "subject": rationale.subject}
+        ).decode()
+    return rationale
+
+
+def rationale_value(text: str) -> str | dict[str, str]:
+    """A stored rationale read back: its text, or a sealed one's public form."""
+    if text.startswith(_SEALED_PREFIX):
+        value: dict[str, str] = orjson.loads(text)
+        return value
+    return text
 
 
 @dataclass(frozen=True)
@@ -87,7 +108,9 @@ class TimelineEntry:
     effective_at: str | None
     actor_id: str
     actor_role: str
-    rationale: str
+    # A sealed rationale (a decision on a person's request) in its public form, as the log
+    # shows it: ``{"commitment", "subject"}``.
+    rationale: str | dict[str, str]
     evidence: list[dict[str, Any]]
     facts: dict[str, Any]
 
@@ -124,7 +147,7 @@ def timeline_entry(row: tuple[Any, ...]) -> TimelineEntry:
         effective_at=row[5],
         actor_id=row[6],
         actor_role=row[7],
-        rationale=row[8],
+        rationale=rationale_value(row[8]),
         evidence=orjson.loads(row[9]),
         facts=orjson.loads(row[10]),
     )

@@ -140,6 +140,7 @@ _UNWRAP: dict[str, Any] = {
     "evidence": public_value,
     "channel": public_value,
     "differing_file": public_value,
+    "sealed": public_value,
     "file": _manifest_file,
 }
 

@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from domain.errors import Kind, LedgerError
 from domain.postgres_recorder import append_only_statements
 from domain.requests import REQUESTS_TABLE
+from domain.sealed import OPENINGS_TABLE, PSEUDONYM_KEY_TABLE, SUBJECTS_TABLE
 from projections.runner import TRACKING_TABLE as VIEW_TRACKING_TABLE
 from projections.translog.merkle import Node
 from projections.translog.recorders import APPEND_ONLY_TABLES, Leaf, LogQueries
@@ -177,6 +178,9 @@ def service_role_tables(
         ),
         TableGrant(log.tracking_table_name, UPSERT, "the log's position (an upsert)"),
         TableGrant(REQUESTS_TABLE, KEEP, "Idempotency-Key leases; expired ones purged"),
+        TableGrant(SUBJECTS_TABLE, UPSERT, "each person's key (erasure sets it to NULL)"),
+        TableGrant(OPENINGS_TABLE, KEEP, "sealed values, encrypted (erasure deletes them)"),
+        TableGrant(PSEUDONYM_KEY_TABLE, APPEND, "the pseudonym key: made once, then read"),
         TableGrant(VIEW_TRACKING_TABLE, KEEP, "the views' positions (an upsert; a rebuild resets)"),
         TableGrant(VIEW_COUNTS_TABLE, KEEP, "events each view took (a rebuild resets them)"),
     ]

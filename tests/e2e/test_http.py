@@ -31,6 +31,7 @@ from api.cli.demo import load_demo
 from api.http.app import create_app
 from api.http.routes.commands import ROUTES, Route
 from api.settings import Settings
+from domain.decisions import Actor
 from domain.errors import authority_classes, rule_classes
 from projections.translog.checkpoint import verify_checkpoint
 from projections.translog.keys import create_signing_key
@@ -1234,8 +1235,18 @@ def test_a_request_belongs_to_the_researcher_whose_token_made_it(api: Api) -> No
     assert mine.status_code == 201, mine.text
     history = api.client.get(f"/models/{model}/history", headers=api.auth()).json()
     requested = history["events"][-1]
-    assert requested["facts"]["requester"] == "Dr. Someone"
+    # The auditor reads the sealed name opened, with the opening that checks it.
+    assert requested["facts"]["requester"]["value"] == "Dr. Someone"
+    assert requested["facts"]["requester"]["commitment"].startswith("sha256:")
     assert requested["actor"]["id"] == actor_id("researcher")
+    # The application opens by role: a researcher its own request's values, not another's.
+    researcher = Actor(actor_id("researcher"), "researcher")
+    stranger = Actor("someone-else", "researcher")
+    own = api.services.queries.history(model, reader=researcher).events[-1]
+    theirs = api.services.queries.history(model, reader=stranger).events[-1]
+    assert own["facts"]["requester"]["value"] == "Dr. Someone"
+    assert set(theirs["facts"]["requester"]) == {"commitment", "subject"}
+    assert "Dr. Someone" not in str(theirs)
     # So another researcher's token cannot appeal it, nor its own board token decide it.
     head = api.head()
     denied = api.client.post(

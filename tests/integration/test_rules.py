@@ -421,12 +421,6 @@ CASES: list[tuple[str, Setup, Callable[[str], dict[str, Any]], type[errors.Ledge
         errors.ResubmissionByAnother,
     ),
     (
-        "resubmit for another requester",
-        lambda m: [*_with_request(m), _deny(m)],
-        lambda m: _resubmit(m, requester="dr-b"),
-        errors.ResubmissionByAnother,
-    ),
-    (
         "resubmit the same denial twice",
         lambda m: [*_with_request(m), _deny(m), _resubmit(m)],
         lambda m: _resubmit(m, request_id="r3"),

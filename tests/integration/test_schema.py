@@ -21,7 +21,7 @@ from api.settings import Settings
 # The digest of a fresh SQLite store's schema (every table, index and trigger). When it
 # changes, bump api.bootstrap.SCHEMA_VERSION so that existing stores are brought up to date,
 # then record the new digest here.
-SCHEMA_DIGEST = (4, "5d563af9f64715e943d4eaadf563b9ce4f07b135c0eb3c4c27bce1bf299cd78d")
+SCHEMA_DIGEST = (5, "d96c00c7ac9e5fa145bf58fe58405a21b706b236f0c65deddb85063b6947e091")
 
 
 def _sqlite_schema(path: Path) -> str:

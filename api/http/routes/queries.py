@@ -69,13 +69,16 @@ def model(
 )
 def history(
     services: ServicesDep,
-    _: ReaderDep,
+    caller: ReaderDep,
     model: str,
     as_of: MomentQuery = None,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
-    """The model's events up to now, a version, or a moment, and its state there."""
-    answer = services.queries.history(model, version=version, at=_moment(as_of, "as_of"))
+    """The model's events up to now, a version, or a moment, and its state there (private
+    values opened for the board and auditors, and for a researcher's own requests)."""
+    answer = services.queries.history(
+        model, version=version, at=_moment(as_of, "as_of"), reader=caller
+    )
     return answer.as_json()
 
 

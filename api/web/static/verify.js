@@ -371,6 +371,7 @@
     evidence: publicValue,
     channel: publicValue,
     differing_file: publicValue,
+    sealed: publicValue, // a private field: its commitment and subject, never its value
     file: (data) => {
       if (!Array.isArray(data) || data.length !== 3) {
         throw new StepError("leaf", "the record holds a file that is not [path, size, sha256]");

@@ -1,0 +1,235 @@
+"""Private fields kept apart from the events: commitments, pseudonyms, and erasable openings.
+
+The disclosure policy (`domain.disclosure`) names the fields of an event that describe a natural
+person. Such a field is stored in the event, and so in its public leaf, only as a `Sealed`
+value: a **commitment** and the **pseudonym** of the person it is about.
+
+- ``commitment = "sha256:" + hex(SHA-256(TAG || 0x00 || event type || 0x00 || field || 0x00 ||
+  opening || JCS(value)))``, with a fresh 32-byte random ``opening`` per field (`commit`). The
+  commitment hides the value (the opening is random) and binds it (SHA-256 is collision
+  resistant): whoever is shown the value and its opening checks them against the leaf, and
+  nobody else learns anything from it.
+- ``pseudonym = "ps:" + hex(HMAC-SHA256(key, TAG || 0x00 || identity))[:32]`` (`pseudonym`):
+  stable per person, so public figures and the ledger's rules can tell requests of the same
+  person apart from others', and unlinkable to the person without the ledger's pseudonym key.
+
+The value and its opening are stored in the event store's database, beside the events and in
+the same transaction, encrypted (AES-256-GCM, the commitment as associated data) under a key of
+the person's own (``ledger_subjects``). Erasing a person deletes that key (crypto-shredding):
+every value and opening of theirs becomes unreadable for good, while the commitments in the
+events, and so every leaf, checkpoint and proof, stay exactly as they were.
+
+`SealedRecords` is a mixin of the two event-store recorders, as `domain.requests` is; its
+statements are written once with ``{p}`` for the placeholder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from domain.canonical import canonical_bytes
+from domain.decisions import Sealed
+from domain.errors import SubjectErased
+
+COMMITMENT_TAG = b"reliquary/commitment/v1"
+PSEUDONYM_TAG = b"reliquary/pseudonym/v1"
+OPENING_BYTES = 32
+
+SUBJECTS_TABLE = "ledger_subjects"
+OPENINGS_TABLE = "ledger_openings"
+PSEUDONYM_KEY_TABLE = "ledger_pseudonym_key"
+
+
+def commit(event_type: str, field: str, opening: bytes, value: str) -> str:
+    """The commitment to one field's value under its opening (see the module's docstring)."""
+    digest = hashlib.sha256()
+    for part in (COMMITMENT_TAG, event_type.encode(), field.encode()):
+        digest.update(part + b"\x00")
+    digest.update(opening)
+    digest.update(canonical_bytes(value))
+    return "sha256:" + digest.hexdigest()
+
+
+def opens(sealed: Sealed, event_type: str, field: str) -> bool:
+    """Whether a sealed value's value and opening are the ones its commitment binds."""
+    if sealed.value is None or sealed.opening is None:
+        return False
+    expected = commit(event_type, field, sealed.opening, sealed.value)
+    return hmac.compare_digest(expected, sealed.commitment)
+
+
+def pseudonym(key: bytes, identity: str) -> str:
+    """The pseudonym of a person (by the identity the ledger knows them by)."""
+    mac = hmac.new(key, PSEUDONYM_TAG + b"\x00" + identity.encode(), hashlib.sha256)
+    return "ps:" + mac.hexdigest()[:32]
+
+
+def seal(event_type: str, field: str, value: str, subject: str) -> Sealed:
+    """A value sealed for storage: its commitment under a fresh opening, for its subject."""
+    opening = secrets.token_bytes(OPENING_BYTES)
+    return Sealed(commit(event_type, field, opening, value), subject, value, opening)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What the store holds of one commitment: its value and opening, or that it was erased."""
+
+    commitment: str
+    value: str | None
+    opening: bytes | None
+    erased: bool
+
+
+def subjects_table_statement(qualified: str) -> str:
+    """One key per person; an erased person keeps the row, with no key (the same DDL on both)."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified} (subject TEXT PRIMARY KEY, key TEXT, "
+        "created_at TEXT NOT NULL, erased_at TEXT)"
+    )
+
+
+def openings_table_statement(qualified: str) -> str:
+    """Each sealed value's opening and value, encrypted under its subject's key."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified} (commitment TEXT PRIMARY KEY, "
+        "subject TEXT NOT NULL, nonce TEXT NOT NULL, ciphertext TEXT NOT NULL)"
+    )
+
+
+def pseudonym_key_table_statement(qualified: str) -> str:
+    """The ledger's one pseudonym key."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified} (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "key TEXT NOT NULL)"
+    )
+
+
+class SealedRecords:
+    """Store, open and erase sealed values, in the event store's database."""
+
+    param: str
+    subjects_table: str
+    openings_table: str
+    pseudonym_key_table: str
+    datastore: Any
+    _pseudonym_key: bytes | None = None
+
+    def pseudonym_key(self) -> bytes:
+        """The ledger's pseudonym key, made on first use (every process then reads the same)."""
+        if self._pseudonym_key is None:
+            p, table = self.param, self.pseudonym_key_table
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (id, key) VALUES (1, {p}) ON CONFLICT (id) DO NOTHING",
+                    (secrets.token_hex(32),),
+                )
+                cursor.execute(f"SELECT key FROM {table} WHERE id = 1")
+                self._pseudonym_key = bytes.fromhex(_rows(cursor)[0][0])
+        return self._pseudonym_key
+
+    def store_openings(self, cursor: Any, sealed: Sequence[Sealed]) -> None:
+        """Encrypt and store the openings of a save's sealed values, in its transaction.
+
+        Each subject gets a key the first time one of its values is sealed. A subject that
+        was erased has no key: sealing a new value of theirs is refused (`SubjectErased`),
+        and the save with it.
+        """
+        if not sealed:
+            return
+        p = self.param
+        keys: dict[str, bytes] = {}
+        now = datetime.now(UTC).isoformat()
+        for subject in sorted({each.subject for each in sealed}):
+            cursor.execute(
+                f"INSERT INTO {self.subjects_table} (subject, key, created_at) "
+                f"VALUES ({p}, {p}, {p}) ON CONFLICT (subject) DO NOTHING",
+                (subject, secrets.token_hex(32), now),
+            )
+            cursor.execute(f"SELECT key FROM {self.subjects_table} WHERE subject = {p}", (subject,))
+            key = _rows(cursor)[0][0]
+            if key is None:
+                raise SubjectErased(
+                    f"subject {subject} was erased; nothing more is recorded about them",
+                    subject=subject,
+                )
+            keys[subject] = bytes.fromhex(key)
+        for each in sealed:
+            if each.value is None or each.opening is None:
+                continue  # sealed elsewhere (a restored event): nothing to store
+            nonce = os.urandom(12)
+            plaintext = each.opening + each.value.encode("utf-8")
+            ciphertext = AESGCM(keys[each.subject]).encrypt(
+                nonce, plaintext, each.commitment.encode()
+            )
+            cursor.execute(
+                f"INSERT INTO {self.openings_table} (commitment, subject, nonce, ciphertext) "
+                f"VALUES ({p}, {p}, {p}, {p})",
+                (each.commitment, each.subject, nonce.hex(), ciphertext.hex()),
+            )
+
+    def read_openings(self, commitments: Iterable[str]) -> dict[str, Opened]:
+        """Open the named commitments: each value and opening, or erased, or absent."""
+        wanted = sorted(set(commitments))
+        found: dict[str, Opened] = {}
+        if not wanted:
+            return found
+        marks = ", ".join([self.param] * len(wanted))
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT o.commitment, o.nonce, o.ciphertext, s.key "
+                f"FROM {self.openings_table} o JOIN {self.subjects_table} s "
+                f"ON s.subject = o.subject WHERE o.commitment IN ({marks})",
+                tuple(wanted),
+            )
+            rows = _rows(cursor)
+        for commitment, nonce, ciphertext, key in rows:
+            if key is None:
+                found[commitment] = Opened(commitment, None, None, erased=True)
+                continue
+            plaintext = AESGCM(bytes.fromhex(key)).decrypt(
+                bytes.fromhex(nonce), bytes.fromhex(ciphertext), commitment.encode()
+            )
+            opening, value = plaintext[:OPENING_BYTES], plaintext[OPENING_BYTES:].decode("utf-8")
+            found[commitment] = Opened(commitment, value, opening, erased=False)
+        return found
+
+    def erase_subject(self, cursor: Any, subject: str) -> int:
+        """Destroy a subject's key and their encrypted openings; how many values were erased."""
+        p = self.param
+        cursor.execute(
+            f"UPDATE {self.subjects_table} SET key = NULL, erased_at = {p} WHERE subject = {p}",
+            (datetime.now(UTC).isoformat(), subject),
+        )
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {self.openings_table} WHERE subject = {p}", (subject,)
+        )
+        count = int(_rows(cursor)[0][0])
+        cursor.execute(f"DELETE FROM {self.openings_table} WHERE subject = {p}", (subject,))
+        return count
+
+    def subject_state(self, subject: str) -> str | None:
+        """``active``, ``erased``, or None for a subject the store has never sealed for."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT key FROM {self.subjects_table} WHERE subject = {self.param}", (subject,)
+            )
+            rows = _rows(cursor)
+        if not rows:
+            return None
+        return "erased" if rows[0][0] is None else "active"
+
+
+def _rows(cursor: Any) -> list[tuple[Any, ...]]:
+    # PostgreSQL's library cursors give dicts; SQLite's give rows indexable by position.
+    return [
+        tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in cursor.fetchall()
+    ]
