@@ -498,6 +498,13 @@ class RevokeAccess(Command):
     reason: Text
 
 
+class EraseSubject(Command):
+    """Erase a person's private values for good, and record that it was done."""
+
+    command: Literal["erase_subject"]
+    subject: Name  # the person's actor id, or their pseudonym (``ps:`` and 32 hex digits)
+
+
 class DraftEssay(Command):
     """Record an essay the model drafted, by content digest."""
 
@@ -574,6 +581,7 @@ AnyCommand = Annotated[
     | DenyAccessRequest
     | AppealAccessDenial
     | RevokeAccess
+    | EraseSubject
     | DraftEssay
     | ApproveEssay
     | VetoEssay

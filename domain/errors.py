@@ -274,6 +274,19 @@ class ResubmissionRepeated(LifecycleRuleViolation):
     rule = "resubmission-repeated"
 
 
+class SubjectWithoutRequest(LifecycleRuleViolation):
+    """A person is erased from a model that holds a request of theirs."""
+
+    rule = "subject-without-request"
+    kind = Kind.NOT_FOUND
+
+
+class SubjectAlreadyErased(LifecycleRuleViolation):
+    """A person's erasure is recorded once per model."""
+
+    rule = "subject-already-erased"
+
+
 class RevokeWithoutGrant(LifecycleRuleViolation):
     """Only an approved, unrevoked grant can be revoked."""
 

@@ -60,7 +60,7 @@ from domain.errors import (
 from domain.identity import model_id
 from domain.lifecycle import ModelLifecycle, event_classes
 from domain.requests import RequestKey
-from domain.sealed import Opened, pseudonym, seal
+from domain.sealed import PSEUDONYM, Opened, pseudonym, seal
 
 EVENT_OF_COMMAND = {command: event for event, command in COMMAND_OF_EVENT.items()}
 """The event type each command records."""
@@ -253,9 +253,8 @@ class Ledger(Application[UUID]):
                 scratch.execute(command, authentication=Authentication.IMPORT)
             pending = [event for model in models.values() for event in model.collect_events()]
             stored = self._fitting_log_entries(pending)
-            sealed = _sealed_values(pending)
             try:
-                self._insert(pending, stored, **({"sealed": sealed} if sealed else {}))
+                self._insert(pending, stored, **_kept_apart(pending))
             except IntegrityError:
                 # Another writer changed a held model between batches: forget what the import
                 # held and run the batch once more on the models as stored.
@@ -525,6 +524,11 @@ class Ledger(Application[UUID]):
         concerns. A decision on a request the model does not hold seals nothing: the
         aggregate refuses it first.
         """
+        if command == "erase_subject":  # named by actor id or pseudonym: stored as pseudonym
+            subject = str(facts["subject"])
+            if not PSEUDONYM.fullmatch(subject):
+                subject = pseudonym(self._pseudonym_key(), subject_identity(subject))
+            return decided, {**facts, "subject": subject}
         event_type = EVENT_OF_COMMAND.get(command)
         private = private_fields(event_type) if event_type else {}
         if not private or event_type is None:
@@ -558,7 +562,7 @@ class Ledger(Application[UUID]):
     def opened(self, sealed: Iterable[Sealed]) -> dict[str, Opened]:
         """The openings the store holds for these sealed values, by commitment."""
         recorder: Any = self.recorder
-        return cast(dict[str, Opened], recorder.read_openings(s.commitment for s in sealed))
+        return cast(dict[str, Opened], recorder.read_openings(sealed))
 
     def _save(self, model: ModelLifecycle, request: RequestKey | None) -> list[Any]:
         """Save a model's new events, each checked to fit one log entry.
@@ -571,8 +575,7 @@ class Ledger(Application[UUID]):
         pending = model.collect_events()
         stored = self._fitting_log_entries(pending)
         kwargs: dict[str, Any] = {"request": request} if request is not None else {}
-        if sealed := _sealed_values(pending):
-            kwargs["sealed"] = sealed
+        kwargs.update(_kept_apart(pending))
         try:
             return self._insert(pending, stored, **kwargs)
         except IntegrityError:
@@ -703,6 +706,17 @@ def check_successor(
             model=model.name,
             successor=successor,
         )
+
+
+def _kept_apart(events: Sequence[Any]) -> dict[str, Any]:
+    """What the store writes beside a save's events, in its transaction: the openings of their
+    sealed values, and the subjects whose keys an erasure destroys (with its event, or not)."""
+    kept: dict[str, Any] = {}
+    if sealed := _sealed_values(events):
+        kept["sealed"] = sealed
+    if erased := [e.subject for e in events if isinstance(e, ModelLifecycle.SubjectErased)]:
+        kept["erase"] = erased
+    return kept
 
 
 def _sealed_values(events: Iterable[Any]) -> list[Sealed]:

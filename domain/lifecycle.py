@@ -83,6 +83,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         essays: dict[str, Essay]
         signals: int
         signal_values: dict[tuple[str, date, date], SignalValue]
+        erased_subjects: tuple[str, ...]
 
     class Event(AggregateEvent):
         """Base of every lifecycle event: a decision, with who took it, why, and on what.
@@ -133,6 +134,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
             aggregate.essays = {}
             aggregate.signals = 0
             aggregate.signal_values = {}
+            aggregate.erased_subjects = ()
 
     # -- retirement ----------------------------------------------------------------------------
 
@@ -460,6 +462,21 @@ class ModelLifecycle(BaseAggregate[UUID]):
             """The grant ends."""
             requests = aggregate.access_requests
             requests[self.request_id] = replace(requests[self.request_id], status=REVOKED)
+
+    class SubjectErased(Event):
+        """A person's private values were erased for good: their key was destroyed.
+
+        The event names the person only by their pseudonym. Every commitment stays in the
+        events, so every proof still verifies; what the commitments hid can no longer be read.
+        """
+
+        TOPIC = "reliquary/SubjectErased/v1"
+        class_version = 1
+        subject: str
+
+        def apply(self, aggregate: ModelLifecycle) -> None:
+            """Remember that the person's values on this model are gone."""
+            aggregate.erased_subjects = (*aggregate.erased_subjects, self.subject)
 
     # -- essays --------------------------------------------------------------------------------
 
@@ -1128,6 +1145,21 @@ class ModelLifecycle(BaseAggregate[UUID]):
         self._check_after(decided, f"the grant of request {request_id!r}", request.last_step_at)
         self._check_dates(decided)
         self._decide(self.AccessRevoked, decided, request_id=request_id, reason=reason)
+
+    def erase_subject(self, decided: Justification, *, subject: str) -> None:
+        """Record the erasure of a person (by pseudonym) who made a request on this model."""
+        if subject in self.erased_subjects:
+            raise errors.SubjectAlreadyErased(
+                f"subject {subject} was already erased from model {self.name!r}",
+                subject=subject,
+            )
+        if not any(_subject(r.requester) == subject for r in self.access_requests.values()):
+            raise errors.SubjectWithoutRequest(
+                f"model {self.name!r} holds no request of subject {subject}",
+                subject=subject,
+            )
+        self._check_dates(decided)
+        self._decide(self.SubjectErased, decided, subject=subject)
 
     def draft_essay(
         self,

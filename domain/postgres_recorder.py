@@ -176,6 +176,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords, Sealed
         *,
         request: RequestKey | None = None,
         sealed: Sequence[Sealed] = (),
+        erase: Sequence[str] = (),
         **_: Any,
     ) -> Sequence[int] | None:
         """Insert the events of one save in one transaction; return their ids.
@@ -188,7 +189,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords, Sealed
         if not stored_events:
             return []
         events = self._pg_events(stored_events)
-        if request is None and not sealed:
+        if request is None and not sealed and not erase:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 curs.execute(self.insert_call, (events,), prepare=True)
                 return [row["notification_id"] for row in curs.fetchall()]
@@ -196,6 +197,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords, Sealed
             curs.execute(self.insert_call, (events,), prepare=True)
             ids = [row["notification_id"] for row in curs.fetchall()]
             self.store_openings(curs, sealed)
+            for subject in erase:
+                self.erase_subject(curs, subject)
             if request is not None:
                 last = stored_events[-1]
                 self.complete_recorded(

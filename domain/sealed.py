@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ from domain.errors import SubjectErased
 COMMITMENT_TAG = b"reliquary/commitment/v1"
 PSEUDONYM_TAG = b"reliquary/pseudonym/v1"
 OPENING_BYTES = 32
+
+PSEUDONYM = re.compile(r"ps:[0-9a-f]{32}")
+"""A pseudonym's form."""
 
 SUBJECTS_TABLE = "ledger_subjects"
 OPENINGS_TABLE = "ledger_openings"
@@ -176,9 +180,11 @@ class SealedRecords:
                 (each.commitment, each.subject, nonce.hex(), ciphertext.hex()),
             )
 
-    def read_openings(self, commitments: Iterable[str]) -> dict[str, Opened]:
-        """Open the named commitments: each value and opening, or erased, or absent."""
-        wanted = sorted(set(commitments))
+    def read_openings(self, sealed: Iterable[Sealed]) -> dict[str, Opened]:
+        """Open sealed values: each one's value and opening, or erased (its subject's key is
+        gone), or absent (never stored here: an event restored without its openings)."""
+        subjects = {each.commitment: each.subject for each in sealed}
+        wanted = sorted(subjects)
         found: dict[str, Opened] = {}
         if not wanted:
             return found
@@ -200,6 +206,11 @@ class SealedRecords:
             )
             opening, value = plaintext[:OPENING_BYTES], plaintext[OPENING_BYTES:].decode("utf-8")
             found[commitment] = Opened(commitment, value, opening, erased=False)
+        missing = {subjects[c] for c in wanted if c not in found}
+        erased = {subject for subject in missing if self.subject_state(subject) == "erased"}
+        for commitment in wanted:
+            if commitment not in found and subjects[commitment] in erased:
+                found[commitment] = Opened(commitment, None, None, erased=True)
         return found
 
     def erase_subject(self, cursor: Any, subject: str) -> int:

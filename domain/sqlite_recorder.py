@@ -97,12 +97,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, RequestRecords, SealedReco
         *,
         request: RequestKey | None = None,
         sealed: Sequence[Sealed] = (),
+        erase: Sequence[str] = (),
         **kwargs: Any,
     ) -> Sequence[int] | None:
         """The library's insert; in the same transaction, the openings of its sealed values
-        (`domain.sealed`) and, with a request key, its outcome."""
+        (`domain.sealed`), the erasure it records, and, with a request key, its outcome."""
         ids = super()._insert_events(c, stored_events, **kwargs)
         self.store_openings(c, sealed)
+        for subject in erase:
+            self.erase_subject(c, subject)
         if request is not None and stored_events:
             last = stored_events[-1]
             self.complete_recorded(

@@ -15,7 +15,15 @@ import orjson
 from domain.rules import PreferencePolicy, Support, is_stable
 from domain.state import grant_status
 from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
-from projections.runner import Context, View, ViewRecorder, day_of_decision
+from projections.runner import (
+    ERASED,
+    Context,
+    View,
+    ViewRecorder,
+    day_of_decision,
+    plain,
+    subject_of,
+)
 
 
 def _day(value: str | None) -> date | None:
@@ -27,7 +35,7 @@ class AccessView(View):
 
     name = "access"
     tables = ("view_access_requests", "view_access_policies")
-    changed_in = 4  # reason_code and resubmission_of
+    changed_in = 6  # reason_code and resubmission_of (4), subject (6)
     opens_sealed = True  # requesters, purposes and reasons, for the readers of the register
 
     def create_statements(self, dialect: str) -> list[str]:  # noqa: ARG002 (one DDL for both)
@@ -38,7 +46,7 @@ class AccessView(View):
             "requester_group TEXT NOT NULL, purpose TEXT NOT NULL, scope TEXT NOT NULL, "
             "requested_on TEXT NOT NULL, status TEXT NOT NULL, first_decision TEXT, "
             "decided_on TEXT, appealed INTEGER NOT NULL, expires_on TEXT, terms TEXT, "
-            "reason TEXT, reason_code TEXT, resubmission_of TEXT, "
+            "reason TEXT, reason_code TEXT, resubmission_of TEXT, subject TEXT, "
             "PRIMARY KEY (model, request_id))",
             "CREATE TABLE IF NOT EXISTS view_access_policies (model TEXT PRIMARY KEY, "
             "decided_on TEXT NOT NULL, channels TEXT NOT NULL, criteria TEXT, "
@@ -57,17 +65,18 @@ class AccessView(View):
                 cursor,
                 "INSERT INTO view_access_requests (model, request_id, requester, organisation, "
                 "requester_group, purpose, scope, requested_on, status, appealed, "
-                f"resubmission_of) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending', 0, "
-                f"{p})",
+                f"resubmission_of, subject) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, "
+                f"'pending', 0, {p}, {p})",
                 (
                     *key,
-                    event.requester,
-                    event.organisation,
+                    plain(event.requester),
+                    plain(event.organisation),
                     event.requester_group,
-                    event.purpose,
-                    event.scope,
+                    plain(event.purpose),
+                    plain(event.scope),
                     day,
                     event.resubmission_of,
+                    subject_of(event.requester),
                 ),
             )
         elif kind == "AccessRequestApproved":
@@ -79,7 +88,7 @@ class AccessView(View):
                 (
                     day,
                     event.expires_on.isoformat() if event.expires_on else None,
-                    event.terms,
+                    plain(event.terms),
                     *key,
                 ),
             )
@@ -89,7 +98,7 @@ class AccessView(View):
                 "UPDATE view_access_requests SET status = 'denied', "
                 f"first_decision = COALESCE(first_decision, 'denied'), decided_on = {p}, "
                 f"reason = {p}, reason_code = {p} WHERE model = {p} AND request_id = {p}",
-                (day, event.reason, event.reason_code, *key),
+                (day, plain(event.reason), event.reason_code, *key),
             )
         elif kind == "AccessDenialAppealed":
             execute(
@@ -103,7 +112,17 @@ class AccessView(View):
                 cursor,
                 f"UPDATE view_access_requests SET status = 'revoked', reason = {p} "
                 f"WHERE model = {p} AND request_id = {p}",
-                (event.reason, *key),
+                (plain(event.reason), *key),
+            )
+        elif kind == "SubjectErased":
+            # The person's key is gone: so is every value of theirs this register showed.
+            execute(
+                cursor,
+                f"UPDATE view_access_requests SET requester = {p}, organisation = {p}, "
+                f"purpose = {p}, scope = {p}, reason = CASE WHEN reason IS NULL THEN NULL "
+                f"ELSE {p} END, terms = CASE WHEN terms IS NULL THEN NULL ELSE {p} END "
+                f"WHERE subject = {p}",
+                (ERASED, ERASED, ERASED, ERASED, ERASED, ERASED, event.subject),
             )
         elif kind == "AccessPolicySet":
             channels = [[c.channel, c.audience] for c in event.channels]

@@ -385,7 +385,7 @@ ERASED = "[erased]"
 
 
 def opened_events(ledger: Any, events: Sequence[Any]) -> list[Any]:
-    """The events with each sealed value replaced by its value, as the store opens it.
+    """The events with each sealed value carrying its value, as the store opens it.
 
     A value whose subject was erased (or never stored here: an event restored from a bundle
     without its openings) reads `ERASED`. The events themselves are not changed: each one
@@ -398,7 +398,7 @@ def opened_events(ledger: Any, events: Sequence[Any]) -> list[Any]:
     result = []
     for event in events:
         changes = {
-            name: _value_of(found.get(value.commitment))
+            name: Sealed(value.commitment, value.subject, _value_of(found.get(value.commitment)))
             for name, value in vars(event).items()
             if isinstance(value, Sealed)
         }
@@ -408,6 +408,16 @@ def opened_events(ledger: Any, events: Sequence[Any]) -> list[Any]:
                 object.__setattr__(event, name, value)
         result.append(event)
     return result
+
+
+def plain(value: Any) -> Any:
+    """A field's value for a row: an opened sealed value's text; anything else as it is."""
+    return str(value) if isinstance(value, Sealed) else value
+
+
+def subject_of(value: Any) -> str | None:
+    """Whose a private value is (its pseudonym), or None for a value that was never sealed."""
+    return value.subject if isinstance(value, Sealed) else None
 
 
 def unopened_event(event: Any) -> Any:

@@ -268,9 +268,50 @@ def schema(as_json: JsonFlag = True) -> None:  # noqa: ARG001 (accepted for unif
     print_json(command_schema())
 
 
+def erase(
+    ctx: typer.Context,
+    subject: Annotated[
+        str, typer.Argument(help="The person: their actor id, or their pseudonym (ps:...)")
+    ],
+    model: Annotated[str, typer.Option("--model", help="A model holding a request of theirs")],
+    rationale: Annotated[str, typer.Option("--rationale", help="Why (e.g. the erasure request)")],
+    actor_id: Annotated[str, typer.Option("--actor-id", help="Who decides it")],
+    actor_role: Annotated[str, typer.Option("--actor-role", help="In which role")] = "board",
+    as_json: JsonFlag = False,
+) -> None:
+    """Erase a person's private values for good (their key is destroyed) and record it.
+
+    Every proof, checkpoint and bundle still verifies: the events keep the commitments, and
+    nobody can read what they hid any more (docs/disclosure.md).
+    """
+    from domain.authority import Authentication
+    from domain.commands import parse_command_object
+
+    command = parse_command_object(
+        {
+            "command": "erase_subject",
+            "model": model,
+            "actor": {"id": actor_id, "role": actor_role},
+            "rationale": rationale,
+            "subject": subject,
+        }
+    )
+    services = _services(ctx)
+    try:
+        recorded = services.ledger.execute(command, authentication=Authentication.OPERATOR)
+        erased = services.ledger.state(model).erased_subjects[-1]
+    finally:
+        services.close()
+    if as_json:
+        print_json({"model": model, "version": recorded.version, "subject": erased})
+    else:
+        say(f"OK: erased {erased}; recorded as version {recorded.version} of {model}")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the CLI."""
     app.command()(init)
+    app.command()(erase)
     app.command()(apply)
     app.command()(models)
     app.command()(history)

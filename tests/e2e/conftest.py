@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from api.cli import main
+from tests.conftest import POSTGRES_URL, require_postgres
 
 
 @pytest.fixture
@@ -26,3 +30,19 @@ def demo_cli(database_url: str, tmp_path: Path, capsys, monkeypatch):  # type: i
     assert run("init")[0] == 0
     assert run("demo")[0] == 0
     return run
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """An empty store of each backend for one test module (conftest's logic, module-scoped)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'ledger.db'}"
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}schema={schema}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -11,11 +11,9 @@ for the store, to the very value its commitment binds.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,7 +27,6 @@ from domain.disclosure import PRIVATE_FIELDS
 from domain.identity import model_id
 from domain.sealed import opens
 from projections.translog.keys import create_signing_key
-from tests.conftest import POSTGRES_URL, require_postgres
 from tests.support import DEMO_EVENTS
 
 ORIGIN = "reliquary.test/disclosure"
@@ -138,19 +135,3 @@ def test_the_board_reads_the_register_opened(client: TestClient) -> None:
     assert rows["opus3-req-008"].requester == "Hannah Lindgren"
     assert rows["opus3-req-007"].reason and "re-serving" in rows["opus3-req-007"].reason
     assert str(model_id("claude-opus-3"))  # the register is read by model name
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def backend_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """An empty store of each backend for this module."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('disclosure') / 'ledger.db'}"
-        return
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}schema={schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

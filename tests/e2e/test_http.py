@@ -36,7 +36,6 @@ from domain.errors import authority_classes, rule_classes
 from projections.translog.checkpoint import verify_checkpoint
 from projections.translog.keys import create_signing_key
 from projections.translog.merkle import leaf_hash, verify_inclusion
-from tests.conftest import POSTGRES_URL, require_postgres
 from tests.support import (
     SHA,
     doc,
@@ -102,24 +101,6 @@ class Api:
         model = unique("http")
         self.apply(*prerequisites(model))
         return model
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def backend_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """An empty store of each backend for this module (conftest's logic, module-scoped)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('http') / 'ledger.db'}"
-        return
-    require_postgres()
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}schema={schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +179,11 @@ def prerequisites(model: str) -> list[dict[str, Any]]:
         request("req-pending"),
         request("req-denied"),
         request("req-approved"),
+        # A request of a person of this model's own, whom `erase_subject` may erase.
+        {
+            **request("req-erasable"),
+            "actor": {"id": f"erasable-{model}", "role": "researcher"},
+        },
         doc(
             "deny_access_request",
             model,
@@ -280,6 +266,7 @@ BODIES: dict[str, dict[str, Any]] = {
     },
     "appeal_access_denial": {"new_facts": "A data-handling plan is now attached."},
     "revoke_access": {"reason": "Credentials were shared."},
+    "erase_subject": {},
     "draft_essay": {
         "essay_id": "essay-new",
         "title": "What the Questions Left Out",
@@ -308,6 +295,7 @@ PATH_IDS: dict[str, dict[str, str]] = {
     "deny_access_request": {"request_id": "req-pending"},
     "appeal_access_denial": {"request_id": "req-denied"},
     "revoke_access": {"request_id": "req-approved"},
+    "erase_subject": {"subject": "erasable-{model}"},
     "approve_essay": {"essay_id": "essay-drafted"},
     "veto_essay": {"essay_id": "essay-drafted"},
     "publish_essay": {"essay_id": "essay-approved"},
@@ -324,7 +312,10 @@ def valid_request(route: Route, model: str) -> tuple[str, dict[str, Any]]:
         body["checked_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if route.command == "register_model":
         model = unique("http-new")
-    path = route.path.format(model=model, **PATH_IDS.get(route.command, {}))
+    ids = {
+        name: value.format(model=model) for name, value in PATH_IDS.get(route.command, {}).items()
+    }
+    path = route.path.format(model=model, **ids)
     return path, body
 
 

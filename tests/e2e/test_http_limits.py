@@ -14,7 +14,6 @@ import logging
 import re
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ from api.settings import Settings
 from domain.commands import parse_command
 from domain.errors import CommandRejected
 from projections.translog.keys import create_signing_key
-from tests.conftest import POSTGRES_URL, require_postgres
 from tests.support import register, unique
 
 LIMIT = 8 * 1024
@@ -78,24 +76,6 @@ def _app(url: str) -> Any:
         app.router.routes.insert(0, APIRoute(path, _fail, methods=["GET"]))
     app.router.routes.insert(0, APIRoute(STORE_FAILURE, _store_fails, methods=["GET"]))
     return app
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def backend_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """An empty store of each backend for this module (conftest's logic, module-scoped)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('limits') / 'ledger.db'}"
-        return
-    require_postgres()
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}schema={schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +271,8 @@ def test_a_missing_token_is_answered_before_the_body_arrives(served: Served) -> 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.command)
 def test_no_token_and_a_malformed_body_is_401_not_422(api: Api, route: Any) -> None:
-    path = route.path.format(model=unique("m"), preference_id="p", request_id="r", essay_id="e")
+    ids = {"preference_id": "p", "request_id": "r", "essay_id": "e", "subject": "s"}
+    path = route.path.format(model=unique("m"), **ids)
     head = api.head()
     for headers in ({}, {"Authorization": "Bearer rlq_not-a-token"}, {"Authorization": "Basic x"}):
         for content in (b"{not json", b'{"a": 1, "a": 2}', b"\xff\xfe"):

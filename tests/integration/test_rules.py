@@ -427,6 +427,21 @@ CASES: list[tuple[str, Setup, Callable[[str], dict[str, Any]], type[errors.Ledge
         errors.ResubmissionRepeated,
     ),
     (
+        "erase a person who made no request on the model",
+        _with_request,
+        lambda m: doc("erase_subject", m, role="board", subject="someone-else"),
+        errors.SubjectWithoutRequest,
+    ),
+    (
+        "erase a person twice on one model",
+        lambda m: [
+            *_with_request(m),
+            doc("erase_subject", m, role="board", subject="researcher-1"),
+        ],
+        lambda m: doc("erase_subject", m, role="board", subject="researcher-1"),
+        errors.SubjectAlreadyErased,
+    ),
+    (
         "appeal twice",
         lambda m: [*_with_request(m), _deny(m), _appeal(m), _deny(m)],
         _appeal,

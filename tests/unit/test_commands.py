@@ -105,7 +105,7 @@ def test_manifest_paths_must_be_relative_and_unique() -> None:
 
 
 def test_every_command_has_a_distinct_wire_name() -> None:
-    assert len(COMMAND_CLASSES) == 22
+    assert len(COMMAND_CLASSES) == len(set(COMMAND_CLASSES)) == 23
     assert all(name == name.lower() and " " not in name for name in COMMAND_CLASSES)
 
 

@@ -128,6 +128,12 @@ ROUTES = (
         ("request_id",),
         "Revoke a grant",
     ),
+    Route(
+        "erase_subject",
+        "/models/{model}/subjects/{subject}/erase",
+        ("subject",),
+        "Erase a person's private values",
+    ),
     Route("draft_essay", "/models/{model}/essays", (), "Record a draft essay"),
     Route(
         "approve_essay",
