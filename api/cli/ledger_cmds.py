@@ -195,7 +195,7 @@ def history(
             r["recorded_at"],
             r["effective_at"] or "",
             f"{r['actor']['id']} ({r['actor']['role']})",
-            r["rationale"],
+            _shown(r["rationale"]),
             _brief(r["facts"]),
         )
         for r in records
@@ -212,13 +212,22 @@ def history(
     )
 
 
+def _shown(value: Any) -> Any:
+    """A sealed value for a table: its opened value, or whether it is erased or sealed."""
+    if isinstance(value, dict) and "commitment" in value and "subject" in value:
+        if "value" in value:
+            return value["value"]
+        return "[erased]" if value.get("erased") else "[sealed]"
+    return value
+
+
 def _brief(facts: dict[str, Any], limit: int = 160) -> str:
     parts = []
     for key, value in facts.items():
         if key == "files" and isinstance(value, list):
             parts.append(f"files=[{len(value)} files]")
         else:
-            parts.append(f"{key}={value}")
+            parts.append(f"{key}={_shown(value)}")
     text = ", ".join(parts)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
