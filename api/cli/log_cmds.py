@@ -250,12 +250,25 @@ def export(
         Path,
         typer.Argument(help="A new or empty folder to write the bundle into (never a link)"),
     ],
+    disclose: Annotated[
+        str,
+        typer.Option(
+            "--disclose",
+            help="The recipient's role: board or auditor add the openings of private values "
+            "(openings.jsonl); none (the default) gives commitments only",
+        ),
+    ] = "none",
     as_json: JsonFlag = False,
 ) -> None:
     """Sign a checkpoint of the whole log, then write an offline audit bundle of it.
 
     The folder is made with mode 0700 (or must be an empty folder), each file with mode 0600.
     """
+    from domain.decisions import Role
+
+    choices = sorted({role.value for role in Role} | {"none"})
+    if disclose not in choices:
+        raise typer.BadParameter(f"one of {', '.join(choices)}", param_hint="--disclose")
     from projections.translog.bundle import check_export_target
 
     check_export_target(directory)  # refused before anything is signed
@@ -263,7 +276,7 @@ def export(
     with progress("logging", log.pending(), "events") as bar:
         signed = log.sign_checkpoint(on_progress=bar.advance)  # the operator signs: a writer
     with progress("exporting", signed.size, "events") as bar:
-        count, _ = log.export(directory, on_progress=bar.advance)
+        count, _ = log.export(directory, on_progress=bar.advance, disclose_to=disclose)
     if as_json:
         print_json({"directory": str(directory), "events": count})
     else:
@@ -293,11 +306,15 @@ def verify_bundle(
                 "events": report.events,
                 "root": _hex(report.root),
                 "checkpoint_size": report.checkpoint.size if report.checkpoint else None,
+                "openings": report.openings,
                 "problems": report.problems,
             }
         )
     if report.ok:
-        say(f"OK: {report.events} events, root {_hex(report.root)}, signature valid")
+        opened = (
+            f"; {report.openings} opening(s) match their commitments" if report.openings else ""
+        )
+        say(f"OK: {report.events} events, root {_hex(report.root)}, signature valid{opened}")
         return
     for problem in report.problems:
         fail(f"FAIL: {problem}")

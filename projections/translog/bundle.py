@@ -22,6 +22,7 @@ like a private key.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import json
@@ -38,15 +39,20 @@ from uuid import UUID
 import rfc8785
 from eventsourcing.persistence import StoredEvent
 
+from domain.canonical import canonical_bytes
+from domain.decisions import Sealed
 from domain.errors import BundleDoesNotVerify, BundleError, BundleRefused, UnreadableFile
 from domain.identity import model_id
+from domain.sealed import opens
 from projections.translog import merkle
 from projections.translog.checkpoint import Checkpoint, verify_checkpoint
 from projections.translog.feed import leaf_feed
-from projections.translog.leaves import LEAF_FORMAT, leaf_bytes, leaf_state
+from projections.translog.leaves import LEAF_FORMAT, event_type, leaf_bytes, leaf_state
 from projections.translog.tree import TransparencyLog, append_leaf
 
 EVENTS, CHECKPOINT, KEY, README = "events.jsonl", "checkpoint", "verifier-key", "README.md"
+OPENINGS = "openings.jsonl"
+"""With ``export --disclose``: the sealed values the recipient may read, each with its opening."""
 
 # What a bundle's files may hold; a larger file is refused before it is read.
 MAX_LINE_BYTES = 65_535
@@ -77,6 +83,7 @@ class BundleReport:
     checkpoint: Checkpoint | None = None
     root: bytes = b""
     problems: list[str] = field(default_factory=list)
+    openings: int = 0  # the openings of openings.jsonl, each checked against its commitment
 
     @property
     def ok(self) -> bool:
@@ -90,8 +97,15 @@ def export_bundle(
     signing_key: str,
     verifier: str,
     on_progress: Callable[[int], None] | None = None,
+    *,
+    disclose: bool = False,
 ) -> tuple[int, str]:
     """Write a bundle of the whole log; return the number of events and the checkpoint.
+
+    With ``disclose`` (the recipient may read every private value: `domain.disclosure`), the
+    bundle also holds ``openings.jsonl``: each sealed value's value and opening, by sequence and
+    field, for the values the store still holds (an erased person's are gone). Without it, the
+    bundle holds commitments only, like the public log.
 
     ``directory`` must not exist (it is made, mode 0700, with any missing parents) or be an
     empty folder; a directory that is a symbolic link, holds anything, or is not a folder is
@@ -101,14 +115,42 @@ def export_bundle(
     with _new_folder(directory) as folder:
         checkpoint = log.checkpoint(signing_key)
         written = 0
+        sealed: list[tuple[int, str, Sealed]] = []
         with _create(folder, directory, EVENTS) as out:
             for line in _leaf_lines(log, checkpoint.size, on_progress):
                 out.write(line + b"\n")
+                if disclose and b'"_type_":"sealed"' in line:
+                    sealed += _sealed_fields(json.loads(line))
                 written += 1
+        if disclose:
+            opened = log.ledger.opened(value for _, _, value in sealed)
+            with _create(folder, directory, OPENINGS) as out:
+                for sequence, name, value in sealed:
+                    found = opened.get(value.commitment)
+                    if found is None or found.value is None or found.opening is None:
+                        continue
+                    entry = {
+                        "commitment": value.commitment,
+                        "field": name,
+                        "opening": found.opening.hex(),
+                        "sequence": sequence,
+                        "value": found.value,
+                    }
+                    out.write(canonical_bytes(entry) + b"\n")
         _write(folder, directory, CHECKPOINT, checkpoint.note)
         _write(folder, directory, KEY, verifier + "\n")
         _write(folder, directory, README, _README.format(events=written, origin=log.origin))
     return written, checkpoint.note
+
+
+def _sealed_fields(record: dict[str, Any]) -> list[tuple[int, str, Sealed]]:
+    """A leaf's sealed fields: (sequence, field, the sealed value)."""
+    found = []
+    for name, value in record["state"].items():
+        if isinstance(value, dict) and value.get("_type_") == "sealed":
+            data = value["_data_"]
+            found.append((record["sequence"], name, Sealed(data["commitment"], data["subject"])))
+    return found
 
 
 def _leaf_lines(
@@ -158,8 +200,16 @@ def _verify(
     report.checkpoint = checkpoint
     frontier: dict[merkle.Node, bytes] = {}
     versions: dict[str, int] = {}
+    # Each sealed field's (event type, commitment), by (sequence, field): openings check them.
+    commitments: dict[tuple[int, str], tuple[str, str]] = {}
     index = 0
     for line in _lines(folder, directory):
+        if b'"_type_":"sealed"' in line:
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                record = json.loads(line)
+                kind = event_type(record["topic"])
+                for sequence, name, value in _sealed_fields(record):
+                    commitments[(sequence, name)] = (kind, value.commitment)
         problem = _check_line(line, index, versions)
         if problem:
             report.problems.append(f"line {index + 1} (sequence {index}): {problem}")
@@ -180,7 +230,40 @@ def _verify(
             f"root mismatch: the checkpoint says {checkpoint.root_hash.hex()}, "
             f"events.jsonl hashes to {report.root.hex()}"
         )
+    _check_openings(folder, directory, commitments, report)
     return report
+
+
+def _check_openings(
+    folder: int,
+    directory: Path,
+    commitments: dict[tuple[int, str], tuple[str, str]],
+    report: BundleReport,
+) -> None:
+    """Check each opening of openings.jsonl, if the bundle has one, against its leaf."""
+    try:
+        lines = list(_lines(folder, directory, OPENINGS))
+    except BundleError as error:
+        if "is missing" in str(error):
+            return
+        raise
+    for number, line in enumerate(lines, start=1):
+        try:
+            entry = json.loads(line)
+            key = (entry["sequence"], entry["field"])
+            kind, commitment = commitments[key]
+            value = Sealed(commitment, "", entry["value"], bytes.fromhex(entry["opening"]))
+            ok = entry["commitment"] == commitment and opens(value, kind, entry["field"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            ok = False
+        if not ok:
+            report.problems.append(
+                f"{OPENINGS} line {number}: does not open the commitment of its leaf's field"
+            )
+            if len(report.problems) >= 20:
+                return
+        else:
+            report.openings += 1
 
 
 def _check_line(line: bytes, index: int, versions: dict[str, int]) -> str | None:
@@ -495,11 +578,12 @@ def _read_text(folder: int, directory: Path, name: str, limit: int) -> str:
     return text
 
 
-def _lines(folder: int, directory: Path) -> Iterator[bytes]:
-    """events.jsonl's lines, without their newline; each at most `MAX_LINE_BYTES`."""
-    shown = directory / EVENTS
+def _lines(folder: int, directory: Path, name: str = EVENTS) -> Iterator[bytes]:
+    """A JSON Lines file's lines (events.jsonl's by default), without their newline; each at
+    most `MAX_LINE_BYTES`."""
+    shown = directory / name
     read = 0
-    with _open(folder, directory, EVENTS, MAX_EVENTS_BYTES) as stream:
+    with _open(folder, directory, name, MAX_EVENTS_BYTES) as stream:
         for number in itertools.count(1):
             raw = stream.readline(MAX_LINE_BYTES + 2)
             if not raw:

@@ -361,20 +361,34 @@ class LogService:
         return verify_log(self.log, keys, kept_checkpoint, on_progress=on_progress)
 
     def export(
-        self, directory: Path, on_progress: Callable[[int], None] | None = None
+        self,
+        directory: Path,
+        on_progress: Callable[[int], None] | None = None,
+        *,
+        disclose_to: str | None = None,
     ) -> tuple[int, str]:
         """Write an offline audit bundle of the latest signed checkpoint's tree.
 
         Only reads: the bundle holds the events the latest checkpoint covers and that
         checkpoint (a writer signs first if it wants the newest events in it: `reliquary
-        export` does). Needs the signing key for the verifier key it writes.
+        export` does). Needs the signing key for the verifier key it writes. With
+        ``disclose_to`` (a role), the bundle holds the openings of the private values that
+        role may read in clear (`domain.disclosure.OPENING_ROLES`); any other role, none.
         """
+        from domain.disclosure import OPENING_ROLES
         from projections.translog.bundle import export_bundle
         from projections.translog.tree import AtCheckpoint
 
         key = self.signing_key()
         signed = AtCheckpoint(self.log, self.latest_checkpoint())
-        return export_bundle(signed, directory, key, verifier_key(key), on_progress=on_progress)
+        return export_bundle(
+            signed,
+            directory,
+            key,
+            verifier_key(key),
+            on_progress=on_progress,
+            disclose=disclose_to in OPENING_ROLES,
+        )
 
     def _own_verifier(self) -> str:
         try:

@@ -1,0 +1,68 @@
+"""Bundles disclose what their recipient may read, and every opening is checked.
+
+`export DIR` writes commitments only: no private value of the demo is in any of its files.
+`export DIR --disclose board` adds openings.jsonl, whose every line `verify-bundle` checks
+against its leaf's commitment; a changed value fails, naming the line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from api.cli.demo import scenario_lines
+from domain.authority import COMMAND_OF_EVENT
+from domain.disclosure import PRIVATE_FIELDS
+
+EVENT_OF = {command: event for event, command in COMMAND_OF_EVENT.items()}
+
+
+def _private_values() -> set[str]:
+    values = set()
+    for line in scenario_lines():
+        document = json.loads(line)
+        for name in PRIVATE_FIELDS.get(EVENT_OF.get(document["command"], ""), {}):
+            value = document.get(name)
+            if isinstance(value, str) and len(value) > 12:  # long enough to be unambiguous
+                values.add(value)
+    return values
+
+
+def test_a_bundle_without_disclosure_holds_no_private_value(demo_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, _ = demo_cli("export", str(tmp_path / "bundle"))
+    assert code == 0
+    assert not (tmp_path / "bundle" / "openings.jsonl").exists()
+    text = b"".join(path.read_bytes() for path in (tmp_path / "bundle").iterdir())
+    for value in _private_values():
+        assert value.encode() not in text, value
+
+
+def test_a_disclosed_bundle_opens_every_private_value_and_is_checked(
+    demo_cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    bundle = tmp_path / "bundle"
+    code, _, _ = demo_cli("export", str(bundle), "--disclose", "board")
+    assert code == 0
+    lines = (bundle / "openings.jsonl").read_bytes().splitlines()
+    opened = {json.loads(line)["value"] for line in lines}
+    assert _private_values() <= opened
+    code, out, err = demo_cli("verify-bundle", str(bundle), "--json")
+    assert code == 0, err
+    assert json.loads(out)["openings"] == len(lines)
+
+    # One changed value no longer opens its commitment: named, exit 1.
+    first = json.loads(lines[0])
+    lines[0] = json.dumps({**first, "value": first["value"] + "!"}).encode()
+    (bundle / "openings.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    code, _, err = demo_cli("verify-bundle", str(bundle))
+    assert code == 1
+    assert "openings.jsonl line 1: does not open the commitment" in err
+
+
+def test_a_researcher_or_none_gets_commitments_only(demo_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for role in ("researcher", "none"):
+        assert demo_cli("export", str(tmp_path / role), "--disclose", role)[0] == 0
+        assert not (tmp_path / role / "openings.jsonl").exists()
+    code, _, err = demo_cli("export", str(tmp_path / "x"), "--disclose", "everyone")
+    assert code == 2
+    assert "--disclose" in err
