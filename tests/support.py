@@ -131,3 +131,23 @@ def demo_event_count() -> int:
 
 DEMO_EVENTS = demo_event_count()
 """The demo's size: tests that load it compare with this, not a number written twice."""
+
+
+def demo_private_values(min_length: int = 1) -> set[str]:
+    """Every value of a private field (`domain.disclosure`) in the demo's command documents."""
+    import json
+    from importlib import resources
+
+    from domain.authority import COMMAND_OF_EVENT
+    from domain.disclosure import PRIVATE_FIELDS
+
+    event_of = {command: event for event, command in COMMAND_OF_EVENT.items()}
+    text = resources.files("domain.demo").joinpath("scenario.jsonl").read_text(encoding="utf-8")
+    values = set()
+    for line in filter(str.strip, text.splitlines()):
+        document = json.loads(line)
+        for name in PRIVATE_FIELDS.get(event_of.get(document["command"], ""), {}):
+            value = document.get(name)
+            if isinstance(value, str) and len(value) >= min_length:
+                values.add(value)
+    return values

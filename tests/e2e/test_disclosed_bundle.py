@@ -10,22 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from api.cli.demo import scenario_lines
-from domain.authority import COMMAND_OF_EVENT
-from domain.disclosure import PRIVATE_FIELDS
-
-EVENT_OF = {command: event for event, command in COMMAND_OF_EVENT.items()}
-
-
-def _private_values() -> set[str]:
-    values = set()
-    for line in scenario_lines():
-        document = json.loads(line)
-        for name in PRIVATE_FIELDS.get(EVENT_OF.get(document["command"], ""), {}):
-            value = document.get(name)
-            if isinstance(value, str) and len(value) > 12:  # long enough to be unambiguous
-                values.add(value)
-    return values
+from tests.support import demo_private_values
 
 
 def test_a_bundle_without_disclosure_holds_no_private_value(demo_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -33,7 +18,7 @@ def test_a_bundle_without_disclosure_holds_no_private_value(demo_cli, tmp_path: 
     assert code == 0
     assert not (tmp_path / "bundle" / "openings.jsonl").exists()
     text = b"".join(path.read_bytes() for path in (tmp_path / "bundle").iterdir())
-    for value in _private_values():
+    for value in demo_private_values(min_length=13):
         assert value.encode() not in text, value
 
 
@@ -45,7 +30,7 @@ def test_a_disclosed_bundle_opens_every_private_value_and_is_checked(
     assert code == 0
     lines = (bundle / "openings.jsonl").read_bytes().splitlines()
     opened = {json.loads(line)["value"] for line in lines}
-    assert _private_values() <= opened
+    assert demo_private_values(min_length=13) <= opened
     code, out, err = demo_cli("verify-bundle", str(bundle), "--json")
     assert code == 0, err
     assert json.loads(out)["openings"] == len(lines)

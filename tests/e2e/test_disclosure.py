@@ -18,30 +18,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import build_ledger
-from api.cli.demo import load_demo, scenario_lines
+from api.cli.demo import load_demo
 from api.http.app import create_app
 from api.settings import Settings
-from domain.authority import COMMAND_OF_EVENT
 from domain.decisions import Sealed
-from domain.disclosure import PRIVATE_FIELDS
 from domain.identity import model_id
 from domain.sealed import opens
 from projections.translog.keys import create_signing_key
-from tests.support import DEMO_EVENTS
+from tests.support import DEMO_EVENTS, demo_private_values
 
 ORIGIN = "reliquary.test/disclosure"
-EVENT_OF = {command: event for event, command in COMMAND_OF_EVENT.items()}
-
-
-def _private_values() -> set[str]:
-    """Every value of a private field in the demo's command documents."""
-    values = set()
-    for line in scenario_lines():
-        document = json.loads(line)
-        for name in PRIVATE_FIELDS.get(EVENT_OF.get(document["command"], ""), {}):
-            if isinstance(document.get(name), str):
-                values.add(document[name])
-    return values
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +66,7 @@ def _public_bytes(client: TestClient) -> list[tuple[str, bytes]]:
 
 
 def test_no_public_byte_holds_a_private_value_in_clear(client: TestClient) -> None:
-    private = _private_values()
+    private = demo_private_values()
     assert len(private) > 20  # the demo's requesters, organisations, purposes, reasons, ...
     answers = _public_bytes(client)
     for path, body in answers:
