@@ -88,6 +88,11 @@ COMMAND_OF_EVENT: Mapping[str, str] = {
 }
 """The command that records each event type (a restored bundle is checked against the table)."""
 
+EVENT_OF_COMMAND: Mapping[str, str] = {
+    command: event for event, command in COMMAND_OF_EVENT.items()
+}
+"""The event type each command records."""
+
 
 READER_ROLES: frozenset[Role] = frozenset(
     {Role.AUDITOR, Role.BOARD, Role.CURATOR, Role.INTERVIEWER, Role.REVIEWER}

@@ -75,6 +75,17 @@ OPENING_ROLES = frozenset({Role.BOARD, Role.AUDITOR})
 """The roles that read every private value in clear (with its opening, to check it)."""
 
 
+def bundle_discloses(recipient: str) -> bool:
+    """Whether a bundle for ``recipient`` (a role, or ``none``) carries the openings of private
+    values: only for the roles that read every one. Anything else is an invalid query."""
+    from domain.errors import InvalidQuery
+
+    choices = sorted({role.value for role in Role} | {"none"})
+    if recipient not in choices:
+        raise InvalidQuery(f"--disclose: one of {', '.join(choices)}; got {recipient!r}")
+    return recipient in OPENING_ROLES
+
+
 def may_open(reader: Actor | None, subject: str, pseudonym_of: Callable[[str], str]) -> bool:
     """Whether ``reader`` may read a private value of ``subject`` in clear.
 

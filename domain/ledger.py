@@ -33,7 +33,7 @@ from eventsourcing.persistence import (
 )
 
 from domain import commands as cmd
-from domain.authority import COMMAND_OF_EVENT, Authentication, require_role
+from domain.authority import COMMAND_OF_EVENT, EVENT_OF_COMMAND, Authentication, require_role
 from domain.codec import VALUE_TRANSCODINGS, OrjsonTranscoder
 from domain.decisions import (
     Actor,
@@ -61,9 +61,6 @@ from domain.identity import model_id
 from domain.lifecycle import ModelLifecycle, event_classes
 from domain.requests import RequestKey
 from domain.sealed import PSEUDONYM, Opened, pseudonym, seal
-
-EVENT_OF_COMMAND = {command: event for event, command in COMMAND_OF_EVENT.items()}
-"""The event type each command records."""
 
 LOG_ENTRY_BYTES = 65_535
 """The largest entry of the transparency log (tlog-tiles entry bundles: a 2-byte length)."""

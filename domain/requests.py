@@ -120,7 +120,7 @@ class RequestRecords:
                 "ON CONFLICT (actor_id, request_key) DO NOTHING RETURNING lease",
                 (actor_id, key, digest, lease, now + lease_seconds, now),
             )
-            if _rows(cursor):
+            if rows(cursor):
                 return RequestKey(actor_id, key, lease)
             # The holder of an expired lease recorded nothing (its outcome would have been
             # written with its events): take the key over.
@@ -130,13 +130,13 @@ class RequestRecords:
                 f"AND lease_expires <= {p} RETURNING lease",
                 (lease, now + lease_seconds, actor_id, key, digest, now),
             )
-            if _rows(cursor):
+            if rows(cursor):
                 return RequestKey(actor_id, key, lease)
             cursor.execute(
                 f"SELECT {_COLUMNS} FROM {table} WHERE actor_id = {p} AND request_key = {p}",
                 (actor_id, key),
             )
-            return _stored(_rows(cursor)[0])
+            return _stored(rows(cursor)[0])
 
     def stored_request(self, actor_id: str, key: str) -> StoredRequest | None:
         """What is kept under a key, if anything."""
@@ -147,8 +147,8 @@ class RequestRecords:
                 f"WHERE actor_id = {p} AND request_key = {p}",
                 (actor_id, key),
             )
-            rows = _rows(cursor)
-        return _stored(rows[0]) if rows else None
+            found = rows(cursor)
+        return _stored(found[0]) if found else None
 
     def complete_recorded(
         self,
@@ -170,7 +170,7 @@ class RequestRecords:
             f"AND lease = {p} AND status IS NULL RETURNING lease",
             (topic, version, notification_id, request.actor_id, request.key, request.lease),
         )
-        if not _rows(cursor):
+        if not rows(cursor):
             raise RequestKeyTaken(
                 "the Idempotency-Key's lease expired and another request took it over; "
                 "nothing was recorded by this one",
@@ -201,10 +201,11 @@ class RequestRecords:
         """How many keys are kept (for tests and the fault suite)."""
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM {self.requests_table}")
-            return int(_rows(cursor)[0][0])
+            return int(rows(cursor)[0][0])
 
 
-def _rows(cursor: Any) -> list[tuple[Any, ...]]:
+def rows(cursor: Any) -> list[tuple[Any, ...]]:
+    """A cursor's rows as tuples, on either backend."""
     # PostgreSQL's library cursors give dicts; SQLite's give rows indexable by position.
     return [
         tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in cursor.fetchall()

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from domain.canonical import canonical_bytes
 from domain.decisions import Sealed
 from domain.errors import SubjectErased
+from domain.requests import rows as _rows
 
 COMMITMENT_TAG = b"reliquary/commitment/v1"
 PSEUDONYM_TAG = b"reliquary/pseudonym/v1"
@@ -237,10 +238,3 @@ class SealedRecords:
         if not rows:
             return None
         return "erased" if rows[0][0] is None else "active"
-
-
-def _rows(cursor: Any) -> list[tuple[Any, ...]]:
-    # PostgreSQL's library cursors give dicts; SQLite's give rows indexable by position.
-    return [
-        tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in cursor.fetchall()
-    ]

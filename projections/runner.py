@@ -397,16 +397,12 @@ def opened_events(ledger: Any, events: Sequence[Any]) -> list[Any]:
     found = ledger.opened(sealed)
     result = []
     for event in events:
-        changes = {
-            name: Sealed(value.commitment, value.subject, _value_of(found.get(value.commitment)))
-            for name, value in vars(event).items()
-            if isinstance(value, Sealed)
-        }
-        if changes:
-            event = copy.copy(event)
-            for name, value in changes.items():
-                object.__setattr__(event, name, value)
-        result.append(event)
+        result.append(
+            _with_sealed(
+                event,
+                lambda v: Sealed(v.commitment, v.subject, _value_of(found.get(v.commitment))),
+            )
+        )
     return result
 
 
@@ -423,12 +419,17 @@ def subject_of(value: Any) -> str | None:
 def unopened_event(event: Any) -> Any:
     """The event with each sealed value shown as its commitment's text, not opened: for a
     replay whose rows never show a private value (the fairness report's scratch registers)."""
-    changes = {n: str(v) for n, v in vars(event).items() if isinstance(v, Sealed)}
+    return _with_sealed(event, str)
+
+
+def _with_sealed(event: Any, replace: Callable[[Sealed], Any]) -> Any:
+    """A copy of the event with each sealed value replaced (the event itself if it has none)."""
+    changes = {n: replace(v) for n, v in vars(event).items() if isinstance(v, Sealed)}
     if not changes:
         return event
     event = copy.copy(event)
     for name, value in changes.items():
-        object.__setattr__(event, name, value)
+        object.__setattr__(event, name, value)  # the library's events are frozen dataclasses
     return event
 
 

@@ -264,14 +264,11 @@ def export(
 
     The folder is made with mode 0700 (or must be an empty folder), each file with mode 0600.
     """
-    from domain.decisions import Role
-
-    choices = sorted({role.value for role in Role} | {"none"})
-    if disclose not in choices:
-        raise typer.BadParameter(f"one of {', '.join(choices)}", param_hint="--disclose")
+    from domain.disclosure import bundle_discloses
     from projections.translog.bundle import check_export_target
 
-    check_export_target(directory)  # refused before anything is signed
+    bundle_discloses(disclose)  # refused (exit 2) before anything is signed
+    check_export_target(directory)
     log = _log(ctx)
     with progress("logging", log.pending(), "events") as bar:
         signed = log.sign_checkpoint(on_progress=bar.advance)  # the operator signs: a writer

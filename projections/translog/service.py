@@ -375,7 +375,7 @@ class LogService:
         ``disclose_to`` (a role), the bundle holds the openings of the private values that
         role may read in clear (`domain.disclosure.OPENING_ROLES`); any other role, none.
         """
-        from domain.disclosure import OPENING_ROLES
+        from domain.disclosure import bundle_discloses
         from projections.translog.bundle import export_bundle
         from projections.translog.tree import AtCheckpoint
 
@@ -387,7 +387,7 @@ class LogService:
             key,
             verifier_key(key),
             on_progress=on_progress,
-            disclose=disclose_to in OPENING_ROLES,
+            disclose=bundle_discloses(disclose_to or "none"),
         )
 
     def _own_verifier(self) -> str:

@@ -22,7 +22,6 @@ from api.cli.demo import load_demo
 from api.http.app import create_app
 from api.settings import Settings
 from domain.decisions import Sealed
-from domain.identity import model_id
 from domain.sealed import opens
 from projections.translog.keys import create_signing_key
 from tests.support import DEMO_EVENTS, demo_private_values
@@ -120,4 +119,3 @@ def test_the_board_reads_the_register_opened(client: TestClient) -> None:
     rows = {r.request_id: r for r in services.queries.register("access", "claude-opus-3")}
     assert rows["opus3-req-008"].requester == "Hannah Lindgren"
     assert rows["opus3-req-007"].reason and "re-serving" in rows["opus3-req-007"].reason
-    assert str(model_id("claude-opus-3"))  # the register is read by model name
