@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from projections.translog.tree import TransparencyLog
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The version of the store's tables, triggers and functions; bump it with any change to them
 (tests/integration/test_schema.py fails until you do). A start finding an older version in the
 store creates what is missing (every statement is idempotent) and records this one."""
@@ -231,7 +231,8 @@ def build_views(ledger: Ledger, settings: Settings, *, tables_exist: bool = Fals
     """The views of a ledger (in its own database), with the runner that keeps them.
 
     The settings' backend chooses the views' recorder. ``tables_exist`` says the store's schema
-    is ensured (`build_ledger`), so the runner runs no DDL.
+    is ensured (`build_ledger`), so the runner runs no DDL. Whether reads catch the views up
+    is configured here (`views_catch_up_on_read`), and decided once.
     """
     from projections.registers import AccessView, EssayView, PreferenceView
     from projections.runner import ViewRunner as Runner
@@ -260,7 +261,26 @@ def build_views(ledger: Ledger, settings: Settings, *, tables_exist: bool = Fals
             SignalView,
         )
     ]
-    return Runner(ledger, recorder, views, tables_exist=tables_exist)
+    return Runner(
+        ledger,
+        recorder,
+        views,
+        tables_exist=tables_exist,
+        catches_up_on_read=views_catch_up_on_read(settings),
+    )
+
+
+def views_catch_up_on_read(settings: Settings) -> bool | None:
+    """Whether this process's reads catch the views up first (`Settings.views`).
+
+    None for ``auto``: the runner asks the database once, at the first read, whether this role
+    may write the views (`ViewRunner.may_write`). The hardened deployment's service role may
+    not (`reliquary grant-projection-role` gives that to the projection runner's role), so it
+    reads them as they are.
+    """
+    if settings.views == "auto":
+        return None
+    return settings.views == "catch-up-on-read"
 
 
 @dataclass
@@ -296,6 +316,7 @@ class Services:
             self.views,
             preference_policy(self.settings),
             checklist_policy(self.settings),
+            latest_checkpoint=lambda: self.log.log.recorder.latest_checkpoint(),
         )
 
     @cached_property
@@ -341,3 +362,73 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Open the ledger; the services the doors share open its views and log when first used."""
     return Services(settings=settings, ledger=build_ledger(settings))
+
+
+# -- the hardened deployment's roles ---------------------------------------------------------------
+
+
+def grant_role(settings: Settings, role: str, *, runs: str, create_role: bool = False) -> Any:
+    """As the owner, create or upgrade the schema and grant ``role`` what one process needs.
+
+    ``runs`` is ``service`` (read and append the events and the log through the insert
+    function, read the views, keep request keys and API actors: never UPDATE, DELETE or
+    TRUNCATE on history) or ``projections`` (read the events and what opens sealed values,
+    write the views and their tracking: nothing else). Each grant sets the role's whole set of
+    privileges in the schema, table by table from the code's own table lists
+    (`projections.translog.postgres_recorder`), and reads them back (`ServiceGrants`). A table
+    of the schema that no list of this release names is reported as ungranted.
+    """
+    from dataclasses import replace
+
+    from domain.errors import LedgerError
+    from projections.translog.postgres_recorder import (
+        READ,
+        UPSERT,
+        TableGrant,
+        grant_service_role,
+        projection_role_tables,
+        service_role_tables,
+    )
+
+    if runs not in {"service", "projections"}:
+        raise ValueError(f"no role for {runs!r}")
+    command = "grant-service-role" if runs == "service" else "grant-projection-role"
+    # The owner's command creates (or upgrades) the whole schema, whatever the environment says.
+    settings = settings.model_copy(update={"create_tables": True})
+    if not store_for(settings.database_url).is_postgres:
+        raise LedgerError(f"{command} is for PostgreSQL; SQLite has no roles")
+    services = build_services(settings)
+    try:
+        ledger_recorder: Any = services.ledger.recorder  # PostgreSQL's, checked above
+        log_recorder: Any = services.log.log.recorder
+        version = TableGrant(_VERSION_TABLE, READ, "the schema's version: the owner upgrades it")
+        service_tables = service_role_tables(
+            ledger_recorder,
+            log_recorder,
+            services.views,
+            more=[
+                TableGrant("api_actors", UPSERT, "API tokens: added and revoked, never deleted"),
+                version,
+            ],
+        )
+        if runs == "service":
+            return grant_service_role(
+                log_recorder,
+                role,
+                service_tables,
+                insert_function=ledger_recorder.insert_function_name,
+                create_role=create_role,
+            )
+        granted = grant_service_role(
+            log_recorder,
+            role,
+            projection_role_tables(ledger_recorder, services.views, more=[version]),
+            insert_function=None,
+            create_role=create_role,
+        )
+        # The tables it is not granted that the code knows (the service's) are withheld on
+        # purpose; only a table no list names is worth a warning.
+        known = {grant.table for grant in service_tables}
+        return replace(granted, ungranted=tuple(t for t in granted.ungranted if t not in known))
+    finally:
+        services.close()

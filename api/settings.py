@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +29,13 @@ class Settings(BaseSettings):
         default=True,
         description="create missing tables on start; false for a service role that may "
         "only read and append (see docs/transparency.md)",
+    )
+    views: Literal["auto", "catch-up-on-read", "follow"] = Field(
+        default="auto",
+        description="who keeps the views current: catch-up-on-read (each read takes new "
+        "events first), follow (a projection runner does; reads serve the views as they are "
+        "and say how far behind they are), or auto (follow if this role may not write the "
+        "views, as under the hardened deployment's service role; else catch-up-on-read)",
     )
     cache_size: int = Field(default=1000, ge=0, description="models kept in memory")
     signing_key: Path | None = Field(
@@ -80,6 +87,12 @@ class Settings(BaseSettings):
         le=3650,
         description="the retirement checklist: how long ago the latest signal's period may "
         "have ended",
+    )
+    follow_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="how often `reliquary projections follow` looks for new events",
     )
     preference_min_interviews: int = Field(default=2, ge=1)
     preference_min_days: int = Field(default=2, ge=1)

@@ -4,7 +4,7 @@ Run from the repository root::
 
     .venv/bin/python bench/faults.py [--backend sqlite|postgres|both] [--quick] [--json]
         [--kills N] [--terminations N] [--starts N] [--seed N] [--only 1,2,...]
-        [--without-keys]
+        [--without-keys] [--sealing-kills N] [--cost-requests N]
 
 For each backend it makes a fresh store (a SQLite file in a temporary directory, or a PostgreSQL
 database ``reliquary_faults_<random>`` of its own), runs ``reliquary init``, issues tokens with
@@ -45,6 +45,19 @@ body is sent). Then, printing what was sent and what came back:
    apply`` processes of N lines each on another model at once (each stops at its first
    refusal). Goal: nothing lost, duplicated or given up.
 
+7. **Sealing and erasure**: researchers post ``request_access`` (whose private values are sealed)
+   under their own ``Idempotency-Key`` while the service is SIGKILLed as in 3; then every
+   researcher but one is erased, the service killed right after each erasure is sent, and the
+   board retries it under its key. Goal: no sealed write lost or duplicated, no request missing
+   an opening, every person erased exactly once, never an erasure event without its destroyed
+   key or the reverse, no opening left of an erased person, no scrub left pending after
+   ``reliquary scrub``, and none of the erased values in the store's raw files (the SQLite file
+   and its ``-wal``; every relation file on PostgreSQL, read by a superuser after a
+   ``CHECKPOINT``), while the kept person's values are found there.
+8. **What an erasure costs**: in process, on a new store, a register of N access requests
+   (20,000; quick 2,000), an erasure (with its scrub: VACUUM FULL on PostgreSQL) timed against
+   the median ordinary command of the same process.
+
 It ends with a table of the figures against the goals. A missed goal is a finding, not a failure:
 the exit status is nonzero only when the harness itself fails. Every process and database it
 makes is removed at the end, on Ctrl-C too. Figures and analysis: docs/reliability.md.
@@ -54,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import itertools
 import json
@@ -236,6 +250,14 @@ class Store:
         """The URL of a new, empty store beside this one (scenario 5)."""
         raise NotImplementedError
 
+    def rows(self, statement: str) -> list[tuple[Any, ...]]:
+        """The rows of a query on the store's own tables (scenario 7)."""
+        raise NotImplementedError
+
+    def raw_files(self) -> dict[str, bytes] | None:
+        """Every file of the store as the disk holds it (None: not readable here)."""
+        raise NotImplementedError
+
     def fresh_event_count(self, url: str) -> int | None:
         raise NotImplementedError
 
@@ -267,6 +289,14 @@ class SQLiteStore(Store):
 
     def fresh_url(self, name: str) -> str:
         return f"sqlite:///{self.workdir / (name + '.db')}"
+
+    def rows(self, statement: str) -> list[tuple[Any, ...]]:
+        with contextlib.closing(self._read()) as conn:
+            return [tuple(row) for row in conn.execute(statement).fetchall()]
+
+    def raw_files(self) -> dict[str, bytes] | None:
+        files = (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-journal"))
+        return {path.name: path.read_bytes() for path in files if path.exists()}
 
     def fresh_event_count(self, url: str) -> int | None:
         path = Path(url.removeprefix("sqlite:///"))
@@ -318,6 +348,31 @@ class PostgresStore(Store):
     def fresh_url(self, name: str) -> str:
         self.schemas.append(name)
         return f"{self.url}?schema={name}"
+
+    def rows(self, statement: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.conn().execute(statement).fetchall()]
+
+    def raw_files(self) -> dict[str, bytes] | None:
+        """Each relation of the store's schema (tables, indexes, TOAST) read from its file
+        after a CHECKPOINT; needs a superuser (``pg_read_binary_file``)."""
+        import psycopg
+
+        conn = self.conn()
+        try:
+            conn.execute("CHECKPOINT")
+            found = conn.execute(
+                "WITH own AS (SELECT c.oid, c.reltoastrelid FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = 'public'), related AS ("
+                "SELECT oid FROM own UNION SELECT reltoastrelid FROM own WHERE reltoastrelid <> 0 "
+                "UNION SELECT i.indexrelid FROM pg_index i WHERE i.indrelid IN "
+                "(SELECT oid FROM own) OR i.indrelid IN (SELECT reltoastrelid FROM own)) "
+                "SELECT c.oid::regclass::text, pg_read_binary_file(pg_relation_filepath(c.oid)) "
+                "FROM related r JOIN pg_class c ON c.oid = r.oid "
+                "WHERE pg_relation_filepath(c.oid) IS NOT NULL"
+            ).fetchall()
+        except psycopg.Error:
+            return None
+        return {name: bytes(data) for name, data in found}
 
     def fresh_event_count(self, url: str) -> int | None:
         import psycopg
@@ -1330,9 +1385,13 @@ class Writers:
             job.final, job.finished = answer, time.monotonic()
             return
 
+    def stored(self) -> Counter[int]:
+        """How many events each job's marker is in, by job number."""
+        return self.fx.store.marker_counts(self.tag)
+
     def count(self) -> dict[str, Any]:
         """Compare every job's answer with the events stored under its marker."""
-        stored = self.fx.store.marker_counts(self.tag)
+        stored = self.stored()
         lost = [j.number for j in self.jobs if j.acknowledged and stored[j.number] == 0]
         duplicated = [j.number for j in self.jobs if stored[j.number] > 1]
         refused_yet_stored = [
@@ -1469,51 +1528,8 @@ def killed_mid_request(fx: Fixture, settings: Settings) -> dict[str, Any]:
     running = threading.Event()
     running.set()
     threads = _run_writers(writers, world, writers_count, seed, running)
-    modes: Counter[str] = Counter()
-    restart_seconds: list[float] = []
-    failure = ""
     try:
-        for number in range(kills):
-            if STOP.is_set():
-                break
-            time.sleep(rng.uniform(0.3, 1.2))
-            if number % 3 == 2:
-                # Right after a request's body is sent, before its answer is read.
-                job = writers.new_job()
-                world.down.set()
-                answer = exchange(
-                    fx.port,
-                    "POST",
-                    job.path,
-                    headers=writers.headers(job),
-                    body=job.body,
-                    timeout=10,
-                    after_send=fx.server.kill,
-                )
-                job.attempts += 1
-                writers.note(job, answer)
-                if answer.status is not None and answer.status != 409 and answer.status < 500:
-                    job.final, job.finished = answer, time.monotonic()  # before the kill landed
-                else:
-                    with writers.lock:
-                        writers.pending.append(job)
-                modes["after the body, before the answer"] += 1
-            else:
-                world.down.set()
-                fx.server.kill()
-                modes["at a random moment"] += 1
-            began = time.monotonic()
-            try:
-                fx.server.start()
-            except ServiceDown as error:
-                failure = str(error)
-                break
-            restart_seconds.append(time.monotonic() - began)
-            world.ready_at = time.monotonic()
-            world.down.clear()
-            _say(
-                f"    kill {number + 1}/{kills}: {writers.labels.get('201', 0)} acknowledged so far"
-            )
+        modes, restart_seconds, failure = _kill_during(fx, writers, world, kills, rng)
     finally:
         running.clear()
     if failure:
@@ -1529,6 +1545,58 @@ def killed_mid_request(fx: Fixture, settings: Settings) -> dict[str, Any]:
     result["kill_modes"] = dict(modes)
     result["restart_seconds"] = round(sum(restart_seconds) / max(1, len(restart_seconds)), 2)
     return result
+
+
+def _kill_during(
+    fx: Fixture, writers: Writers, world: World, kills: int, rng: random.Random
+) -> tuple[Counter[str], list[float], str]:
+    """SIGKILL the service ``kills`` times while the writers write, restarting it each time.
+
+    Every third kill lands right after a request's body is sent, before its answer is read
+    (that job is left to the writers to retry). Returns the kinds of kill, the restart times,
+    and why the service did not start again ("" if it always did).
+    """
+    modes: Counter[str] = Counter()
+    restart_seconds: list[float] = []
+    for number in range(kills):
+        if STOP.is_set():
+            break
+        time.sleep(rng.uniform(0.3, 1.2))
+        if number % 3 == 2:
+            # Right after a request's body is sent, before its answer is read.
+            job = writers.new_job()
+            world.down.set()
+            answer = exchange(
+                fx.port,
+                "POST",
+                job.path,
+                headers=writers.headers(job),
+                body=job.body,
+                timeout=10,
+                after_send=fx.server.kill,
+            )
+            job.attempts += 1
+            writers.note(job, answer)
+            if answer.status is not None and answer.status != 409 and answer.status < 500:
+                job.final, job.finished = answer, time.monotonic()  # before the kill landed
+            else:
+                with writers.lock:
+                    writers.pending.append(job)
+            modes["after the body, before the answer"] += 1
+        else:
+            world.down.set()
+            fx.server.kill()
+            modes["at a random moment"] += 1
+        began = time.monotonic()
+        try:
+            fx.server.start()
+        except ServiceDown as error:
+            return modes, restart_seconds, str(error)
+        restart_seconds.append(time.monotonic() - began)
+        world.ready_at = time.monotonic()
+        world.down.clear()
+        _say(f"    kill {number + 1}/{kills}: {writers.labels.get('201', 0)} acknowledged so far")
+    return modes, restart_seconds, ""
 
 
 def terminated_connections(fx: Fixture, settings: Settings) -> dict[str, Any]:
@@ -1801,6 +1869,414 @@ def print_starts(result: dict[str, Any]) -> None:
     print()
 
 
+# -- 7. sealing and erasure under kills --------------------------------------------------------
+
+SEALED_MODEL = "sealed-model"
+REGISTER_FIELDS = ("requester", "organisation", "purpose", "scope")
+"""The private values the access register holds opened (`projections.registers`)."""
+
+
+def _sealed_values(tag: str, number: int) -> dict[str, str]:
+    """The private values of one request: each names its job, in brackets (so that the
+    value of job 1 is never found inside the value of job 12)."""
+    mark = f"[{tag}-{number}]"
+    return {
+        "requester": f"Faults Person {mark}",
+        "organisation": f"Faults Organisation {mark}",
+        "purpose": f"faults purpose {mark}",
+        "scope": f"faults scope {mark}",
+        "rationale": f"faults rationale {mark}",
+    }
+
+
+class SealedWriters(Writers):
+    """Writers of ``request_access`` (sealed values), each job as one of the researchers."""
+
+    def __init__(self, fx: Fixture, tag: str, researchers: list[str]) -> None:
+        super().__init__(fx, tag, [SEALED_MODEL])
+        self.researchers = researchers
+
+    def researcher_of(self, number: int) -> str:
+        return self.researchers[number % len(self.researchers)]
+
+    def new_job(self) -> Job:
+        with self.lock:
+            number = len(self.jobs)
+            body = {
+                **_sealed_values(self.tag, number),
+                "request_id": f"{self.tag}-{number}",
+                "requester_group": "academic",
+            }
+            job = Job(
+                number,
+                f"{self.tag}-{number}-{uuid.uuid4().hex[:8]}",
+                path_of(SEALED_MODEL, "/access-requests"),
+                json_bytes(body),
+                time.monotonic(),
+            )
+            self.jobs.append(job)
+        return job
+
+    def headers(self, job: Job) -> list[tuple[str, str | bytes]]:
+        token = self.fx.tokens[self.researcher_of(job.number)]
+        return [*bearer(token), ("Idempotency-Key", job.key)]
+
+    def stored(self) -> Counter[int]:
+        """Requests by job number (the request id is public; the marker is sealed)."""
+        return Counter(number for number, _ in self.requests())
+
+    def requests(self) -> list[tuple[int, dict[str, Any]]]:
+        """Every stored AccessRequested of this run: (job number, its state)."""
+        found = []
+        prefix = f"{self.tag}-"
+        for state in self.fx.store._states_containing(prefix.encode()):  # noqa: SLF001
+            document = json.loads(state)
+            request_id = document.get("request_id", "")
+            if isinstance(request_id, str) and request_id.startswith(prefix):
+                found.append((int(request_id[len(prefix) :]), document))
+        return found
+
+
+def _commitments(value: Any) -> list[tuple[str, str]]:
+    """(commitment, subject) of every sealed value in a stored event's state."""
+    if isinstance(value, dict):
+        if value.get("_type_") == "sealed":
+            data = value["_data_"]
+            return [(data["commitment"], data["subject"])]
+        return [pair for item in value.values() for pair in _commitments(item)]
+    if isinstance(value, list):
+        return [pair for item in value for pair in _commitments(item)]
+    return []
+
+
+def sealing_and_erasure(fx: Fixture, settings: Settings) -> dict[str, Any]:
+    """Requests with sealed values written while the service is killed; then every researcher
+    but one erased, each erasure killed right after it is sent; then what the store holds."""
+    kills, seed = settings.sealing_kills, settings.seed + 7
+    people = 3 if settings.quick else 6
+    _say(f"  7. sealing and erasure ({kills} kills while sealing, {people} erasures killed)")
+    rng = random.Random(seed)
+    researchers = [f"faults-researcher-{n}" for n in range(people + 1)]  # the last one is kept
+    for actor, role in [(r, "researcher") for r in researchers] + [("faults-board", "board")]:
+        issued = cli(fx.store, "actors", "add", actor, "--role", role, "--json")
+        if issued.returncode != 0:
+            raise HarnessError(f"reliquary actors add failed: {_last_line(issued.stderr)}")
+        fx.tokens[actor] = json.loads(issued.stdout)["token"]
+    fx.must(fx.post(path_of(SEALED_MODEL), register_body()), "register the sealed model")
+    writers = SealedWriters(fx, f"s{uuid.uuid4().hex[:6]}", researchers)
+    world = World(fx.server)
+    running = threading.Event()
+    running.set()
+    threads = _run_writers(writers, world, settings.writers, seed, running)
+    try:
+        modes, _, failure = _kill_during(fx, writers, world, kills, rng)
+    finally:
+        running.clear()
+    if failure:
+        world.abort.set()
+        _join(threads, 30)
+        return {"kills": sum(modes.values()), "error": f"the server did not start again: {failure}"}
+    _join(threads, STUCK_AFTER + 60)
+    for job in writers.pending:
+        writers.drive(job, world, rng)
+    result: dict[str, Any] = {"sealing": writers.count(), "kills": sum(modes.values())}
+    # The board reads the register: the views catch up and hold every value opened, the ones
+    # about to be erased too (so that the files have them to lose).
+    register = exchange(fx.port, "GET", f"/registers/access?model={SEALED_MODEL}",
+                        headers=bearer(fx.tokens["auditor"]), timeout=120)  # fmt: skip
+    result["register_read"] = register.label
+
+    # Each erasure is sent, and the service killed as soon as it is; the board then retries
+    # the same request under the same key until it has a final answer.
+    erasures = Writers(fx, writers.tag + "e", [SEALED_MODEL])
+    erase_answers: Counter[str] = Counter()
+    for number, researcher in enumerate(researchers[:-1]):
+        job = Job(
+            number,
+            f"{erasures.tag}-{number}-{uuid.uuid4().hex[:8]}",
+            path_of(SEALED_MODEL, f"/subjects/{researcher}/erase"),
+            json_bytes({"rationale": "Erasure asked for by the fault suite."}),
+            time.monotonic(),
+        )
+        headers = [*bearer(fx.tokens["faults-board"]), ("Idempotency-Key", job.key)]
+        world.down.set()
+        # The kill lands 0 to 300 ms after the request is sent: before the erasure's commit,
+        # between its commit and its scrub, or after both (an erasure takes tens to hundreds
+        # of milliseconds, most of it the scrub).
+        delay = rng.uniform(0.0, 0.3)
+        first = exchange(fx.port, "POST", job.path, headers=headers, body=job.body, timeout=30,
+                         after_send=functools.partial(_kill_after, fx.server, delay))  # fmt: skip
+        erase_answers[first.label] += 1
+        fx.server.kill()
+        fx.server.start()
+        world.ready_at = time.monotonic()
+        world.down.clear()
+        while job.final is None and not STOP.is_set():
+            answer = exchange(fx.port, "POST", job.path, headers=headers, body=job.body,
+                              timeout=60)  # fmt: skip
+            erase_answers[answer.label] += 1
+            if answer.status is None or answer.status >= 500:
+                time.sleep(0.1)
+            elif answer.status == 409 and answer.problem == "idempotency-in-progress":
+                time.sleep(_retry_after(answer, rng))
+            else:
+                job.final = answer
+            if time.monotonic() - world.ready_at > STUCK_AFTER + 30:
+                raise HarnessError(f"erasure {job.key} had no final answer")
+        erasures.jobs.append(job)
+    fx.server.stop()
+    result["erasure_answers"] = dict(erase_answers.most_common())
+
+    result["erasures_acknowledged"] = sum(1 for j in erasures.jobs if j.acknowledged)
+    result.update(_erasure_counts(fx.store, writers, people))
+    done = cli(fx.store, "scrub", "--json")
+    said = " ".join(done.stdout.decode(errors="replace").split()) or _last_line(done.stderr)
+    result["scrub_command"] = {"exit": done.returncode, "said": said[:300]}
+    result["pending_after_scrub_command"] = sum(
+        1 for (key,) in fx.store.rows("SELECT key FROM ledger_subjects") if key == ""
+    )
+    result["verify"] = _verify(fx)
+    result["files"] = _erased_in_files(fx.store, writers, people)
+    # What the service wrote to its log (stdout and stderr, every start) during the run.
+    log = fx.server.log_path.read_bytes()
+    every = [
+        value.encode()
+        for job in writers.jobs
+        for value in _sealed_values(writers.tag, job.number).values()
+    ]
+    result["service_log"] = {
+        "bytes": len(log),
+        "values_looked_for": len(every),
+        "values_found": sum(1 for value in every if value in log),
+    }
+    fx.server.start()
+    return result
+
+
+def _kill_after(server: Server, seconds: float) -> None:
+    time.sleep(seconds)
+    server.kill()
+
+
+def _erasure_counts(store: Store, writers: SealedWriters, people: int) -> dict[str, Any]:
+    """Per person: erasure events, key state and openings; whether each erasure is whole."""
+    subject_of: dict[str, str] = {}
+    incomplete = 0
+    openings = {
+        commitment for (commitment,) in store.rows("SELECT commitment FROM ledger_openings")
+    }
+    keys = dict(store.rows("SELECT subject, key FROM ledger_subjects"))
+    for number, state in writers.requests():
+        sealed = _commitments(state)
+        subject_of.setdefault(writers.researcher_of(number), sealed[0][1])
+        subject = sealed[0][1]
+        if keys.get(subject) and any(c not in openings for c, _ in sealed):
+            incomplete += 1  # an active person's request missing an opening
+    erased_events: Counter[str] = Counter()
+    for state in store._states_containing(b'"subject":"ps:'):  # noqa: SLF001
+        document = json.loads(state)
+        if isinstance(document.get("subject"), str):
+            erased_events[document["subject"]] += 1
+    erased = [subject_of.get(r) for r in writers.researchers[:people]]
+    kept = subject_of.get(writers.researchers[people])
+    left_openings = Counter(s for (s,) in store.rows("SELECT subject FROM ledger_openings"))
+    return {
+        "requests_missing_openings": incomplete,
+        "erased_people": people,
+        "erasure_events": {str(s): erased_events[s] for s in erased if s},
+        "people_erased_twice_or_never": sum(1 for s in erased if erased_events[s or ""] != 1),
+        "event_without_destroyed_key": sum(
+            1 for s in erased_events if keys.get(s) not in (None, "")
+        ),
+        "destroyed_key_without_event": sum(
+            1 for s, key in keys.items() if key in (None, "") and not erased_events[s]
+        ),
+        "openings_left_of_erased": sum(left_openings[s] for s in erased if s),
+        "kept_person_openings": left_openings[kept] if kept else 0,
+        "scrub_pending_before_command": sum(1 for key in keys.values() if key == ""),
+    }
+
+
+def _erased_in_files(store: Store, writers: SealedWriters, people: int) -> dict[str, Any]:
+    """How many erased values the store's raw files still hold; and the kept person's."""
+    files = store.raw_files()
+    if files is None:
+        return {"read": False}
+    blob = b"\0".join(files.values())
+    erased: list[bytes] = []
+    kept: list[bytes] = []
+    for job in writers.jobs:
+        values = _sealed_values(writers.tag, job.number)
+        if writers.researcher_of(job.number) in writers.researchers[:people]:
+            erased += [value.encode() for value in values.values()]
+        else:  # the register holds these opened (a rationale only sealed, in the openings)
+            kept += [values[name].encode() for name in REGISTER_FIELDS]
+    return {
+        "read": True,
+        "files": len(files),
+        "bytes": len(blob),
+        "erased_values_looked_for": len(erased),
+        "erased_values_found": sum(1 for v in erased if v in blob),
+        "kept_values_found": sum(1 for v in kept if v in blob),
+        "kept_values_looked_for": len(kept),
+    }
+
+
+def print_sealing(result: dict[str, Any]) -> None:
+    if "error" in result:
+        print(f"7. Sealing and erasure: {result['error']}\n")
+        return
+    print_writes(
+        "7. Sealing and erasure: request_access (sealed values) while the service is killed",
+        result["sealing"],
+        f"faults: {result['kills']} kills",
+    )
+    answers = ", ".join(f"{label} x{n}" for label, n in result["erasure_answers"].items())
+    print(
+        f"   erasures: {result['erased_people']} people erased, the service killed 0 to 300 ms "
+        f"after each erasure was sent, then retried under its key: {answers}"
+    )
+    print(
+        f"   stored: erased twice or never {result['people_erased_twice_or_never']}, an event "
+        f"without its destroyed key {result['event_without_destroyed_key']}, a destroyed key "
+        f"without its event {result['destroyed_key_without_event']}, openings left of erased "
+        f"people {result['openings_left_of_erased']}, requests missing an opening "
+        f"{result['requests_missing_openings']}; scrubs left pending by a kill "
+        f"{result['scrub_pending_before_command']}, after `reliquary scrub` "
+        f"{result['pending_after_scrub_command']}"
+    )
+    files = result["files"]
+    if files.get("read"):
+        print(
+            f"   the store's raw files ({files['files']} files, {files['bytes']:,} bytes): "
+            f"{files['erased_values_found']} of {files['erased_values_looked_for']} erased "
+            f"values found; {files['kept_values_found']} of {files['kept_values_looked_for']} "
+            "values of the person kept (the reading works)"
+        )
+    else:
+        print("   the store's raw files: not readable by this role")
+    log = result["service_log"]
+    print(
+        f"   the service's log ({log['bytes']:,} bytes, every start): {log['values_found']} of "
+        f"{log['values_looked_for']} private values found"
+    )
+    print(f"   reliquary verify: exit {result['verify']['exit']} ({result['verify']['said']})")
+    print()
+
+
+# -- 8. what an erasure costs ------------------------------------------------------------------
+
+
+def erasure_cost(store: Store, requests: int) -> dict[str, Any]:
+    """An erasure on a big register, timed against an ordinary command in the same process.
+
+    In process, on a new store beside the run's: ``requests`` access requests (10 per
+    person, imported), the views caught up; then the median of 20 ``record_signal`` commands
+    (the baseline), one erasure (its scrub included), and the median of 3 scrubs alone.
+    """
+    # The repository's packages before this folder's scripts (bench/projections.py would
+    # shadow the `projections` package).
+    sys.path.insert(0, str(ROOT))
+    from api.bootstrap import build_ledger, build_views
+    from api.settings import Settings as AppSettings
+    from domain.commands import parse_command_object
+
+    _say(f"  8. erasure cost on a register of {requests} requests")
+    url = store.fresh_url(f"cost_{uuid.uuid4().hex[:8]}")
+    settings = AppSettings(database_url=url)
+    ledger = build_ledger(settings)
+    model = "cost-model"
+
+    def command(name: str, role: str, actor: str = "cost-board", **fields: Any) -> Any:
+        return parse_command_object(
+            {"command": name, "model": model, "actor": {"id": actor, "role": role}, **fields}
+        )
+
+    try:
+        ledger.execute(command("register_model", "curator", "cost-curator", **register_body()))
+        people = max(1, requests // 10)
+        began = time.monotonic()
+        ledger.import_commands(
+            command(
+                "request_access",
+                "researcher",
+                f"cost-researcher-{n % people}",
+                request_id=f"cost-{n}",
+                requester=f"Cost Person {n % people}",
+                organisation=f"Cost Organisation {n}",
+                requester_group="academic",
+                purpose=f"cost purpose {n}",
+                scope="API",
+                rationale=f"cost rationale {n}",
+            )
+            for n in range(requests)
+        )
+        imported = time.monotonic() - began
+        views = build_views(ledger, settings, tables_exist=True)
+        views.catch_up()
+        sizes = _table_sizes(store, url)
+        baseline = []
+        for n in range(20):
+            began = time.monotonic()
+            ledger.execute(command("record_signal", "curator", "cost-curator",
+                                   **signal_body(f"cost baseline {n}")))  # fmt: skip
+            baseline.append(time.monotonic() - began)
+        began = time.monotonic()
+        ledger.execute(command("erase_subject", "board", subject="cost-researcher-0",
+                               rationale="Erasure cost."))  # fmt: skip
+        erase_seconds = time.monotonic() - began
+        scrubs = []
+        for _ in range(3):
+            began = time.monotonic()
+            done = ledger.scrub_erased(force=True)
+            scrubs.append(time.monotonic() - began)
+        base = sorted(baseline)[len(baseline) // 2]
+        scrub = sorted(scrubs)[1]
+        return {
+            "requests": requests,
+            "people": people,
+            "import_seconds": round(imported, 1),
+            "tables": sizes,
+            "baseline_command_ms": round(base * 1000, 1),
+            "erasure_ms": round(erase_seconds * 1000, 1),
+            "scrub_ms": round(scrub * 1000, 1),
+            "erasure_vs_command": round(erase_seconds / base, 1),
+            "scrub_vs_command": round(scrub / base, 1),
+            "scrub": done.detail,
+        }
+    finally:
+        ledger.close()
+
+
+def _table_sizes(store: Store, url: str) -> dict[str, int]:
+    """Bytes of the tables a scrub rewrites (PostgreSQL), or of the SQLite file."""
+    if isinstance(store, PostgresStore):
+        schema = url.rpartition("schema=")[2]
+        return {
+            table: int(
+                store.conn()
+                .execute("SELECT pg_total_relation_size(%s)", (f"{schema}.{table}",))
+                .fetchone()[0]
+            )
+            for table in ("view_access_requests", "ledger_openings", "ledger_subjects")
+        }
+    path = Path(url.removeprefix("sqlite:///"))
+    return {"file": path.stat().st_size}
+
+
+def print_cost(result: dict[str, Any]) -> None:
+    print(f"8. What an erasure costs, on a register of {result['requests']:,} requests "
+          f"({result['people']:,} people; imported in {result['import_seconds']} s)")  # fmt: skip
+    sizes = ", ".join(f"{name} {size / MIB:.1f} MiB" for name, size in result["tables"].items())
+    print(f"   sizes: {sizes}")
+    print(
+        f"   an ordinary command {result['baseline_command_ms']} ms (median of 20); an erasure "
+        f"{result['erasure_ms']} ms ({result['erasure_vs_command']}x), of which the scrub alone "
+        f"{result['scrub_ms']} ms ({result['scrub_vs_command']}x, median of 3): {result['scrub']}"
+    )
+    print()
+
+
 # -- the run and its summary --------------------------------------------------------------------
 
 
@@ -1814,8 +2290,10 @@ class Settings:
     per_writer: int
     seed: int
     keys: bool = True
-    only: frozenset[str] = frozenset("123456")
+    only: frozenset[str] = frozenset("12345678")
     quick: bool = False
+    sealing_kills: int = 20
+    cost_requests: int = 20_000
 
     def kills_for(self, store: Store) -> int:
         """Kills of scenario 3: with scenario 4's rounds, 100 faults per backend (quick: 12)."""
@@ -1862,7 +2340,11 @@ def run_backend(backend: str, settings: Settings, stack: contextlib.ExitStack) -
         scenario("killed", lambda: killed_mid_request(fx, settings))
     if "4" in wanted and isinstance(store, PostgresStore):
         scenario("terminated", lambda: terminated_connections(fx, settings))
+    if "7" in wanted:
+        scenario("sealing", lambda: sealing_and_erasure(fx, settings))
     fx.server.stop()
+    if "8" in wanted:
+        results["erasure_cost"] = erasure_cost(store, settings.cost_requests)
     if "5" in wanted:
         results["starts"] = simultaneous_starts(store, settings.starts)
     results["server_log_tail"] = fx.server.log_tail(5)
@@ -1907,6 +2389,10 @@ def print_backend(results: dict[str, Any]) -> None:
         )
     if "starts" in results:
         print_starts(results["starts"])
+    if "sealing" in results:
+        print_sealing(results["sealing"])
+    if "erasure_cost" in results:
+        print_cost(results["erasure_cost"])
     if "eight_writers" in results:
         print_writes(
             "6. 8 writers on one model (a concurrency-conflict retried up to 5 times)",
@@ -1992,6 +2478,41 @@ def summary(results: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
         failed, n, stored = starts["failures"], starts["processes"], starts["events_stored"]
         add("5 simultaneous starts failed", f"{failed}/{n}", failed == 0)
         add("5 models stored", f"{stored}/{n}", stored == n, "all")
+    sealing = results.get("sealing", {})
+    if "error" in sealing:
+        add("7 sealing and erasure: the run", sealing["error"][:60], False, "runs")
+    elif sealing:
+        part = sealing["sealing"]
+        add("7 sealed writes: stuck keys", f"{part['stuck']}/{part['keys']}", part["stuck"] == 0)
+        bad = part["lost"] + part["duplicated"]
+        add("7 sealed writes: lost or duplicated", bad, bad == 0)
+        add("7 requests missing an opening", sealing["requests_missing_openings"],
+            sealing["requests_missing_openings"] == 0)  # fmt: skip
+        add("7 people erased twice or never", sealing["people_erased_twice_or_never"],
+            sealing["people_erased_twice_or_never"] == 0)  # fmt: skip
+        split = sealing["event_without_destroyed_key"] + sealing["destroyed_key_without_event"]
+        add("7 erasure event and key destruction apart", split, split == 0)
+        add("7 openings left of erased people", sealing["openings_left_of_erased"],
+            sealing["openings_left_of_erased"] == 0)  # fmt: skip
+        add("7 scrubs pending after `reliquary scrub`", sealing["pending_after_scrub_command"],
+            sealing["pending_after_scrub_command"] == 0)  # fmt: skip
+        files = sealing["files"]
+        if files.get("read"):
+            found = files["erased_values_found"]
+            add("7 erased values in the raw files",
+                f"{found}/{files['erased_values_looked_for']}", found == 0)  # fmt: skip
+            kept = files["kept_values_found"]
+            add("7 kept values in the raw files (control)",
+                f"{kept}/{files['kept_values_looked_for']}",
+                kept == files["kept_values_looked_for"], "all")  # fmt: skip
+        logged = sealing["service_log"]
+        add("7 private values in the service's log",
+            f"{logged['values_found']}/{logged['values_looked_for']}",
+            logged["values_found"] == 0)  # fmt: skip
+        add("7 reliquary verify exit", sealing["verify"]["exit"], sealing["verify"]["exit"] == 0)
+    cost = results.get("erasure_cost")
+    if cost:
+        add("8 erasure vs ordinary command", f"{cost['erasure_vs_command']}x", None, "measured")
     writers = results.get("eight_writers", {})
     if "keys" in writers:
         bad = writers["lost"] + writers["duplicated"]
@@ -2048,9 +2569,17 @@ def main(argv: list[str] | None = None) -> int:
         "--terminations", type=int, help="pg_terminate_backend rounds (50; quick 6)"
     )
     parser.add_argument("--starts", type=int, help="simultaneous starts (50; quick 20)")
+    parser.add_argument(
+        "--sealing-kills", type=int, help="kills while sealed values are written (20; quick 6)"
+    )
+    parser.add_argument(
+        "--cost-requests",
+        type=int,
+        help="access requests in the register an erasure is timed on (20,000; quick 2,000)",
+    )
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6", help="the scenarios to run, e.g. 3,4 (default: all)"
+        "--only", default="1,2,3,4,5,6,7,8", help="the scenarios to run, e.g. 3,4 (default: all)"
     )
     parser.add_argument(
         "--without-keys",
@@ -2071,9 +2600,15 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         keys=not args.without_keys,
         only=frozenset(part.strip() for part in args.only.split(",")),
+        sealing_kills=args.sealing_kills
+        if args.sealing_kills is not None
+        else (6 if args.quick else 20),
+        cost_requests=args.cost_requests
+        if args.cost_requests is not None
+        else (2_000 if args.quick else 20_000),
     )
-    if not settings.only <= set("123456"):
-        parser.error("--only takes scenario numbers from 1 to 6, e.g. 3,4")
+    if not settings.only <= set("12345678"):
+        parser.error("--only takes scenario numbers from 1 to 8, e.g. 3,4")
     # Explicitly: a shell starts a background job with SIGINT ignored, which Python keeps.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)

@@ -7,12 +7,13 @@ boundary in `domain.commands`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, is_dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 
 class Role(StrEnum):
@@ -59,21 +60,27 @@ class Actor:
     """Who took a decision, in which role, and how the ledger knew it was them.
 
     ``authenticated_by`` is a `domain.authority.Authentication` value (``token``, ``operator``,
-    ``import``); it is None only on events recorded before the ledger kept it.
+    ``import``); it is None only on events recorded before the ledger kept it. ``id`` is
+    `Sealed` on the events a researcher records about their own request (disclosure policy 2):
+    a natural person is named in public only by their pseudonym.
     """
 
-    id: str
+    id: str | Sealed
     role: str
     authenticated_by: str | None = None
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """A reference to something a decision rests on: where it is, its digest, what it is."""
+    """A reference to something a decision rests on: where it is, its digest, what it is.
 
-    uri: str
+    ``uri`` and ``description`` are `Sealed` on decisions about a person's request (disclosure
+    policy 2): a link to an application names its applicant as surely as the request does.
+    """
+
+    uri: str | Sealed
     digest: str | None
-    description: str
+    description: str | Sealed
 
 
 @dataclass(frozen=True)
@@ -152,3 +159,39 @@ class Justification:
     evidence: tuple[Evidence, ...]
     effective_at: datetime | None
     recorded_at: datetime | None = None
+    disclosure: int | None = None
+    """The disclosure policy's version a restored event was sealed under; None for a live
+    command, sealed under the current policy (`domain.disclosure.POLICY_VERSION`)."""
+    pseudonym: str | None = None
+    """The deciding actor's pseudonym, computed by the ledger (never stored): the rules compare
+    it with a request's requester, who is named only by pseudonym (`domain.disclosure`)."""
+
+
+def sealed_in(value: Any) -> Iterator[Sealed]:
+    """Every sealed value an event's field holds: itself, or inside its value objects
+    (an actor's id, an evidence item's text) and tuples of them."""
+    if isinstance(value, Sealed):
+        yield value
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from sealed_in(item)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for item in vars(value).values():
+            yield from sealed_in(item)
+
+
+def with_sealed(value: Any, replace: Callable[[Sealed], Any]) -> Any:
+    """The value with each sealed value in it replaced (the value itself if it holds none)."""
+    if isinstance(value, Sealed):
+        return replace(value)
+    if isinstance(value, tuple):
+        items = tuple(with_sealed(item, replace) for item in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            name: changed
+            for name, item in vars(value).items()
+            if (changed := with_sealed(item, replace)) is not item
+        }
+        return dataclasses.replace(value, **changes) if changes else value
+    return value

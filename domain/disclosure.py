@@ -16,16 +16,28 @@ reason codes, digests and scores.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from domain.decisions import Actor, Role
 
-POLICY_VERSION = 1
-"""The version of this policy; a change to which fields are sealed is a new version."""
+POLICY_VERSION = 2
+"""The version of this policy; a change to which fields are sealed is a new version. Every event
+records the version it was sealed under (its ``disclosure`` field, so in its leaf)."""
+
+POLICY_VERSIONS = frozenset({1, 2})
+"""The versions an event may record: 1 left the researcher's actor id and the evidence of
+access decisions in clear; 2 seals them too."""
 
 RATIONALE = "a decision on a person's request is explained in terms of that person and request"
+ACTOR = "the login a researcher acts under names them as surely as their name"
+EVIDENCE_URI = "a link to a person's application or correspondence often names them"
+EVIDENCE_TEXT = "describes a document of the person's request"
+_EVIDENCE = {"evidence.uri": EVIDENCE_URI, "evidence.description": EVIDENCE_TEXT}
 
 PRIVATE_FIELDS: dict[str, dict[str, str]] = {
     "AccessRequested": {
+        "actor.id": ACTOR,
+        **_EVIDENCE,
         "rationale": RATIONALE,
         "requester": "names the person asking",
         "organisation": "with the name, identifies the person (often a small group)",
@@ -33,23 +45,30 @@ PRIVATE_FIELDS: dict[str, dict[str, str]] = {
         "scope": "describes what the person asked for",
     },
     "AccessRequestApproved": {
+        **_EVIDENCE,
         "rationale": RATIONALE,
         "terms": "terms tailored to the person's request",
     },
     "AccessRequestDenied": {
+        **_EVIDENCE,
         "rationale": RATIONALE,
         "reason": "tells the person why they were refused, often quoting their application",
     },
     "AccessDenialAppealed": {
+        "actor.id": ACTOR,
+        **_EVIDENCE,
         "rationale": RATIONALE,
         "new_facts": "the person's own account of their situation",
     },
     "AccessRevoked": {
+        **_EVIDENCE,
         "rationale": RATIONALE,
         "reason": "may allege a breach of the terms by a named person",
     },
 }
-"""Each event type's private fields, each with why it is private."""
+"""Each event type's private fields, each with why it is private. A dotted name is a part of a
+value object: ``actor.id`` the actor's id (its role stays public), ``evidence.uri`` and
+``evidence.description`` those of every evidence item (its digest stays public)."""
 
 SUBJECT_OF: dict[str, str] = {
     "AccessRequested": "the researcher making the request (the actor recording it)",
@@ -75,15 +94,36 @@ OPENING_ROLES = frozenset({Role.BOARD, Role.AUDITOR})
 """The roles that read every private value in clear (with its opening, to check it)."""
 
 
-def bundle_discloses(recipient: str) -> bool:
-    """Whether a bundle for ``recipient`` (a role, or ``none``) carries the openings of private
-    values: only for the roles that read every one. Anything else is an invalid query."""
+@dataclass(frozen=True)
+class BundleRecipient:
+    """Whom an exported bundle is for: a role, the researcher it names, or nobody (``none``)."""
+
+    reader: Actor | None
+    """The reader the bundle opens values for (`may_open`), or None: commitments only."""
+
+    def opens(self, subject: str, pseudonym_of: Callable[[str], str]) -> bool:
+        """Whether the bundle carries the openings of ``subject``'s private values."""
+        return self.reader is not None and may_open(self.reader, subject, pseudonym_of)
+
+
+def bundle_recipient(recipient: str) -> BundleRecipient:
+    """The recipient of ``export --disclose``: ``board`` or ``auditor`` (every private value
+    opened), ``researcher:ID`` (the values of that researcher's own requests), any other role or
+    ``none`` (commitments only). Anything else, or a researcher not named, is an invalid query.
+    """
     from domain.errors import InvalidQuery
 
-    choices = sorted({role.value for role in Role} | {"none"})
-    if recipient not in choices:
+    role, _, actor_id = recipient.partition(":")
+    choices = sorted({r.value for r in Role if r != Role.RESEARCHER} | {"none", "researcher:ID"})
+    if role == Role.RESEARCHER.value:
+        if not actor_id.strip():
+            raise InvalidQuery("--disclose researcher:ID names the researcher the bundle is for")
+        return BundleRecipient(Actor(id=actor_id, role=Role.RESEARCHER))
+    if actor_id or role not in {r.value for r in Role} | {"none"}:
         raise InvalidQuery(f"--disclose: one of {', '.join(choices)}; got {recipient!r}")
-    return recipient in OPENING_ROLES
+    if role not in OPENING_ROLES:  # none, or a role that reads no private value
+        return BundleRecipient(None)
+    return BundleRecipient(Actor(id=f"bundle-recipient:{role}", role=role))
 
 
 def may_open(reader: Actor | None, subject: str, pseudonym_of: Callable[[str], str]) -> bool:
@@ -97,4 +137,6 @@ def may_open(reader: Actor | None, subject: str, pseudonym_of: Callable[[str], s
         return True
     if reader.role in OPENING_ROLES:
         return True
-    return reader.role == Role.RESEARCHER and pseudonym_of(subject_identity(reader.id)) == subject
+    return (
+        reader.role == Role.RESEARCHER and pseudonym_of(subject_identity(str(reader.id))) == subject
+    )

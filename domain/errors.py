@@ -456,6 +456,20 @@ class NoPreservedWeights(LedgerError):
     kind = Kind.NOT_FOUND
 
 
+class ManifestNotFound(LedgerError):
+    """No weights manifest of that digest is stored (`domain.manifests`)."""
+
+    rule = "manifest-not-found"
+    kind = Kind.NOT_FOUND
+
+
+class ManifestDamaged(LedgerError):
+    """A stored or bundled manifest no longer hashes to its digest, or not to its event's totals."""
+
+    rule = "manifest-damaged"
+    kind = Kind.DAMAGED
+
+
 class UnreadableFile(LedgerError):
     """A file the command was given cannot be read."""
 

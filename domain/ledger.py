@@ -13,10 +13,11 @@ import collections
 import contextlib
 import copy
 import dataclasses
+import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, cast
@@ -27,6 +28,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Notification,
+    PersistenceError,
     Recording,
     StoredEvent,
     Transcoder,
@@ -40,9 +42,10 @@ from domain.decisions import (
     Evidence,
     Justification,
     Sealed,
+    sealed_in,
 )
 from domain.decisions_table import command_facts, decide
-from domain.disclosure import private_fields, subject_identity
+from domain.disclosure import POLICY_VERSIONS, private_fields, subject_identity
 from domain.errors import (
     BundleError,
     BundleRefused,
@@ -59,8 +62,11 @@ from domain.errors import (
 )
 from domain.identity import model_id
 from domain.lifecycle import ModelLifecycle, event_classes
+from domain.manifests import Manifest, RestoredManifests, given_manifests, manifests_named
 from domain.requests import RequestKey
-from domain.sealed import PSEUDONYM, Opened, pseudonym, seal
+from domain.sealed import PSEUDONYM, Opened, Scrub, pseudonym, seal
+
+LOGGER = logging.getLogger("reliquary.ledger")
 
 LOG_ENTRY_BYTES = 65_535
 """The largest entry of the transparency log (tlog-tiles entry bundles: a 2-byte length)."""
@@ -183,7 +189,32 @@ class Ledger(Application[UUID]):
             sealed_decided, sealed_facts = self._sealed(model, name, decided, facts)
             decide(model, name, sealed_decided, sealed_facts)
 
-        return self._change(command, expected_version, act, request)
+        recorded = self._change(command, expected_version, act, request)
+        if name == "erase_subject":
+            self.scrub_erased(force=True)
+        return recorded
+
+    def scrub_erased(self, *, force: bool = False) -> Scrub:
+        """Rid the store's files of erased people's old bytes (`domain.sealed.scrub_erased`).
+
+        An erasure runs it right after its commit (it cannot run in the erasure's
+        transaction: VACUUM FULL never does). The erasure is recorded either way: a scrub
+        that fails or cannot finish leaves the person marked, and it is done again by the
+        next erasure or by ``reliquary scrub``. Its outcome is logged with pseudonyms only.
+        """
+        recorder: Any = self.recorder
+        try:
+            scrub = cast(Scrub, recorder.scrub_erased(force=force))
+        except PersistenceError as error:
+            LOGGER.warning("scrub of erased subjects failed, left pending: %s", error)
+            return Scrub(subjects=(), complete=False, detail=f"failed: {error}")
+        if not scrub.complete:
+            LOGGER.warning(
+                "scrub of erased subjects %s left pending: %s",
+                ", ".join(scrub.subjects),
+                scrub.detail,
+            )
+        return scrub
 
     def _register(
         self,
@@ -250,8 +281,9 @@ class Ledger(Application[UUID]):
                 scratch.execute(command, authentication=Authentication.IMPORT)
             pending = [event for model in models.values() for event in model.collect_events()]
             stored = self._fitting_log_entries(pending)
+            given = [manifest for command in batch for manifest in given_manifests(command)]
             try:
-                self._insert(pending, stored, **_kept_apart(pending))
+                self._insert(pending, stored, **_kept_apart(pending, given))
             except IntegrityError:
                 # Another writer changed a held model between batches: forget what the import
                 # held and run the batch once more on the models as stored.
@@ -268,7 +300,13 @@ class Ledger(Application[UUID]):
 
     # -- restoring exported events ---------------------------------------------------------------
 
-    def restore(self, read: Callable[[], Iterator[StoredEvent]], *, batch_size: int = 1000) -> int:
+    def restore(
+        self,
+        read: Callable[[], Iterator[StoredEvent]],
+        *,
+        batch_size: int = 1000,
+        manifests: Mapping[str, Manifest] | None = None,
+    ) -> int:
         """Restore another ledger's events into this empty one, each checked as a command is.
 
         ``read`` opens the events, in ledger order; it is called twice. The first pass replays
@@ -279,10 +317,15 @@ class Ledger(Application[UUID]):
         transaction. A bundle with one event the rules or the table refuse is refused whole
         (`BundleRefused`, naming its line and the rule), and nothing is stored; a restore
         interrupted while storing stores nothing either.
+
+        ``manifests`` are the bundle's file lists by digest: each ``WeightsPreserved`` is
+        replayed with the list its digest names, and the lists are stored in the same
+        transaction as the events (`domain.manifests`).
         """
         if self.recorder.max_notification_id():
             raise BundleError("a bundle is imported only into an empty ledger; this one has events")
         models: dict[UUID, ModelLifecycle] = {}
+        lists = RestoredManifests(manifests or {})
         for line, stored in enumerate(read(), start=1):
             if len(stored.state) > MAX_EVENT_BYTES:
                 raise BundleRefused(
@@ -292,13 +335,15 @@ class Ledger(Application[UUID]):
                     rule=RecordTooLarge.rule,
                 )
             try:
-                restored_event(self.mapper, stored, models)
+                restored_event(self.mapper, stored, models, lists)
             except LedgerError as error:
                 raise BundleRefused(f"line {line}: {error}", line=line, rule=error.rule) from None
         # One transaction for the whole bundle: a restore interrupted anywhere (a killed
         # process, a dropped connection) leaves the ledger empty, and the next one starts over.
         recorder: Any = self.recorder
-        return int(recorder.insert_event_batches(_batches(read(), batch_size)))
+        return int(
+            recorder.insert_event_batches(_batches(read(), batch_size), manifests=lists.named)
+        )
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -435,7 +480,7 @@ class Ledger(Application[UUID]):
                         raise StaleVersion(command.model, expected_version, model.version)
                 act(model)
                 try:
-                    recordings = self._save(model, request)
+                    recordings = self._save(model, request, given_manifests(command))
                 except IntegrityError:
                     self._forget(model.id)
                     if expected_version is not None:
@@ -530,23 +575,50 @@ class Ledger(Application[UUID]):
         private = private_fields(event_type) if event_type else {}
         if not private or event_type is None:
             return decided, facts
-        if command == "request_access":
-            person = decided.actor.id
+        actor_id = str(decided.actor.id)
+        # The rules compare the decider with the requester, who is named only by pseudonym.
+        decided = dataclasses.replace(
+            decided, pseudonym=pseudonym(self._pseudonym_key(), subject_identity(actor_id))
+        )
+        if "actor.id" in private:  # the researcher records about their own request
+            person = actor_id
         else:
             request = model.access_requests.get(facts.get("request_id", ""))
             if request is None or not request.requested_by:
                 return decided, facts
             person = request.requested_by
-        subject = pseudonym(self._pseudonym_key(), subject_identity(person))
-        sealed = dict(facts)
-        for name in private:
-            value = sealed.get(name)
-            if isinstance(value, str):
-                sealed[name] = seal(event_type, name, value, subject)
-        if "rationale" in private and isinstance(decided.rationale, str):
-            rationale = seal(event_type, "rationale", decided.rationale, subject)
-            decided = dataclasses.replace(decided, rationale=rationale)
-        return decided, sealed
+        subject = (
+            person
+            if PSEUDONYM.fullmatch(person)
+            else pseudonym(self._pseudonym_key(), subject_identity(person))
+        )
+
+        def sealed(field: str, value: Any) -> Any:
+            return seal(event_type, field, value, subject) if isinstance(value, str) else value
+
+        facts = {
+            name: sealed(name, value) if name in private else value for name, value in facts.items()
+        }
+        decided = dataclasses.replace(
+            decided,
+            actor=dataclasses.replace(decided.actor, id=sealed("actor.id", decided.actor.id))
+            if "actor.id" in private
+            else decided.actor,
+            rationale=sealed("rationale", decided.rationale)
+            if "rationale" in private
+            else decided.rationale,
+            evidence=tuple(
+                dataclasses.replace(
+                    item,
+                    uri=sealed("evidence.uri", item.uri),
+                    description=sealed("evidence.description", item.description),
+                )
+                for item in decided.evidence
+            )
+            if "evidence.uri" in private
+            else decided.evidence,
+        )
+        return decided, facts
 
     def pseudonym_key(self) -> bytes:
         """The key people's pseudonyms are made with (`domain.sealed.pseudonym`)."""
@@ -561,8 +633,16 @@ class Ledger(Application[UUID]):
         recorder: Any = self.recorder
         return cast(dict[str, Opened], recorder.read_openings(sealed))
 
-    def _save(self, model: ModelLifecycle, request: RequestKey | None) -> list[Any]:
+    def _save(
+        self,
+        model: ModelLifecycle,
+        request: RequestKey | None,
+        manifests: Sequence[Manifest] = (),
+    ) -> list[Any]:
         """Save a model's new events, each checked to fit one log entry.
+
+        ``manifests`` are the file lists the command gave: the store keeps each one that an
+        event of this save names beside it, in the same transaction (`domain.manifests`).
 
         If the store reports that the versions are taken (`IntegrityError`) and what is stored
         there is exactly these events, they are this save's own: the connection failed after
@@ -572,7 +652,7 @@ class Ledger(Application[UUID]):
         pending = model.collect_events()
         stored = self._fitting_log_entries(pending)
         kwargs: dict[str, Any] = {"request": request} if request is not None else {}
-        kwargs.update(_kept_apart(pending))
+        kwargs.update(_kept_apart(pending, manifests))
         try:
             return self._insert(pending, stored, **kwargs)
         except IntegrityError:
@@ -678,7 +758,7 @@ EVENT_BY_TOPIC = {
 """The ledger's own event catalogue: the only event types a restored event may have."""
 
 # Event fields the aggregate works out itself (they are checked by comparing the replay).
-_DERIVED = {"originator_topic", "intact", "manifest_digest"}
+_DERIVED = {"originator_topic", "intact", "manifest_digest", "file_count", "total_bytes"}
 # Where a command method names a fact differently from its event.
 _ARGUMENT = {("WeightsPreserved", "manifest_digest"): "digest"}
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", *Justification.__annotations__}
@@ -705,10 +785,13 @@ def check_successor(
         )
 
 
-def _kept_apart(events: Sequence[Any]) -> dict[str, Any]:
+def _kept_apart(events: Sequence[Any], manifests: Sequence[Manifest] = ()) -> dict[str, Any]:
     """What the store writes beside a save's events, in its transaction: the openings of their
-    sealed values, and the subjects whose keys an erasure destroys (with its event, or not)."""
+    sealed values, the subjects whose keys an erasure destroys (with its event, or not), and
+    the manifests their ``WeightsPreserved`` events name (`domain.manifests`)."""
     kept: dict[str, Any] = {}
+    if named := manifests_named(events, manifests):
+        kept["manifests"] = named
     if sealed := _sealed_values(events):
         kept["sealed"] = sealed
     if erased := [e.subject for e in events if isinstance(e, ModelLifecycle.SubjectErased)]:
@@ -721,13 +804,17 @@ def _sealed_values(events: Iterable[Any]) -> list[Sealed]:
     return [
         value
         for event in events
-        for value in vars(event).values()
-        if isinstance(value, Sealed) and value.opening is not None
+        for field in vars(event).values()
+        for value in sealed_in(field)
+        if value.opening is not None
     ]
 
 
 def restored_event(
-    mapper: Any, stored: StoredEvent, models: dict[UUID, ModelLifecycle]
+    mapper: Any,
+    stored: StoredEvent,
+    models: dict[UUID, ModelLifecycle],
+    manifests: RestoredManifests | None = None,
 ) -> ModelLifecycle.Event:
     """Replay one exported event through the authority table and the aggregate's rules.
 
@@ -743,12 +830,18 @@ def restored_event(
     event: ModelLifecycle.Event = mapper.to_domain_event(stored)
     command = COMMAND_OF_EVENT[event_class.__name__]
     require_role(command, event.actor)
+    if event.disclosure not in POLICY_VERSIONS:
+        raise CommandRejected(
+            f"the stored {event_class.__name__} (version {event.originator_version}) names "
+            f"disclosure policy {event.disclosure!r}, which this ledger does not know"
+        )
     decided = Justification(
         actor=event.actor,
         rationale=event.rationale,
         evidence=event.evidence,
         effective_at=event.effective_at,
         recorded_at=event.timestamp,
+        disclosure=event.disclosure,
     )
     facts = {
         _ARGUMENT.get((event_class.__name__, name), name): value
@@ -756,6 +849,9 @@ def restored_event(
         if name not in _ENVELOPE
         and (name not in _DERIVED or (event_class.__name__, name) in _ARGUMENT)
     }
+    if isinstance(event, ModelLifecycle.WeightsPreserved):
+        # The command method takes the files; the event names them by digest.
+        facts["files"] = (manifests or RestoredManifests({})).files_for(stored, event)
     identifier = event.originator_id
     if isinstance(event, ModelLifecycle.ModelRegistered):
         if identifier in models:
@@ -826,7 +922,12 @@ class _BatchLedger(Ledger):
                 self._models[model.name] = model
         return []
 
-    def _save(self, model: ModelLifecycle, request: RequestKey | None) -> list[Any]:  # noqa: ARG002
+    def _save(
+        self,
+        model: ModelLifecycle,
+        request: RequestKey | None,  # noqa: ARG002
+        manifests: Sequence[Manifest] = (),  # noqa: ARG002 (the batch saves them: _import_batch)
+    ) -> list[Any]:
         # Keep the model with its pending events: the batch checks and saves them together.
         return self.save(model)
 

@@ -28,6 +28,7 @@ from domain.decisions import (
     Sealed,
     manifest_digest,
 )
+from domain.disclosure import POLICY_VERSION
 from domain.rules import Support, day_of, first_after, first_before, instant, takes_effect_too_late
 from domain.state import (
     APPEALED,
@@ -96,6 +97,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         rationale: str | Sealed
         evidence: tuple[Evidence, ...]
         effective_at: datetime | None
+        disclosure: int  # the disclosure policy's version it was sealed under (in its leaf)
 
     # -- registry ------------------------------------------------------------------------------
 
@@ -178,21 +180,39 @@ class ModelLifecycle(BaseAggregate[UUID]):
     # -- preservation --------------------------------------------------------------------------
 
     class WeightsPreserved(Event):
-        """The weights were archived: every file's path, size and SHA-256, and their digest."""
+        """The weights were archived: the digest of their manifest, its file count and size.
+
+        The manifest itself (every file's path, size and SHA-256) is stored beside the event,
+        once per digest, in the transaction that saves it (`domain.manifests`): a list of many
+        files would not fit one entry of the transparency log, and the digest commits to it.
+        """
 
         TOPIC = "reliquary/WeightsPreserved/v1"
-        class_version = 1
+        class_version = 2
         manifest_digest: str
-        files: tuple[ManifestEntry, ...]
+        file_count: int
+        total_bytes: int
         locations: tuple[str, ...]
         custodian: str
         retention: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 carried the files themselves: keep their count and total size.
+
+            The list leaves the event; restoring a version-1 event stores it beside the
+            events by its digest (`domain.manifests.manifest_in_state`).
+            """
+            files = state.pop("files")
+            state["file_count"] = len(files)
+            state["total_bytes"] = sum(entry.size for entry in files)
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """The latest preservation is the one archive checks compare against."""
             aggregate.weights = PreservedWeights(
                 manifest_digest=self.manifest_digest,
-                files=tuple(self.files),
+                file_count=self.file_count,
+                total_bytes=self.total_bytes,
                 locations=tuple(self.locations),
                 custodian=self.custodian,
                 retention=self.retention,
@@ -382,7 +402,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 requester=self.requester,
                 organisation=self.organisation,
                 requester_group=self.requester_group,
-                requested_by=self.actor.id,
+                requested_by=_requester(self.actor),
                 last_step_at=self.effective_at or self.timestamp,
                 resubmission_of=self.resubmission_of,
             )
@@ -722,7 +742,11 @@ class ModelLifecycle(BaseAggregate[UUID]):
         custodian: str,
         retention: str,
     ) -> None:
-        """Record the preserved weights; the digest given must be the digest of the files."""
+        """Record the preserved weights; the digest given must be the digest of the files.
+
+        The event records the digest, the count and the total size; the ledger stores the
+        files themselves beside it, by the digest, in the same transaction.
+        """
         computed = manifest_digest(files)
         if computed != digest:
             raise errors.ManifestDigestMismatch(
@@ -736,7 +760,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
             self.WeightsPreserved,
             decided,
             manifest_digest=digest,
-            files=files,
+            file_count=len(files),
+            total_bytes=sum(entry.size for entry in files),
             locations=locations,
             custodian=custodian,
             retention=retention,
@@ -1008,7 +1033,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
         # The same requester is the same person: the actor who made the request, whose
         # pseudonym seals its private fields (its name is sealed, and not compared).
         if _subject(earlier.requester) != _subject(requester) or (
-            earlier.requested_by and earlier.requested_by != decided.actor.id
+            earlier.requested_by and not _is_requester(decided, earlier.requested_by)
         ):
             raise errors.ResubmissionByAnother(
                 f"request {request_id!r} cannot resubmit request {earlier_id!r}: that one was "
@@ -1094,12 +1119,12 @@ class ModelLifecycle(BaseAggregate[UUID]):
     ) -> None:
         """Appeal a denial, once, with new facts; only the actor who made the request may."""
         request = self._require_request(request_id)
-        if request.requested_by and decided.actor.id != request.requested_by:
+        if request.requested_by and not _is_requester(decided, request.requested_by):
             raise errors.RequestForAnother(
-                f"{decided.actor.id!r} cannot appeal request {request_id!r}: it was made by "
-                f"{request.requested_by!r}, and only the requester appeals its denial",
+                f"{_requester(decided.actor)!r} cannot appeal request {request_id!r}: it was "
+                f"made by {request.requested_by!r}, and only the requester appeals its denial",
                 request_id=request_id,
-                actor=decided.actor.id,
+                actor=_requester(decided.actor),
                 requested_by=request.requested_by,
             )
         if request.status != DENIED or request.appeals > 0 or request.resubmitted_as:
@@ -1544,11 +1569,11 @@ class ModelLifecycle(BaseAggregate[UUID]):
         self, decided: Justification, request: AccessRequest, action: str
     ) -> None:
         """Separation of duties: nobody decides or revokes their own request, whatever role."""
-        if request.requested_by and decided.actor.id == request.requested_by:
+        if request.requested_by and _is_requester(decided, request.requested_by):
             raise errors.OwnRequestDecision(
-                f"{decided.actor.id!r} requested this access and cannot {action} it, "
+                f"{_requester(decided.actor)!r} requested this access and cannot {action} it, "
                 f"in any role (here {decided.actor.role})",
-                actor=decided.actor.id,
+                actor=_requester(decided.actor),
                 role=decided.actor.role,
                 action=action,
             )
@@ -1573,13 +1598,25 @@ class ModelLifecycle(BaseAggregate[UUID]):
         return essay
 
 
-# Each signal kind's allowed units, and whether a negative value is allowed: the one table the
-# `record_signal` rules read (`signal-unit-mismatch`, `signal-negative`; docs/events.md).
 def _subject(value: object) -> object:
     """Whose a private value is: a sealed value's subject; a plain one (unsealed) is itself."""
     return value.subject if isinstance(value, Sealed) else value
 
 
+def _requester(actor: Actor) -> str:
+    """Who made a request, as the rules compare people: the pseudonym its sealed actor id
+    carries (disclosure policy 2), or the actor id itself (an id recorded in clear)."""
+    return actor.id.subject if isinstance(actor.id, Sealed) else actor.id
+
+
+def _is_requester(decided: Justification, requested_by: str) -> bool:
+    """Whether the deciding actor is the person who made a request (``requested_by``): by
+    pseudonym (the ledger gives the decider's), or by id for a request recorded in clear."""
+    return requested_by in {_requester(decided.actor), decided.pseudonym}
+
+
+# Each signal kind's allowed units, and whether a negative value is allowed: the one table the
+# `record_signal` rules read (`signal-unit-mismatch`, `signal-negative`; docs/events.md).
 SIGNAL_UNITS: dict[str, tuple[tuple[str, ...], bool]] = {
     # a rating on a scale: out of 5, a bare score, or a ratio between 0 and 1
     "user_satisfaction": (("score_out_of_5", "score", "ratio"), False),
@@ -1606,6 +1643,7 @@ def _decision_fields(decided: Justification) -> dict[str, Any]:
         "rationale": decided.rationale,
         "evidence": decided.evidence,
         "effective_at": decided.effective_at,
+        "disclosure": decided.disclosure or POLICY_VERSION,
     }
 
 

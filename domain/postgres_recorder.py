@@ -11,6 +11,11 @@
 Beside the events it keeps the table of request keys (`domain.requests`): a recorded command's
 outcome is written by `insert_events`, in the transaction that saves its events.
 
+An UPDATE or DELETE leaves the old row version in the table's file (a dead tuple) until the
+space is reused, so after an erasure `compact_erased_tables` rewrites the tables that held the
+person's key and values (``VACUUM FULL``, which cannot run in a transaction: the ledger runs it
+right after the erasure commits, see `domain.sealed`).
+
 `domain.storage.store_for` selects it through the library setting ``APPLICATION_RECORDER_TOPIC``;
 this module imports psycopg, so only the library imports it, when it resolves that topic.
 `append_only_statements` is also how the transparency log protects its own tables.
@@ -19,17 +24,31 @@ this module imports psycopg, so only the library imports it, when it resolves th
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from domain.decisions import Sealed
+from domain.manifests import (
+    MANIFEST_FILES_TABLE,
+    MANIFESTS_TABLE,
+    Manifest,
+    PostgresManifestRecords,
+    manifest_files_table_statement,
+    manifests_table_statement,
+)
 from domain.requests import (
     REQUESTS_TABLE,
     RequestKey,
@@ -38,6 +57,7 @@ from domain.requests import (
     requests_table_statement,
 )
 from domain.sealed import (
+    OPENED_VIEW_COLUMNS,
     OPENINGS_TABLE,
     PSEUDONYM_KEY_TABLE,
     SUBJECTS_TABLE,
@@ -46,6 +66,14 @@ from domain.sealed import (
     pseudonym_key_table_statement,
     subjects_table_statement,
 )
+
+SCRUB_SNAPSHOT_WAIT_SECONDS = 10.0
+"""How long a scrub waits for transactions that may still see an erased row to end: VACUUM
+FULL keeps every row version a running snapshot may see."""
+
+SCRUB_LOCK_TIMEOUT = "5s"
+"""How long VACUUM FULL waits for its exclusive lock on a table before giving up (the scrub
+is then left pending: readers of the register are not held up behind it for longer)."""
 
 APPEND_ONLY_FUNCTION = "reliquary_append_only"
 """The trigger function that refuses an edit (one per schema, shared by every table)."""
@@ -87,7 +115,9 @@ def append_only_statements(schema: str, tables: Sequence[str]) -> list[Composed]
     return statements
 
 
-class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords, SealedRecords):
+class PostgresLedgerRecorder(
+    PostgresApplicationRecorder, RequestRecords, SealedRecords, PostgresManifestRecords
+):
     """The library's PostgreSQL application recorder, append-only, saving in one round trip.
 
     The library's recorder saves in two round trips on a pipeline (``BEGIN; SET LOCAL
@@ -115,6 +145,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords, Sealed
         self.subjects_table = f'"{self.datastore.schema}"."{SUBJECTS_TABLE}"'
         self.openings_table = f'"{self.datastore.schema}"."{OPENINGS_TABLE}"'
         self.pseudonym_key_table = f'"{self.datastore.schema}"."{PSEUDONYM_KEY_TABLE}"'
+        self.manifests_table = f'"{self.datastore.schema}"."{MANIFESTS_TABLE}"'
+        self.manifest_files_table = f'"{self.datastore.schema}"."{MANIFEST_FILES_TABLE}"'
         self.insert_function_name = f"{events_table_name}_insert"
         self.check_identifier_length(self.insert_function_name)
         schema = Identifier(self.datastore.schema)
@@ -164,7 +196,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords, Sealed
             Composed([SQL(subjects_table_statement(self.subjects_table))]),
             Composed([SQL(openings_table_statement(self.openings_table))]),
             Composed([SQL(pseudonym_key_table_statement(self.pseudonym_key_table))]),
+            Composed([SQL(manifests_table_statement(self.manifests_table))]),
+            Composed([SQL(manifest_files_table_statement(self.manifest_files_table))]),
         ]
+        self.sql_create_statements += append_only_statements(
+            self.datastore.schema, [MANIFESTS_TABLE, MANIFEST_FILES_TABLE]
+        )
         self.insert_call = SQL(
             "SELECT notification_id FROM {schema}.{function}(%b) AS notification_id"
         ).format(schema=schema, function=function)
@@ -177,6 +214,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords, Sealed
         request: RequestKey | None = None,
         sealed: Sequence[Sealed] = (),
         erase: Sequence[str] = (),
+        manifests: Sequence[Manifest] = (),
         **_: Any,
     ) -> Sequence[int] | None:
         """Insert the events of one save in one transaction; return their ids.
@@ -189,31 +227,148 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, RequestRecords, Sealed
         if not stored_events:
             return []
         events = self._pg_events(stored_events)
-        if request is None and not sealed and not erase:
+        if request is None and not sealed and not erase and not manifests:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 curs.execute(self.insert_call, (events,), prepare=True)
                 return [row["notification_id"] for row in curs.fetchall()]
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(self.insert_call, (events,), prepare=True)
-            ids = [row["notification_id"] for row in curs.fetchall()]
-            self.store_openings(curs, sealed)
-            for subject in erase:
-                self.erase_subject(curs, subject)
-            if request is not None:
-                last = stored_events[-1]
-                self.complete_recorded(
-                    curs, request, last.topic, last.originator_version, ids[-1] if ids else None
-                )
-            return ids
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                curs.execute(self.insert_call, (events,), prepare=True)
+                ids = [row["notification_id"] for row in curs.fetchall()]
+                self.store_manifests(curs, manifests)
+                self.store_openings(curs, sealed)
+                for subject in erase:
+                    self.erase_subject(curs, subject)
+                if request is not None:
+                    last = stored_events[-1]
+                    self.complete_recorded(
+                        curs, request, last.topic, last.originator_version, ids[-1] if ids else None
+                    )
+                return ids
+        except IntegrityError:
+            # The connection was lost after the server committed this very save, and this
+            # retry met its events: the key's outcome, written by that transaction under this
+            # request's lease, names the event, so the answer is the one a replay gives.
+            found = self._recorded_under(request, stored_events)
+            if found is None:
+                raise
+            return found
 
-    def insert_event_batches(self, batches: Iterable[Sequence[StoredEvent]]) -> int:
-        """Insert many batches of events in one transaction: all of them, or none."""
+    def _recorded_under(
+        self, request: RequestKey | None, stored_events: Sequence[StoredEvent]
+    ) -> list[int] | None:
+        """The notification id of a one-event save committed under this request's lease."""
+        if request is None or len(stored_events) != 1:
+            return None
+        event = stored_events[0]
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT notification_id FROM {self.requests_table} WHERE actor_id = %s "  # noqa: S608 (the recorder's own table)
+                "AND request_key = %s AND lease = %s AND status = 201 AND topic = %s "
+                "AND version = %s",
+                (request.actor_id, request.key, request.lease, event.topic,
+                 event.originator_version),
+            )  # fmt: skip
+            rows = cursor.fetchall()
+        if not rows or rows[0]["notification_id"] is None:
+            return None
+        return [int(rows[0]["notification_id"])]
+
+    def qualified(self, table: str) -> str:
+        """A table of the store's schema, schema-qualified."""
+        return f'"{self.datastore.schema}"."{table}"'
+
+    def table_exists(self, cursor: Any, table: str) -> bool:
+        """Whether the store's schema holds this table."""
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (self.qualified(table),))
+        return bool(cursor.fetchone()["found"])
+
+    def compact_erased_tables(self) -> tuple[bool, str]:
+        """Rewrite the tables that held an erased person's key or values (``VACUUM FULL``).
+
+        It first waits, a bounded time, until no transaction of this database began before
+        the scrub (such a snapshot may still see the erased rows, and VACUUM FULL would copy
+        them); then rewrites the subjects, openings and opened-view tables, their TOAST tables
+        and indexes, into new files, and PostgreSQL unlinks the old ones. Only the tables'
+        owner (or a superuser) may: for any other role nothing is done and the scrub stays
+        pending, for the owner to run (`reliquary scrub`).
+        """
+        tables = [self.subjects_table, self.openings_table]
+        with self.datastore.transaction(commit=False) as cursor:
+            tables += [
+                self.qualified(table)
+                for table in OPENED_VIEW_COLUMNS
+                if self.table_exists(cursor, table)
+            ]
+            cursor.execute(
+                "SELECT c.relname FROM pg_class c WHERE c.oid = ANY(%s::regclass[]) "
+                "AND NOT pg_has_role(c.relowner, 'MEMBER') AND NOT (SELECT rolsuper "
+                "FROM pg_roles WHERE rolname = current_user)",
+                (tables,),
+            )
+            foreign = [row["relname"] for row in cursor.fetchall()]
+        if foreign:
+            return False, f"not the owner of {', '.join(sorted(foreign))}: VACUUM FULL skipped"
+        began = time.monotonic()
+        with self.datastore.get_connection() as conn:
+            if not self._older_snapshots_ended(conn):
+                return False, (
+                    f"transactions older than the erasure still ran after "
+                    f"{SCRUB_SNAPSHOT_WAIT_SECONDS:g} s"
+                )
+            waited = time.monotonic() - began
+            conn.execute(SQL("SET lock_timeout = {}").format(Literal(SCRUB_LOCK_TIMEOUT)))
+            try:
+                # The names are the recorder's own, quoted: no input reaches this statement.
+                conn.execute("VACUUM (FULL) " + ", ".join(tables))
+            except psycopg.errors.LockNotAvailable:
+                return False, f"a table stayed locked for {SCRUB_LOCK_TIMEOUT}: VACUUM FULL gave up"
+            finally:
+                conn.execute("RESET lock_timeout")
+        rewrite = time.monotonic() - began - waited
+        return True, (
+            f"rewritten by VACUUM FULL in {rewrite:.2f} s (after {waited:.2f} s waiting for "
+            f"older transactions): {', '.join(tables)}"
+        )
+
+    @staticmethod
+    def _older_snapshots_ended(conn: Any) -> bool:
+        """Wait until every transaction that may still see what was erased before now ended.
+
+        VACUUM FULL keeps a dead row version if the oldest transaction still running when it
+        starts may see it. That is any transaction begun before now: with a transaction id,
+        in any database of the server (the oldest running id bounds every new snapshot,
+        VACUUM FULL's own included), and without one, holding a snapshot in this database.
+        """
+        row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid")
+        horizon = int(row.fetchone()["xid"])
+        deadline = time.monotonic() + SCRUB_SNAPSHOT_WAIT_SECONDS
+        while True:
+            waiting = conn.execute(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot()) < %s::text::xid8 AS running, "
+                "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL "
+                "AND age(backend_xmin) > age(%s::text::xid)) AS holding",
+                (str(horizon), str(horizon % 2**32)),
+            ).fetchone()
+            if not waiting["running"] and not waiting["holding"]:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+    def insert_event_batches(
+        self, batches: Iterable[Sequence[StoredEvent]], *, manifests: Sequence[Manifest] = ()
+    ) -> int:
+        """Insert many batches of events, and the manifests they name, in one transaction:
+        all of them, or none."""
         count = 0
         with self.datastore.transaction(commit=True) as curs:
             for batch in batches:
                 if batch:
                     curs.execute(self.insert_call, (self._pg_events(batch),), prepare=True)
                     count += len(batch)
+            self.store_manifests(curs, manifests)
         return count
 
     @contextlib.contextmanager

@@ -19,6 +19,16 @@ the person's own (``ledger_subjects``). Erasing a person deletes that key (crypt
 every value and opening of theirs becomes unreadable for good, while the commitments in the
 events, and so every leaf, checkpoint and proof, stay exactly as they were.
 
+Deleting a row is not erasing its bytes: a database keeps old row versions in its files until
+they are overwritten. So an erasure is done in two steps (`erase_subject`, then
+`scrub_erased`): in its transaction, the key is destroyed, the openings deleted, and the
+opened values the views hold blanked, and the person is marked *scrub pending*; right after
+the commit, the store's files are rid of the old bytes (SQLite: every connection runs with
+``secure_delete``, so freed space is zeroed, and the write-ahead log is checkpointed and
+truncated; PostgreSQL: the tables that held them are rewritten by ``VACUUM FULL``), and the
+mark is cleared. A process that dies in between leaves the mark, and the next erasure or
+``reliquary scrub`` does the second step again (it is safe to repeat).
+
 `SealedRecords` is a mixin of the two event-store recorders, as `domain.requests` is; its
 statements are written once with ``{p}`` for the placeholder.
 """
@@ -52,6 +62,24 @@ PSEUDONYM = re.compile(r"ps:[0-9a-f]{32}")
 SUBJECTS_TABLE = "ledger_subjects"
 OPENINGS_TABLE = "ledger_openings"
 PSEUDONYM_KEY_TABLE = "ledger_pseudonym_key"
+
+SCRUB_PENDING = ""
+"""A subject's ``key`` once erased and until the store's files are scrubbed (then NULL)."""
+
+ERASED_TEXT = "[erased]"
+"""What a view shows in place of an erased person's value (`projections.runner.ERASED`)."""
+
+OPENED_VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "view_access_requests": ("requester", "organisation", "purpose", "scope", "reason", "terms"),
+}
+"""The views that store opened values, and their columns that hold them, per table.
+
+Only the access register (`projections.registers.AccessView`, ``opens_sealed``) keeps values
+opened, keyed by the person's pseudonym in its ``subject`` column. The erasure blanks them in
+its own transaction, so no copy outlives the key even before the view reaches the
+`SubjectErased` event (which blanks them the same way, again). `tests/integration/
+test_erasure_physical.py` holds this table to the views that open sealed values.
+"""
 
 
 def commit(event_type: str, field: str, opening: bytes, value: str) -> str:
@@ -95,7 +123,12 @@ class Opened:
 
 
 def subjects_table_statement(qualified: str) -> str:
-    """One key per person; an erased person keeps the row, with no key (the same DDL on both)."""
+    """One key per person (the same DDL on both backends).
+
+    ``key`` is the hex of the person's key while they are active; an erased person keeps the
+    row with `SCRUB_PENDING` until the store's files are scrubbed of their old bytes, then
+    NULL.
+    """
     return (
         f"CREATE TABLE IF NOT EXISTS {qualified} (subject TEXT PRIMARY KEY, key TEXT, "
         "created_at TEXT NOT NULL, erased_at TEXT)"
@@ -116,6 +149,16 @@ def pseudonym_key_table_statement(qualified: str) -> str:
         f"CREATE TABLE IF NOT EXISTS {qualified} (id INTEGER PRIMARY KEY CHECK (id = 1), "
         "key TEXT NOT NULL)"
     )
+
+
+@dataclass(frozen=True)
+class Scrub:
+    """What one scrub of the store's files did."""
+
+    subjects: tuple[str, ...]
+    """The erased subjects it found marked (cleared if ``complete``)."""
+    complete: bool
+    detail: str
 
 
 class SealedRecords:
@@ -161,7 +204,7 @@ class SealedRecords:
             )
             cursor.execute(f"SELECT key FROM {self.subjects_table} WHERE subject = {p}", (subject,))
             key = _rows(cursor)[0][0]
-            if key is None:
+            if not key:  # NULL or SCRUB_PENDING: erased
                 raise SubjectErased(
                     f"subject {subject} was erased; nothing more is recorded about them",
                     subject=subject,
@@ -199,7 +242,7 @@ class SealedRecords:
             )
             rows = _rows(cursor)
         for commitment, nonce, ciphertext, key in rows:
-            if key is None:
+            if not key:  # erased while this was read
                 found[commitment] = Opened(commitment, None, None, erased=True)
                 continue
             plaintext = AESGCM(bytes.fromhex(key)).decrypt(
@@ -215,18 +258,82 @@ class SealedRecords:
         return found
 
     def erase_subject(self, cursor: Any, subject: str) -> int:
-        """Destroy a subject's key and their encrypted openings; how many values were erased."""
+        """Destroy a subject's key, delete their encrypted openings and blank the values the
+        views hold opened, in the transaction of the erasure's event; how many values were
+        erased. The subject is left marked for `scrub_erased`, which the ledger runs after
+        the commit."""
         p = self.param
         cursor.execute(
-            f"UPDATE {self.subjects_table} SET key = NULL, erased_at = {p} WHERE subject = {p}",
-            (datetime.now(UTC).isoformat(), subject),
+            f"UPDATE {self.subjects_table} SET key = {p}, erased_at = {p} WHERE subject = {p}",
+            (SCRUB_PENDING, datetime.now(UTC).isoformat(), subject),
         )
         cursor.execute(
             f"SELECT COUNT(*) FROM {self.openings_table} WHERE subject = {p}", (subject,)
         )
         count = int(_rows(cursor)[0][0])
         cursor.execute(f"DELETE FROM {self.openings_table} WHERE subject = {p}", (subject,))
+        for table, columns in OPENED_VIEW_COLUMNS.items():
+            if not self.table_exists(cursor, table):
+                continue  # a store whose views were never created holds no opened value
+            blanked = ", ".join(
+                f"{column} = CASE WHEN {column} IS NULL THEN NULL ELSE {p} END"
+                for column in columns
+            )
+            cursor.execute(
+                f"UPDATE {self.qualified(table)} SET {blanked} WHERE subject = {p}",
+                (*[ERASED_TEXT] * len(columns), subject),
+            )
         return count
+
+    def scrub_pending(self) -> list[tuple[str, str]]:
+        """The erased subjects whose old bytes may still be in the store's files, each with
+        the moment of their (latest) erasure."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT subject, erased_at FROM {self.subjects_table} "
+                f"WHERE key = {self.param} ORDER BY subject",
+                (SCRUB_PENDING,),
+            )
+            return [(str(subject), str(erased_at)) for subject, erased_at in _rows(cursor)]
+
+    def scrub_erased(self, *, force: bool = False) -> Scrub:
+        """Rid the store's files of the old bytes of erased subjects (after their erasure).
+
+        Runs if a subject is marked, or with ``force`` (the ledger forces it after each
+        erasure; an operator may force it once on a store written before secure deletion).
+        Once the files are clean it clears the marks it found, each only if no erasure of
+        that subject came after it read them (that one scrubs again); if it could not
+        finish it leaves them, and a later call does it again: every step may be repeated.
+        """
+        pending = self.scrub_pending()
+        if not pending and not force:
+            return Scrub(subjects=(), complete=True, detail="nothing to scrub")
+        complete, detail = self.compact_erased_tables()
+        if complete and pending:
+            p = self.param
+            with self.datastore.transaction(commit=True) as cursor:
+                for subject, erased_at in pending:
+                    cursor.execute(
+                        f"UPDATE {self.subjects_table} SET key = NULL WHERE subject = {p} "
+                        f"AND key = {p} AND erased_at = {p}",
+                        (subject, SCRUB_PENDING, erased_at),
+                    )
+        return Scrub(
+            subjects=tuple(subject for subject, _ in pending), complete=complete, detail=detail
+        )
+
+    def compact_erased_tables(self) -> tuple[bool, str]:
+        """The backend's way of removing old row versions from its files (see the recorders):
+        whether it finished, and what it did or what stopped it."""
+        raise NotImplementedError
+
+    def table_exists(self, cursor: Any, table: str) -> bool:
+        """Whether a table of the store's own schema exists (see the recorders)."""
+        raise NotImplementedError
+
+    def qualified(self, table: str) -> str:
+        """A table's name as this store's statements name it (schema-qualified on PostgreSQL)."""
+        return table
 
     def subject_state(self, subject: str) -> str | None:
         """``active``, ``erased``, or None for a subject the store has never sealed for."""
@@ -237,4 +344,4 @@ class SealedRecords:
             rows = _rows(cursor)
         if not rows:
             return None
-        return "erased" if rows[0][0] is None else "active"
+        return "active" if rows[0][0] else "erased"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from domain.decisions import Channel, DifferingFile, ManifestEntry, Sealed
+from domain.decisions import Channel, DifferingFile, Sealed
 from domain.rules import Support
 
 
@@ -20,7 +20,9 @@ class PreservedWeights:
     """The latest preserved copy of the weights."""
 
     manifest_digest: str
-    files: tuple[ManifestEntry, ...]
+    file_count: int
+    total_bytes: int
+    """The files themselves are stored by the digest (`domain.manifests`)."""
     locations: tuple[str, ...]
     custodian: str
     retention: str

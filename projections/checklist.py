@@ -173,7 +173,7 @@ class _Walk:
         preserved = _last(self.events, "WeightsPreserved")
         if preserved is None:
             return Step("preserved", NOT_YET, "weights not preserved")
-        files = len(preserved.files)
+        files = preserved.file_count
         return Step(
             "preserved",
             DONE,

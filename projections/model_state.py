@@ -41,8 +41,8 @@ def model_state(model: ModelLifecycle, policy: PreferencePolicy, *, as_of: date)
         if weights is None
         else {
             "manifest_digest": weights.manifest_digest,
-            "files": len(weights.files),
-            "bytes": sum(entry.size for entry in weights.files),
+            "files": weights.file_count,
+            "bytes": weights.total_bytes,
             "locations": list(weights.locations),
             "custodian": weights.custodian,
             "retention": weights.retention,

@@ -3,8 +3,11 @@
 The CLI, the HTTP API and the web console each parse their input, call one method of `Queries`
 (or of `projections.translog.service.LogService` for the transparency log), and present the
 answer; none of them loads state, reads a view or assembles a report itself, so the same
-question gets the same answer whichever door it came through. Views are caught up with the
-events before each answer, so a reader sees every decision recorded before it asked.
+question gets the same answer whichever door it came through. A process that keeps the views
+catches them up with the events before each answer, so a reader sees every decision recorded
+before it asked; one whose role may not write them (the hardened deployment's service) reads
+them as the projection runner left them. Either way `basis` names what an answer reflects:
+how many events, and where that stands against the latest signed checkpoint.
 
 Time travel is answered here once: a model's state at a version replays its events 1..N
 through the library's repository; at a moment, up to the last event the ledger had recorded by
@@ -13,28 +16,35 @@ then (`Ledger.state_as_of`).
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import difflib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
-from domain.decisions import Actor, Sealed
+from domain.decisions import Actor, Sealed, sealed_in
 from domain.disclosure import may_open
 from domain.errors import InvalidQuery, LogError, ModelNotFound, NoPreservedWeights
 from domain.sealed import pseudonym
 from projections import registers
 from projections.model_state import model_state
 from projections.records import event_record, opened_record
+from projections.runner import ERASED
 
 if TYPE_CHECKING:
     from domain.ledger import Ledger, ModelSummary
     from domain.lifecycle import ModelLifecycle
+    from domain.manifests import Manifest, ManifestPage
     from domain.rules import PreferencePolicy
     from domain.state import PreservedWeights
     from projections.checklist import Checklist, ChecklistPolicy
-    from projections.runner import ViewRunner, ViewStatus
+    from projections.rows import AccessRequestRow
+    from projections.runner import Basis, ViewRunner, ViewStatus
     from projections.search import Hit
+    from projections.translog.recorders import StoredCheckpoint
     from projections.view_audit import ViewAudit
     from projections.views import ModelStatus, TimelineEntry
 
@@ -46,6 +56,8 @@ MAX_QUERY_TEXT = 500
 """The longest search text, filter value or name a query takes (characters)."""
 DEFAULT_CRITERIA_DISTANCE = 0.15
 """How close two policies' criteria scores must be to count as alike (docs/fairness.md)."""
+SEALED = "[sealed]"
+"""A private value shown to a reader who may not open it (`Queries.register`)."""
 REGISTERS = ("access", "policies", "essays", "preferences", "signals")
 """The registers a reader can list."""
 
@@ -94,11 +106,15 @@ class Queries:
         views: ViewRunner,
         policy: PreferencePolicy,
         checklist_policy: ChecklistPolicy | None = None,
+        latest_checkpoint: Callable[[], StoredCheckpoint | None] | None = None,
     ) -> None:
         from projections.checklist import ChecklistPolicy as Policy
 
         self.ledger = ledger
         self.views = views
+        # The log's latest signed checkpoint, which every answer's `basis` names (None: this
+        # read side has no log, and a basis names no checkpoint).
+        self.latest_checkpoint = latest_checkpoint
         self.policy = policy
         self.checklist_policy = checklist_policy or Policy(
             archive_check_days=90, signal_days=45, preference=policy
@@ -135,8 +151,56 @@ class Queries:
     # -- views ---------------------------------------------------------------------------------
 
     def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
-        """Take every new event into the views (a progress callback for terminals)."""
+        """Take every new event into the views (a progress callback for terminals).
+
+        The projection runner's command: it writes the views, whoever this process is. Reads
+        call `refresh_views` instead.
+        """
         return self.views.catch_up(on_progress=on_progress)
+
+    def refresh_views(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Before a read: catch the views up if this process keeps them (else they are read as
+        they are, and `basis` says how far behind they are)."""
+        return self.views.refresh(on_progress=on_progress)
+
+    def follow_views(
+        self,
+        stop: threading.Event,
+        interval: float,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Keep the views caught up until ``stop`` is set (the projection runner's loop)."""
+        return self.views.follow(stop, interval, on_progress=on_progress)
+
+    def basis(self, report: Any = None) -> Basis:
+        """What an answer was computed from, against the latest signed checkpoint.
+
+        Without ``report``: the views, as a read sees them now (caught up first where this
+        process keeps them and they are behind; read after a page's data, and views only move
+        forward, so no event of the page is past it). With a fairness report: the ledger
+        position it names (its log size). Three reads when the views are current: where they
+        stand, how many events were recorded after that, and the latest checkpoint.
+        """
+        from projections.runner import Basis
+
+        events, position = self.views.reflected()
+        pending = self.views.recorded_after(position)
+        if pending and self.views.refresh():
+            # Behind, and this process keeps the views (a page that read none, say): caught
+            # up now, so read where they stand again. Current views cost no catch-up here.
+            events, position = self.views.reflected()
+            pending = self.views.recorded_after(position)
+        recorded = events + pending
+        if report is not None and report.position is not None:
+            events = report.position.log_size
+        latest = self.latest_checkpoint() if self.latest_checkpoint is not None else None
+        return Basis(
+            events=events,
+            recorded=recorded,
+            checkpoint_size=None if latest is None else latest.size,
+            checkpoint_root=None if latest is None else base64.b64encode(latest.root_hash).decode(),
+            checkpoint_signed_at=None if latest is None else latest.signed_at,
+        )
 
     def view_status(self) -> list[ViewStatus]:
         """Each view's position against the head of the event log."""
@@ -174,7 +238,7 @@ class Queries:
         """Every model's status as the status view holds it (cheap: no replay)."""
         from projections.views import model_statuses
 
-        self.catch_up()
+        self.views.refresh()
         return model_statuses(self.views.recorder)
 
     def state_at(
@@ -215,7 +279,7 @@ class Queries:
         state = self.state_at(model, version=version, at=at)
         events = self.ledger.history(model, up_to_version=state.version)
         records = [event_record(event, model) for event in events]
-        sealed = [v for event in events for v in vars(event).values() if isinstance(v, Sealed)]
+        sealed = [v for event in events for field in vars(event).values() for v in sealed_in(field)]
         if sealed:
             key = self.ledger.pseudonym_key()
             allowed = [
@@ -238,6 +302,18 @@ class Queries:
         if weights is None:
             raise NoPreservedWeights(f"model {model!r} has no preserved weights on record")
         return weights
+
+    def manifest_page(self, digest: str, offset: int = 0, limit: int | None = None) -> ManifestPage:
+        """Part of a recorded manifest, by its digest (public: docs/disclosure.md)."""
+        from projections.archive.manifests import DEFAULT_MANIFEST_PAGE, manifest_page
+
+        return manifest_page(self.ledger, digest, offset, limit or DEFAULT_MANIFEST_PAGE)
+
+    def manifest(self, digest: str) -> Manifest:
+        """A recorded manifest, whole, checked to hash to its digest."""
+        from projections.archive.manifests import recorded_manifest
+
+        return recorded_manifest(self.ledger, digest)
 
     # -- the timeline and search ---------------------------------------------------------------
 
@@ -263,7 +339,7 @@ class Queries:
             raise InvalidQuery(f"limit must be from 1 to {MAX_TIMELINE_PAGE}; got {limit}")
         if after is not None and not -1 <= after <= 2**62:
             raise InvalidQuery(f"after must be a sequence number; got {after}")
-        self.catch_up()
+        self.views.refresh()
         self._check_model(model)
         entries = timeline(
             self.views.recorder,
@@ -285,11 +361,40 @@ class Queries:
         """One decision by its sequence number."""
         from projections.views import timeline_entries
 
-        self.catch_up()
+        self.views.refresh()
         entry = timeline_entries(self.views.recorder, [sequence]).get(sequence)
         if entry is None:
             raise LogError(f"there is no decision with sequence number {sequence}")
         return entry
+
+    def shown_decision(self, sequence: int, *, signed_in: Actor | None) -> dict[str, Any]:
+        """One decision as its page shows it to ``signed_in`` (None: nobody is signed in).
+
+        The public form of its leaf (`projections.records.shown_decision`), each private value
+        opened (its value and opening, to check against the leaf) where the reader may open it
+        (`domain.disclosure.may_open`), marked erased where its person was erased, and sealed
+        otherwise. Nobody signed in opens nothing: unlike `history`, None is not the operator.
+        """
+        from projections.records import sealed_values, shown_decision
+
+        entry = self.decision(sequence)
+        sealed = sealed_values(entry.as_json())
+        if not sealed:
+            return shown_decision(entry, {})
+        # Nobody signed in opens nothing, so needs no pseudonym key to tell whose values are.
+        key = self.ledger.pseudonym_key() if signed_in is not None else b""
+
+        def may(value: Sealed) -> bool:
+            return signed_in is not None and may_open(
+                signed_in, value.subject, lambda who: pseudonym(key, who)
+            )
+
+        openings = self.ledger.opened([value for value in sealed if may(value)])
+        # Of the others, only that their person was erased: the public SubjectErased decision
+        # says so already, and "[erased]" is truer than a commitment nobody can ever open.
+        others = self.ledger.opened([value for value in sealed if not may(value)])
+        openings.update({c: opened for c, opened in others.items() if opened.erased})
+        return shown_decision(entry, openings)
 
     def search(
         self,
@@ -306,7 +411,7 @@ class Queries:
         _check_event_type(event_type)
         if not 1 <= limit <= MAX_SEARCH_RESULTS:
             raise InvalidQuery(f"limit must be from 1 to {MAX_SEARCH_RESULTS}; got {limit}")
-        self.catch_up()
+        self.views.refresh()
         self._check_model(model)
         return search(self.views.recorder, text, model=model, event_type=event_type, limit=limit)
 
@@ -316,7 +421,8 @@ class Queries:
         """Refuse a model filter naming no registered model (`ModelNotFound`, with close names).
 
         A typo'd name would otherwise match nothing and answer an empty list, as if the model
-        had no records. Asked of the status view, caught up first.
+        had no records. Asked of the status view, then of the ledger: views a projection runner
+        keeps may not have taken the model's registration yet.
         """
         if model is None:
             return
@@ -324,7 +430,7 @@ class Queries:
             f"SELECT 1 FROM view_models WHERE model = {self.views.recorder.param}",  # noqa: S608
             (model,),
         )
-        if not found:
+        if not found and model not in self.ledger.model_names():
             raise self._unknown_model(model)
 
     def _unknown_model(self, model: str) -> ModelNotFound:
@@ -338,16 +444,23 @@ class Queries:
 
     # -- registers and the fairness report -----------------------------------------------------
 
-    def register(self, kind: str, model: str | None = None) -> list[Any]:
-        """A register's rows: access requests, access policies, essays, preferences or signals."""
+    def register(
+        self, kind: str, model: str | None = None, *, reader: Actor | None = None
+    ) -> list[Any]:
+        """A register's rows: access requests, access policies, essays, preferences or signals.
+
+        The access register's private values (requester, organisation, purpose, reason) are
+        shown to ``reader`` only where it may open them (`domain.disclosure.may_open`; None is
+        the operator), and ``[sealed]`` otherwise.
+        """
         _check_text(model=model)
         if kind not in REGISTERS:
             raise InvalidQuery(f"no register {kind!r}: use {', '.join(REGISTERS)}")
-        self.catch_up()
+        self.views.refresh()
         self._check_model(model)
         recorder = self.views.recorder
         if kind == "access":
-            return registers.access_requests(recorder, model)
+            return self._readable(registers.access_requests(recorder, model), reader)
         if kind == "policies":
             return [p for p in registers.access_policies(recorder) if model in (None, p.model)]
         if kind == "essays":
@@ -357,6 +470,31 @@ class Queries:
 
             return signals(recorder, model)
         return registers.preferences(recorder, self.policy, model)
+
+    def _readable(self, rows: list[AccessRequestRow], reader: Actor | None) -> list[Any]:
+        """Access rows with the private values ``reader`` may not open shown as ``[sealed]``."""
+        if reader is None:
+            return list(rows)
+        key = self.ledger.pseudonym_key()
+        shown: list[Any] = []
+        for row in rows:
+            if row.subject is None or may_open(
+                reader, row.subject, lambda who: pseudonym(key, who)
+            ):
+                shown.append(row)
+                continue
+            erased = row.requester == ERASED  # erasure is public: its decision is in the log
+            hidden = ERASED if erased else SEALED
+            shown.append(
+                dataclasses.replace(
+                    row,
+                    requester=hidden,
+                    organisation=hidden,
+                    purpose=hidden,
+                    reason=None if row.reason is None else hidden,
+                )
+            )
+        return shown
 
     def fairness(
         self,
@@ -380,7 +518,7 @@ class Queries:
         settings = fairness.FairnessPolicy(criteria_distance=criteria_distance)
         if as_of is None:
             at = datetime.now(UTC)
-            self.catch_up()
+            self.views.refresh()
             recorder = self.views.recorder
             for _ in range(3):  # the views' position before and after the rows must agree
                 position = views_position(recorder, at)

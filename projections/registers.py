@@ -157,7 +157,7 @@ def access_requests(
     statement = (
         "SELECT model, request_id, requester, organisation, requester_group, purpose, "
         "requested_on, status, first_decision, decided_on, appealed, expires_on, reason, "
-        "reason_code, resubmission_of "
+        "reason_code, resubmission_of, subject "
         f"FROM view_access_requests {where}ORDER BY model, request_id"  # noqa: S608 (no input)
     )
     rows = recorder.fetch(statement, params)
@@ -178,6 +178,7 @@ def access_requests(
             reason=r[12],
             reason_code=r[13],
             resubmission_of=r[14],
+            subject=r[15],
         )
         for r in rows
     ]

@@ -35,6 +35,9 @@ class AccessRequestRow:
     # kept), while the request stands denied or was denied before an appeal.
     reason_code: str | None = None
     resubmission_of: str | None = None  # the denied request this one resubmits
+    # The requester's pseudonym (`domain.sealed`): whose the private values of the row are, so
+    # that a reader sees them only if it may open them (`Queries.register`).
+    subject: str | None = None
 
 
 @dataclass(frozen=True)

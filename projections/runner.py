@@ -9,9 +9,13 @@ after each view's tracked position through the ledger's pager (`Ledger.notificat
 a page at a time: one transaction per view per page, so a crash leaves each view either with
 the whole page and its tracking record, or with neither.
 
-A query first catches its views up (`ViewRunner.catch_up`); `reliquary projections status`
-shows each view's position against the head of the log, and `rebuild` empties a view's tables
-and tracking record (rows deleted, tables kept) and takes every event again.
+Who writes the views is decided once per process (`ViewRunner.catches_up_on_read`): a process
+that may write them catches them up before each answer; one that may not (the HTTP service
+under the hardened deployment's service role) reads them as they are, kept current by the
+projection runner's role (`ViewRunner.follow`, ``reliquary projections follow``), and says how
+far behind they are (`Basis`). `reliquary projections status` shows each view's position
+against the head of the log, and `rebuild` empties a view's tables and tracking record (rows
+deleted, tables kept) and takes every event again.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +40,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.projection import Projection
 
-from domain.decisions import Sealed
+from domain.decisions import Sealed, sealed_in, with_sealed
 from domain.identity import model_id
 
 if TYPE_CHECKING:
@@ -150,6 +155,99 @@ class View(Projection[ViewRecorder]):
 
 
 @dataclass(frozen=True)
+class Basis:
+    """What an answer was computed from: how many events, against the latest signed checkpoint.
+
+    ``events`` is how many events the answer reflects: the log's first ``events`` events, in
+    ledger order (a page's views, or the ledger position a report names). ``recorded`` is how
+    many events the ledger held when asked, so ``recorded - events`` were recorded but are not
+    in the answer yet. The checkpoint is the latest signed one (None: none signed yet); its
+    root is base64, as in the checkpoint's note. Against it, the answer is ``at`` the
+    checkpoint (exactly its events), ``ahead`` of it (``unsigned`` events not yet in a signed
+    checkpoint), or ``behind`` it (the checkpoint has ``size - events`` events more, and still
+    covers every event of the answer, so each can be proven against it).
+    """
+
+    events: int
+    recorded: int
+    checkpoint_size: int | None
+    checkpoint_root: str | None
+    checkpoint_signed_at: str | None
+
+    @property
+    def behind_ledger(self) -> int:
+        """Events recorded that the answer does not reflect yet."""
+        return max(self.recorded - self.events, 0)
+
+    @property
+    def relation(self) -> str:
+        """``at``, ``ahead`` or ``behind`` the latest signed checkpoint, or ``unsigned``."""
+        if self.checkpoint_size is None:
+            return "unsigned"
+        if self.events == self.checkpoint_size:
+            return "at"
+        return "ahead" if self.events > self.checkpoint_size else "behind"
+
+    @property
+    def unsigned(self) -> int:
+        """Events of the answer that no signed checkpoint covers yet."""
+        return max(self.events - (self.checkpoint_size or 0), 0)
+
+    def as_json(self) -> dict[str, Any]:
+        """The basis as JSON (the ``basis`` field of reports and the CLI's ``--json``)."""
+        checkpoint = None
+        if self.checkpoint_size is not None:
+            checkpoint = {
+                "size": self.checkpoint_size,
+                "root_hash": self.checkpoint_root,
+                "signed_at": self.checkpoint_signed_at,
+            }
+        return {
+            "events": self.events,
+            "recorded": self.recorded,
+            "behind_ledger": self.behind_ledger,
+            "checkpoint": checkpoint,
+            "relation": self.relation,
+            "unsigned": self.unsigned,
+        }
+
+    def header(self) -> str:
+        """The basis as an RFC 8941 dictionary, for the ``Reliquary-Basis`` HTTP header."""
+        parts = [
+            f"events={self.events}",
+            f"recorded={self.recorded}",
+            f"behind-ledger={self.behind_ledger}",
+            f"relation={self.relation}",
+            f"unsigned={self.unsigned}",
+        ]
+        if self.checkpoint_size is not None:
+            parts += [
+                f"checkpoint-size={self.checkpoint_size}",
+                f"checkpoint-root=:{self.checkpoint_root}:",
+                f'signed-at="{self.checkpoint_signed_at}"',
+            ]
+        return ", ".join(parts)
+
+    def text(self) -> str:
+        """The basis in one sentence (a page's footer, a report, the CLI's messages)."""
+        reflects = f"Computed from the log's first {self.events} event(s)"
+        if self.behind_ledger:
+            reflects += f"; {self.behind_ledger} recorded after them are not in it"
+        if self.checkpoint_size is None:
+            return reflects + "; no checkpoint has been signed yet."
+        checkpoint = (
+            f"the latest signed checkpoint (size {self.checkpoint_size}, root "
+            f"{self.checkpoint_root}, signed {self.checkpoint_signed_at})"
+        )
+        if self.relation == "at":
+            return f"{reflects}; exactly {checkpoint}."
+        if self.relation == "ahead":
+            return f"{reflects}; {self.unsigned} of them not yet in {checkpoint}."
+        more = (self.checkpoint_size or 0) - self.events
+        return f"{reflects}; behind {checkpoint} by {more} event(s), which covers all of them."
+
+
+@dataclass(frozen=True)
 class ViewStatus:
     """Where a view stands against the head of the log."""
 
@@ -171,6 +269,7 @@ class ViewRunner:
         views: Sequence[View],
         *,
         tables_exist: bool = False,
+        catches_up_on_read: bool | None = True,
     ) -> None:
         self.ledger = ledger
         self.recorder = recorder
@@ -179,6 +278,91 @@ class ViewRunner:
         # Whether the tables are known to exist (the store's schema was ensured when the ledger
         # was opened, `api.bootstrap`): then nothing here runs DDL, which a service role may not.
         self._created = tables_exist
+        # None: ask the database, once, at the first read (`catches_up_on_read`).
+        self._catches_up_on_read = catches_up_on_read
+
+    @property
+    def catches_up_on_read(self) -> bool:
+        """Whether a read catches the views up first (`refresh`), or reads them as they are
+        (a process whose role may not write them: the projection runner keeps them).
+
+        Decided once per runner: as configured, or, if not, by `may_write` on first use (not
+        as the runner is built, so that building one, as the owner's upgrade does, reads
+        nothing).
+        """
+        if self._catches_up_on_read is None:
+            self._catches_up_on_read = self.may_write()
+        return self._catches_up_on_read
+
+    def may_write(self) -> bool:
+        """Whether this connection's role may write the views (their tracking table).
+
+        On PostgreSQL the server says (``has_table_privilege`` of the current user); on
+        SQLite whoever may open the file may write it.
+        """
+        if self.recorder.dialect != "postgres":
+            return True
+        # A table not created yet is created by this role, which may then write it.
+        rows = self.recorder.fetch(
+            f"SELECT COALESCE(has_table_privilege(to_regclass('{TRACKING_TABLE}'), 'INSERT'), true)"
+        )
+        return bool(rows and rows[0][0])
+
+    def refresh(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Before a read: catch the views up if this process keeps them, else take nothing."""
+        if not self.catches_up_on_read:
+            return 0
+        return self.catch_up(on_progress=on_progress)
+
+    def follow(
+        self,
+        stop: threading.Event,
+        interval: float,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Keep the views caught up until ``stop`` is set; how many events were taken.
+
+        Polls: catch up, then wait ``interval`` seconds or until stopped. A page is taken
+        whole or not at all (`catch_up`), and a stop is heeded between pages, so stopping
+        loses nothing and waits for one page at most.
+        """
+        if not 0 < interval <= 3600:
+            raise ValueError(f"interval must be more than 0 and at most 3600 s; got {interval}")
+        taken = 0
+        while not stop.is_set():
+            taken += self.catch_up(on_progress=on_progress, stop=stop)
+            stop.wait(interval)
+        return taken
+
+    def reflected(self) -> tuple[int, int]:
+        """How many events every view has taken, and the notification id they reach.
+
+        The least of the views' (a view being rebuilt holds the others back), read in one
+        statement so that the count and the id belong together.
+        """
+        names = list(self.views)
+        p = self.recorder.param
+        marks = ", ".join([p] * len(names))
+        rows = self.recorder.fetch(
+            "SELECT c.name, c.taken, t.position FROM view_counts c "  # noqa: S608 (names: params)
+            "LEFT JOIN (SELECT application_name, MAX(notification_id) AS position "
+            f"FROM {TRACKING_TABLE} GROUP BY application_name) t "
+            f"ON t.application_name = c.name WHERE c.name IN ({marks})",
+            names,
+        )
+        found = {name: (int(taken), int(position or 0)) for name, taken, position in rows}
+        return min((found.get(name, (0, 0)) for name in names), default=(0, 0))
+
+    def recorded_after(self, position: int) -> int:
+        """How many events the ledger holds after notification id ``position`` (one count)."""
+        table = self.ledger.recorder.events_table_name  # type: ignore[attr-defined]
+        column = "notification_id" if self.recorder.dialect == "postgres" else "rowid"
+        p = self.recorder.param
+        rows = self.recorder.fetch(
+            f"SELECT COUNT(*) FROM {table} WHERE {column} > {p}",  # noqa: S608 (no input)
+            (position,),
+        )
+        return int(rows[0][0]) if rows else 0
 
     def create_tables(self) -> None:
         """Create every view's tables, unless they are known to exist (idempotent)."""
@@ -200,12 +384,14 @@ class ViewRunner:
         self,
         names: Sequence[str] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> int:
         """Take every new event into the named views (all by default); return how many.
 
         Views at the same position (the usual case) share each page: it is read and decoded
         once, and applied to each of them in one transaction with each view's own tracking
-        record. A view that is behind catches up first, until it joins the others.
+        record. A view that is behind catches up first, until it joins the others. Once
+        ``stop`` is set, it returns after the page it is taking (each page is whole).
         """
         if not self._created:
             self.create_tables()
@@ -222,6 +408,8 @@ class ViewRunner:
                     taken += len(notifications) * len(group)
                     if on_progress:
                         on_progress(len(notifications) * len(group))
+                    if stop is not None and stop.is_set():
+                        return taken
             except (IntegrityError, OperationalError, ProgrammingError) as error:
                 # Another process took this page first (its tracking record conflicts), SQLite
                 # refused a second writer, or psycopg's pipeline lost a result ("didn't produce
@@ -391,7 +579,7 @@ def opened_events(ledger: Any, events: Sequence[Any]) -> list[Any]:
     without its openings) reads `ERASED`. The events themselves are not changed: each one
     with a sealed value is copied.
     """
-    sealed = [v for event in events for v in vars(event).values() if isinstance(v, Sealed)]
+    sealed = [v for event in events for field in vars(event).values() for v in sealed_in(field)]
     if not sealed:
         return list(events)
     found = ledger.opened(sealed)
@@ -423,8 +611,13 @@ def unopened_event(event: Any) -> Any:
 
 
 def _with_sealed(event: Any, replace: Callable[[Sealed], Any]) -> Any:
-    """A copy of the event with each sealed value replaced (the event itself if it has none)."""
-    changes = {n: replace(v) for n, v in vars(event).items() if isinstance(v, Sealed)}
+    """A copy of the event with each sealed value replaced (the event itself if it has none),
+    in its fields and inside its value objects (a sealed actor id, evidence)."""
+    changes = {
+        name: changed
+        for name, value in vars(event).items()
+        if (changed := with_sealed(value, replace)) is not value
+    }
     if not changes:
         return event
     event = copy.copy(event)

@@ -67,9 +67,9 @@ class TimelineView(View):
                 recorded,
                 effective,
                 effective or recorded,
-                event.actor.id,
+                sealed_text(event.actor.id),
                 event.actor.role,
-                rationale_text(event.rationale),
+                sealed_text(event.rationale),
                 _json(event.evidence),
                 orjson.dumps(event_facts(event)).decode(),
             ),
@@ -79,17 +79,16 @@ class TimelineView(View):
 _SEALED_PREFIX = '{"commitment":'
 
 
-def rationale_text(rationale: str | Sealed) -> str:
-    """A rationale as the timeline stores it: its text, or a sealed one's public form in JSON."""
-    if isinstance(rationale, Sealed):
-        return orjson.dumps(
-            {"commitment": rationale.commitment, "subject": rationale.subject}
-        ).decode()
-    return rationale
+def sealed_text(value: str | Sealed) -> str:
+    """A text field as the timeline stores it (a rationale, an actor's id): its text, or a
+    sealed one's public form in JSON, as the log shows it."""
+    if isinstance(value, Sealed):
+        return orjson.dumps({"commitment": value.commitment, "subject": value.subject}).decode()
+    return value
 
 
-def rationale_value(text: str) -> str | dict[str, str]:
-    """A stored rationale read back: its text, or a sealed one's public form."""
+def sealed_text_value(text: str) -> str | dict[str, str]:
+    """A stored text field read back: its text, or a sealed one's public form."""
     if text.startswith(_SEALED_PREFIX):
         value: dict[str, str] = orjson.loads(text)
         return value
@@ -106,7 +105,8 @@ class TimelineEntry:
     type: str
     recorded_at: str
     effective_at: str | None
-    actor_id: str
+    # A researcher's id on their own request (policy 2), sealed, in its public form.
+    actor_id: str | dict[str, str]
     actor_role: str
     # A sealed rationale (a decision on a person's request) in its public form, as the log
     # shows it: ``{"commitment", "subject"}``.
@@ -145,9 +145,9 @@ def timeline_entry(row: tuple[Any, ...]) -> TimelineEntry:
         type=row[3],
         recorded_at=row[4],
         effective_at=row[5],
-        actor_id=row[6],
+        actor_id=sealed_text_value(row[6]),
         actor_role=row[7],
-        rationale=rationale_value(row[8]),
+        rationale=sealed_text_value(row[8]),
         evidence=orjson.loads(row[9]),
         facts=orjson.loads(row[10]),
     )

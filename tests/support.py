@@ -147,7 +147,29 @@ def demo_private_values(min_length: int = 1) -> set[str]:
     for line in filter(str.strip, text.splitlines()):
         document = json.loads(line)
         for name in PRIVATE_FIELDS.get(event_of.get(document["command"], ""), {}):
-            value = document.get(name)
-            if isinstance(value, str) and len(value) >= min_length:
-                values.add(value)
+            for value in _named(document, name):
+                if isinstance(value, str) and len(value) >= min_length:
+                    values.add(value)
     return values
+
+
+def _named(document: dict[str, Any], name: str) -> list[Any]:
+    """The values a policy's field name picks out of a command document: ``actor.id`` in its
+    actor, ``evidence.uri`` in each evidence item, any other name at the top."""
+    field, _, part = name.partition(".")
+    value = document.get(field)
+    if not part:
+        return [value]
+    items = value if isinstance(value, list) else [value]
+    return [item.get(part) for item in items if isinstance(item, dict)]
+
+
+def stored_manifests(ledger: Any) -> dict[str, Any]:
+    """Every file list a ledger keeps beside its events, by digest: what a bundle carries for
+    a restore (`Ledger.restore(manifests=)`)."""
+    digests = {
+        json.loads(n.state)["manifest_digest"]
+        for n in ledger.notifications_after(0)
+        if n.topic == "reliquary/WeightsPreserved/v1"
+    }
+    return {digest: ledger.recorder.read_manifest(digest) for digest in digests}

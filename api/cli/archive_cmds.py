@@ -1,4 +1,4 @@
-"""CLI commands for preserved weights: manifest, preserve, verify-archive."""
+"""CLI commands for preserved weights: manifest, preserve, verify-archive, archive manifest."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from api.cli.output import fail, print_json, print_table, progress, say
 if TYPE_CHECKING:
     from projections.archive import FileCheck, TreeManifest
     from projections.translog.proven import RecordedWeights
+
+archive_app = typer.Typer(
+    help="Recorded weights manifests, read by digest from the store.", no_args_is_help=True
+)
 
 Workers = Annotated[
     int | None, typer.Option("--workers", min=1, help="Files hashed at once (default: CPU count)")
@@ -266,8 +270,36 @@ def _present(result: dict[str, Any], differing: list[FileCheck], total: int) -> 
         say(f"OK: this check is recorded as version {result['recorded_check']['version']}")
 
 
+@archive_app.command("manifest")
+def recorded_manifest(
+    ctx: typer.Context,
+    digest: Annotated[str, typer.Argument(help="The manifest digest a WeightsPreserved names")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Print a recorded manifest's files by its digest, checked to hash to it.
+
+    The log's WeightsPreserved event names the manifest by digest, file count and total size;
+    the files are stored beside the log. With --json: manifest_digest, file_count,
+    total_bytes and files, the document a bundle's manifest file holds.
+    """
+    services = _services(ctx)
+    try:
+        found = services.queries.manifest(digest)
+    finally:
+        services.close()
+    if as_json:
+        print_json(found.to_json())
+        return
+    print_table(
+        f"{found.file_count} files, {found.total_bytes} bytes, manifest digest {found.digest}",
+        ["path", "size", "sha256"],
+        [(entry.path, entry.size, entry.sha256) for entry in found.files],
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the CLI."""
     app.command()(manifest)
     app.command()(preserve)
     app.command("verify-archive")(verify_archive)
+    app.add_typer(archive_app, name="archive")

@@ -1,4 +1,10 @@
-"""CLI commands over the views: timeline, why, registers, the fairness report, projections."""
+"""CLI commands over the views: timeline, why, registers, the fairness report, projections.
+
+Each answer read from the views names what it was computed from (`Queries.basis`): in its
+``basis`` field where the JSON is an object (``timeline``, ``report fairness``), else as a
+``basis:`` line on stderr. ``projections follow`` and ``catch-up`` are the projection runner's
+commands: they write the views, under the role `grant-projection-role` prepared.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api.cli.ledger_cmds import JsonFlag, _services
-from api.cli.output import print_json, print_table, progress, say
+from api.cli.output import print_json, print_table, progress, say, shown
 
 if TYPE_CHECKING:
     from api.bootstrap import Services
@@ -23,12 +29,20 @@ TypeOption = Annotated[str | None, typer.Option("--type", help="Only this event 
 
 
 def _caught_up(ctx: typer.Context) -> Services:
-    """The services, their views caught up with the ledger first (a progress bar on a terminal)."""
+    """The services, their views caught up with the ledger first if this process keeps them
+    (a progress bar on a terminal); else the views as the projection runner left them."""
     services = _services(ctx)
+    if not services.views.catches_up_on_read:
+        return services
     behind = services.ledger.recorder.max_notification_id() or 0
     with progress("updating views", behind * len(services.views.views), "events") as bar:
-        services.queries.catch_up(on_progress=bar.advance)
+        services.queries.refresh_views(on_progress=bar.advance)
     return services
+
+
+def _say_basis(services: Services, report: object = None) -> None:
+    """Name, on stderr, what the answer just printed was computed from."""
+    say(f"basis: {services.queries.basis(report).text()}")
 
 
 def _when(text: str | None, name: str) -> datetime | None:
@@ -54,6 +68,61 @@ def projections_status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         ["view", "position", "head", "behind"],
         [(s.name, s.position, s.head, s.behind) for s in statuses],
     )
+
+
+@projections_app.command("catch-up")
+def projections_catch_up(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Take every new event into the views once, with a progress bar (the runner's role)."""
+    services = _services(ctx)
+    behind = max((s.behind for s in services.queries.view_status()), default=0)
+    with progress("catching up", behind * len(services.views.views), "events") as bar:
+        taken = services.queries.catch_up(on_progress=bar.advance)
+    basis = services.queries.basis()
+    if as_json:
+        print_json({"events_taken": taken, "basis": basis.as_json()})
+    else:
+        say(f"OK: {taken} events taken (counted once per view); {basis.text()}")
+
+
+@projections_app.command("follow")
+def projections_follow(
+    ctx: typer.Context,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval",
+            min=0.01,
+            max=3600,
+            help="Seconds between looks for new events (RELIQUARY_FOLLOW_INTERVAL_SECONDS)",
+        ),
+    ] = None,
+) -> None:
+    """Keep the views current until stopped (SIGTERM or SIGINT): the projection runner.
+
+    Run it as the role `grant-projection-role` prepared. Progress shows on a terminal; piped,
+    it prints only the line that says it stopped.
+    """
+    import signal
+    import threading
+
+    services = _services(ctx)
+    stop = threading.Event()
+
+    def stopping(signum: int, frame: object) -> None:  # noqa: ARG001 (the handler's signature)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, stopping) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with progress("following the ledger", None, "events") as bar:
+            taken = services.queries.follow_views(
+                stop,
+                interval if interval is not None else services.settings.follow_interval_seconds,
+                on_progress=bar.advance,
+            )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    say(f"OK: stopped following; {taken} events taken")
 
 
 @projections_app.command("rebuild")
@@ -99,7 +168,8 @@ def timeline(
     as_json: JsonFlag = False,
 ) -> None:
     """Every decision in ledger order, filtered; page with --after the last sequence shown."""
-    page = _caught_up(ctx).queries.timeline(
+    services = _caught_up(ctx)
+    page = services.queries.timeline(
         model=model,
         event_type=event_type,
         actor=actor,
@@ -111,7 +181,7 @@ def timeline(
     )
     entries = page.entries
     if as_json:
-        print_json(page.as_json())
+        print_json({**page.as_json(), "basis": services.queries.basis().as_json()})
         return
     print_table(
         "Timeline",
@@ -123,8 +193,8 @@ def timeline(
                 e.version,
                 e.type,
                 e.effective_at or e.recorded_at,
-                f"{e.actor_id} ({e.actor_role})",
-                e.rationale,
+                f"{shown(e.actor_id)} ({e.actor_role})",
+                shown(e.rationale),
             )
             for e in entries
         ],
@@ -161,10 +231,12 @@ def why(
     """Decisions ranked by how well their rationale and evidence match QUERY."""
     from projections.queries import MAX_SEARCH_RESULTS
 
-    queries = _caught_up(ctx).queries
+    services = _caught_up(ctx)
+    queries = services.queries
     if as_json:
         hits = queries.search(query, model=model, event_type=event_type, limit=limit)
         print_json([{"rank": round(hit.rank, 6), **hit.entry.as_json()} for hit in hits])
+        _say_basis(services)
         return
     # For people, one hit more than shown, to say whether more match (a limit out of range is
     # passed as given, for `Queries.search` to refuse).
@@ -176,15 +248,17 @@ def why(
     for hit in hits:
         entry = hit.entry
         criteria = entry.facts.get("criteria")
-        evidence = "; ".join(f"{e['description']} <{e['uri']}>" for e in entry.evidence)
+        evidence = "; ".join(
+            f"{shown(e['description'])} <{shown(e['uri'])}>" for e in entry.evidence
+        )
         rows.append(
             (
                 f"{hit.rank:.3f}",
                 f"{entry.model} v{entry.version} (seq {entry.sequence})",
                 entry.type,
-                f"{entry.actor_id} ({entry.actor_role})",
+                f"{shown(entry.actor_id)} ({entry.actor_role})",
                 entry.effective_at or entry.recorded_at,
-                entry.rationale,
+                shown(entry.rationale),
                 (f"criteria {criteria}; " if criteria else "") + evidence,
             )
         )
@@ -203,6 +277,7 @@ def why(
             f"showing the {MAX_SEARCH_RESULTS} best matches, the most `why` shows; "
             "more may match: narrow with --model or --type"
         )
+    _say_basis(services)
 
 
 def register_cmd(
@@ -216,13 +291,15 @@ def register_cmd(
 
     from projections.records import jsonable
 
-    rows = _caught_up(ctx).queries.register(kind, model)
+    services = _caught_up(ctx)
+    rows = services.queries.register(kind, model)
     data = [jsonable(asdict(row)) for row in rows]
     if as_json:
         print_json(data)
-        return
-    columns = list(data[0]) if data else ["(empty)"]
-    print_table(f"{kind.capitalize()} register", columns, [list(d.values()) for d in data])
+    else:
+        columns = list(data[0]) if data else ["(empty)"]
+        print_table(f"{kind.capitalize()} register", columns, [list(d.values()) for d in data])
+    _say_basis(services)
 
 
 @report_app.command("fairness")
@@ -255,14 +332,17 @@ def fairness(
     at = None
     if as_of is not None:
         at = parse_as_of(as_of, "--as-of")
-    report = _caught_up(ctx).queries.fairness(criteria_distance=criteria_distance, as_of=at)
+    services = _caught_up(ctx)
+    report = services.queries.fairness(criteria_distance=criteria_distance, as_of=at)
+    basis = services.queries.basis(report)
     if markdown:
         if output is None:
             # No files beside a page on stdout: the charts travel inside it, as data URIs.
-            print(reports.report_markdown(report, reports.chart_data_uris(report)))  # noqa: T201
+            charts_inline = reports.chart_data_uris(report)
+            print(reports.report_markdown(report, charts_inline, basis))  # noqa: T201
             return
         charts = reports.report_charts(report)
-        text = reports.report_markdown(report, None)
+        text = reports.report_markdown(report, None, basis)
         output.mkdir(parents=True, exist_ok=True)
         (output / "REPORT.md").write_text(text)
         for name, chart in charts.items():
@@ -270,13 +350,13 @@ def fairness(
         say(f"OK: wrote {output / 'REPORT.md'} and {len(charts)} chart(s)")
         return
     if csv_out:
-        print(reports.report_csv(report), end="")  # noqa: T201
+        print(reports.report_csv(report, basis), end="")  # noqa: T201
         return
     if as_json:
-        print_json(reports.report_json(report))
+        print_json(reports.report_json(report, basis))
         return
     # For a terminal: the Markdown report, without chart links (there are no files beside it).
-    print(reports.report_markdown(report, {}))  # noqa: T201
+    print(reports.report_markdown(report, {}, basis))  # noqa: T201
 
 
 def register(app: typer.Typer) -> None:

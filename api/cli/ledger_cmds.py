@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from api.cli.output import fail, print_json, print_table, progress, say
+from api.cli.output import fail, print_json, print_table, progress, say, shown
 
 if TYPE_CHECKING:
     from api.bootstrap import Services
@@ -194,8 +194,8 @@ def history(
             r["type"],
             r["recorded_at"],
             r["effective_at"] or "",
-            f"{r['actor']['id']} ({r['actor']['role']})",
-            _shown(r["rationale"]),
+            f"{shown(r['actor']['id'])} ({r['actor']['role']})",
+            shown(r["rationale"]),
             _brief(r["facts"]),
         )
         for r in records
@@ -212,22 +212,13 @@ def history(
     )
 
 
-def _shown(value: Any) -> Any:
-    """A sealed value for a table: its opened value, or whether it is erased or sealed."""
-    if isinstance(value, dict) and "commitment" in value and "subject" in value:
-        if "value" in value:
-            return value["value"]
-        return "[erased]" if value.get("erased") else "[sealed]"
-    return value
-
-
 def _brief(facts: dict[str, Any], limit: int = 160) -> str:
     parts = []
     for key, value in facts.items():
         if key == "files" and isinstance(value, list):
             parts.append(f"files=[{len(value)} files]")
         else:
-            parts.append(f"{key}={_shown(value)}")
+            parts.append(f"{key}={shown(value)}")
     text = ", ".join(parts)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -317,10 +308,42 @@ def erase(
         say(f"OK: erased {erased}; recorded as version {recorded.version} of {model}")
 
 
+def scrub(
+    ctx: typer.Context,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Scrub even if no erasure is pending (e.g. once after an upgrade)"
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rid the store's files of erased people's old bytes, where an erasure could not finish.
+
+    An erasure does it right after its commit; this redoes it for any left pending (a process
+    that died in between, a role not allowed VACUUM FULL). Exit 1 if it could not finish.
+    """
+    services = _services(ctx)
+    try:
+        done = services.ledger.scrub_erased(force=everything)
+    finally:
+        services.close()
+    if as_json:
+        print_json(
+            {"subjects": list(done.subjects), "complete": done.complete, "detail": done.detail}
+        )
+    else:
+        say(f"{'OK' if done.complete else 'NOT DONE'}: {done.detail}; subjects: "
+            f"{', '.join(done.subjects) or 'none pending'}")  # fmt: skip
+    if not done.complete:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the CLI."""
     app.command()(init)
     app.command()(erase)
+    app.command()(scrub)
     app.command()(apply)
     app.command()(models)
     app.command()(history)

@@ -11,6 +11,7 @@ from api.cli.ledger_cmds import JsonFlag, _services, _settings
 from api.cli.output import fail, print_json, print_table, progress, say
 
 if TYPE_CHECKING:
+    from projections.translog.postgres_recorder import ServiceGrants
     from projections.translog.service import LogService
 
 proof_app = typer.Typer(help="Inclusion and consistency proofs.", no_args_is_help=True)
@@ -254,8 +255,9 @@ def export(
         str,
         typer.Option(
             "--disclose",
-            help="The recipient's role: board or auditor add the openings of private values "
-            "(openings.jsonl); none (the default) gives commitments only",
+            help="Whom the bundle is for: board or auditor add the openings of every private "
+            "value (openings.jsonl), researcher:ID those of that researcher's own requests; "
+            "another role or none (the default) gives commitments only",
         ),
     ] = "none",
     as_json: JsonFlag = False,
@@ -264,10 +266,10 @@ def export(
 
     The folder is made with mode 0700 (or must be an empty folder), each file with mode 0600.
     """
-    from domain.disclosure import bundle_discloses
+    from domain.disclosure import bundle_recipient
     from projections.translog.bundle import check_export_target
 
-    bundle_discloses(disclose)  # refused (exit 2) before anything is signed
+    bundle_recipient(disclose)  # refused (exit 2) before anything is signed
     check_export_target(directory)
     log = _log(ctx)
     with progress("logging", log.pending(), "events") as bar:
@@ -374,46 +376,40 @@ def grant_service_role(
 ) -> None:
     """PostgreSQL, as the owner: create or upgrade the schema; grant ROLE what a service needs.
 
-    Table by table: read and append the events and the log; keep the views, request keys and
-    API actors. Never UPDATE, DELETE or TRUNCATE on the events or the log, nor CREATE. Run it
-    again after an upgrade.
+    Table by table: read and append the events and the log; read the views (the projection
+    runner's role writes them: grant-projection-role); keep request keys and API actors. Never
+    UPDATE, DELETE or TRUNCATE on the events or the log, nor CREATE. Run it again after an
+    upgrade.
     """
-    from api.bootstrap import _VERSION_TABLE, build_services
-    from domain.errors import LedgerError
-    from domain.storage import store_for
-    from projections.translog.postgres_recorder import (
-        READ,
-        UPSERT,
-        TableGrant,
-        service_role_tables,
-    )
-    from projections.translog.postgres_recorder import grant_service_role as grant
+    from api.bootstrap import grant_role
 
-    # The owner's command creates (or upgrades) the whole schema, whatever the environment says.
-    settings = _settings(ctx).model_copy(update={"create_tables": True})
-    if not store_for(settings.database_url).is_postgres:
-        raise LedgerError("grant-service-role is for PostgreSQL; SQLite has no roles")
-    services = build_services(settings)
-    try:
-        log = services.log.log
-        tables = service_role_tables(
-            services.ledger.recorder,  # type: ignore[arg-type]  # PostgreSQL's, checked above
-            log.recorder,  # type: ignore[arg-type]
-            services.views,
-            more=[
-                TableGrant("api_actors", UPSERT, "API tokens: added and revoked, never deleted"),
-                TableGrant(_VERSION_TABLE, READ, "the schema's version: the owner upgrades it"),
-            ],
-        )
-        granted = grant(
-            log.recorder,  # type: ignore[arg-type]
-            role,
-            tables,
-            insert_function=services.ledger.recorder.insert_function_name,  # type: ignore[attr-defined]
-            create_role=create_role,
-        )
-    finally:
-        services.close()
+    granted = grant_role(_settings(ctx), role, runs="service", create_role=create_role)
+    _print_grants(granted, as_json, "no UPDATE, DELETE or TRUNCATE on the events or the log")
+
+
+def grant_projection_role(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Argument(help="The PostgreSQL role the projection runner runs as")],
+    create_role: Annotated[
+        bool, typer.Option("--create-role", help="Create ROLE (LOGIN, nothing else) if missing")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """PostgreSQL, as the owner: create or upgrade the schema; grant ROLE what the projection
+    runner needs (`reliquary projections follow`).
+
+    Table by table: read the events and what opens sealed values; keep the views and their
+    tracking. Nothing else: no event, log, key or token, no function, no CREATE. Use a role
+    of its own: each grant command sets the role's whole set of privileges in the schema.
+    """
+    from api.bootstrap import grant_role
+
+    granted = grant_role(_settings(ctx), role, runs="projections", create_role=create_role)
+    _print_grants(granted, as_json, "it writes the views only; no event, log, key or token")
+
+
+def _print_grants(granted: ServiceGrants, as_json: bool, summary: str) -> None:
+    role = granted.role
     if as_json:
         print_json(
             {
@@ -435,8 +431,8 @@ def grant_service_role(
         )
         say(
             f"OK: {role}: USAGE on schema {granted.schema} (no CREATE); USAGE on sequences "
-            f"{', '.join(granted.sequences)}; EXECUTE on {', '.join(granted.functions)}; "
-            "no UPDATE, DELETE or TRUNCATE on the events or the log"
+            f"{', '.join(granted.sequences) or '(none)'}; EXECUTE on "
+            f"{', '.join(granted.functions) or '(none)'}; {summary}"
         )
         if granted.role_created:
             say(f"created role {role}: set its password as the DBA (ALTER ROLE ... PASSWORD)")
@@ -455,3 +451,4 @@ def register(app: typer.Typer) -> None:
     app.command("verify-bundle")(verify_bundle)
     app.command("import")(import_)
     app.command("grant-service-role")(grant_service_role)
+    app.command("grant-projection-role")(grant_projection_role)

@@ -43,6 +43,17 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     Console(soft_wrap=False).print(table)
 
 
+def shown(value: Any) -> Any:
+    """A value for a table cell: a sealed value (``{"commitment", "subject"}``, perhaps opened)
+    as its opened value, ``[erased]``, or ``[sealed ps:…]`` naming whose it is; anything else
+    as it is."""
+    if isinstance(value, dict) and "commitment" in value and "subject" in value:
+        if "value" in value:
+            return value["value"]
+        return "[erased]" if value.get("erased") else f"[sealed {value['subject']}]"
+    return value
+
+
 def say(message: str) -> None:
     """Print a message for the person at the terminal, on stderr."""
     print(message, file=sys.stderr)  # noqa: T201

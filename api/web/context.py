@@ -112,23 +112,35 @@ def renderer_of(request: Request) -> Renderer:
 
 
 def viewer(request: Request) -> Viewer:
-    """The signed-in reader, if the session is live and its token still valid for reading."""
+    """The signed-in actor, if the session is live and its token still valid.
+
+    Any role may sign in: a researcher reads the public pages with the private values of their
+    own requests opened (`domain.disclosure.may_open`); the records are for `reader`.
+    """
     session_id = request.cookies.get(web_sessions.SESSION_COOKIE)
     session = sessions_of(request).get(session_id)
     if session is None:
         return Viewer(None, None)
     actor = services_of(request).actors.actor_for(session.token)
-    if actor is None or not may_read(actor.role):
+    if actor is None:
         sessions_of(request).close(session_id)  # revoked since: the session ends with it
         return Viewer(None, None)
     return Viewer(actor, session.csrf)
 
 
 def reader(request: Request) -> Viewer:
-    """The signed-in reader of a private page, or `SignInRequired`."""
+    """The signed-in reader of a private page: `SignInRequired` without a session, a 403 page
+    for a role that may not read the records (`domain.authority.may_read`)."""
     seen = viewer(request)
     if seen.actor is None:
         raise SignInRequired
+    if not may_read(seen.actor.role):
+        raise PageError(
+            403,
+            f"The {seen.actor.role} role may not read the ledger's records; the public parts "
+            "(checkpoints, the key, manifests, decisions, the verify page) are open to you.",
+            title="Not for this role",
+        )
     return seen
 
 
@@ -149,14 +161,21 @@ def page(
     *,
     status: int = 200,
     private: bool = True,
+    basis: bool = True,
 ) -> HTMLResponse:
-    """The template ``name`` with ``context`` over what every page shows (reader, navigation)."""
+    """The template ``name`` with ``context`` over what every page shows (reader, navigation).
+
+    Every page but an error's names what it was computed from in its footer
+    (`Queries.basis`): read after the page's data, as the views only move forward; a page
+    showing a report (its ``report``) names the ledger position the report was computed at.
+    """
     base = {
         "actor": seen.actor,
         "csrf": seen.csrf,
         "section": "",
         "event_types": EVENT_TYPES,
         "here": target(request),
+        "basis": services_of(request).queries.basis(context.get("report")) if basis else None,
     }
     return renderer_of(request).page(
         request, name, {**base, **context}, status=status, private=private
@@ -173,4 +192,5 @@ def error_page(request: Request, error: Exception) -> Response:
         viewer(request),
         {"title": error.title, "status": error.status, "message": error.message},
         status=error.status,
+        basis=False,  # the store may be what failed; an error is computed from nothing
     )

@@ -5,8 +5,10 @@ Every page is rendered on the server from the same services and projections as t
 registers, the fairness report, the transparency log), read-only: it reads its query string
 (`api.web.params`), asks `services.queries` or `services.log`, and renders its template
 (`api.web.context.page`). The public parts (the checkpoint and key on the overview, a model's
-preserved-weights manifest, the verify page) need no account, as in the API; everything else
-is for a signed-in reader (`api.web.signin`).
+preserved-weights manifest, a decision as its leaf shows it, the verify page) need no account,
+as in the API; everything else is for a signed-in reader (`api.web.signin`). A decision's
+private values are opened only for a signed-in reader allowed to open them
+(`Queries.shown_decision`).
 
 The pages live under ``/web/`` (the API's own paths, ``/models``, ``/timeline`` and so on, are
 JSON); ``/`` redirects to ``/web/``. The decision and verify pages let the reader's browser
@@ -16,7 +18,7 @@ check the log's proofs itself (``static/verify.js``).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -55,12 +57,10 @@ from api.web.render import (
     svg_data_uri,
 )
 from api.web.signin import sign_in_first
+from domain.authority import may_read
 from domain.decisions import Role
 from domain.errors import LedgerError
 from projections.queries import DEFAULT_CRITERIA_DISTANCE, MAX_SEARCH_RESULTS, TimelinePage
-
-if TYPE_CHECKING:
-    from projections.views import TimelineEntry
 
 ROLES = tuple(role.value for role in Role)
 MANIFEST_SHOWN = 500
@@ -131,10 +131,12 @@ def _checklist_counts(services: Services) -> dict[str, dict[str, int]]:
 
 @router.get("/")
 def overview(request: Request) -> Response:
-    """Every model with its status (for readers), and the latest signed checkpoint (for all)."""
+    """Every model with its status (for readers of the records), and the latest signed
+    checkpoint (for all)."""
     seen = viewer(request)
     services = services_of(request)
-    models = services.queries.model_statuses() if seen.actor is not None else None
+    reads = seen.actor is not None and may_read(seen.actor.role)
+    models = services.queries.model_statuses() if reads else None
     steps = _checklist_counts(services) if models is not None else {}
     return page(
         request,
@@ -162,7 +164,7 @@ def model_page(request: Request, model: str) -> Response:
     as_of_text = text(params, "as_of", MOMENT_CHARS)
     as_of = moment(as_of_text, "as_of")
     current = queries.state_at(model)
-    answer = queries.history(model, version=version, at=as_of)
+    answer = queries.history(model, version=version, at=as_of, reader=seen.actor)
     checklist = queries.checklist(model, as_of=as_of)[0]
     state, shown = answer.lifecycle, answer.state
     filters = TimelineFilters.parse(params, model=model)
@@ -179,6 +181,12 @@ def model_page(request: Request, model: str) -> Response:
             "model": model,
             "state": shown,
             "weights": state.weights,
+            # The first files of its manifest, read by digest (the event names it so).
+            "manifest_files": queries.manifest_page(
+                state.weights.manifest_digest, 0, MANIFEST_SHOWN
+            ).files
+            if state.weights
+            else (),
             "manifest_shown": MANIFEST_SHOWN,
             "current_version": current.version,
             "current_status": current.lifecycle_status,
@@ -191,7 +199,8 @@ def model_page(request: Request, model: str) -> Response:
             "path": path,
             "travel_query": {key: value for key, value in travel.items() if value},
             "filter_query": filters.query(with_model=False),
-            "access_requests": queries.register("access", model),
+            # Requesters, purposes and reasons only for a reader who may open them.
+            "access_requests": queries.register("access", model, reader=seen.actor),
             "policies": queries.register("policies", model),
             "essays": queries.register("essays", model),
             "preferences": queries.register("preferences", model),
@@ -207,7 +216,10 @@ def model_page(request: Request, model: str) -> Response:
 def manifest_page(request: Request, model: str) -> Response:
     """A model's latest preserved-weights manifest (public, as in the API)."""
     seen = viewer(request)
-    weights = services_of(request).queries.weights(model)
+    queries = services_of(request).queries
+    weights = queries.weights(model)
+    # Its first files, read by digest (the event names them so); the rest page by page as JSON.
+    first = queries.manifest_page(weights.manifest_digest, 0, MANIFEST_SHOWN)
     return page(
         request,
         "manifest.html",
@@ -217,7 +229,9 @@ def manifest_page(request: Request, model: str) -> Response:
             "section": "models",
             "model": model,
             "weights": weights,
-            "total_bytes": sum(entry.size for entry in weights.files),
+            "files": first.files,
+            "manifest_shown": MANIFEST_SHOWN,
+            "total_bytes": weights.total_bytes,
         },
         private=False,
     )
@@ -249,15 +263,18 @@ def timeline_page(request: Request) -> Response:
 
 @router.get("/decisions/{sequence}")
 def decision_page(request: Request, sequence: str) -> Response:
-    """One decision in full, with its leaf hash and a check in the reader's own browser."""
-    seen = reader(request)
+    """One decision in full, with its leaf hash and a check in the reader's own browser.
+
+    Public, as its leaf is: what the page shows is the leaf's public form, with the private
+    values opened only for a signed-in reader allowed to open them (`Queries.shown_decision`).
+    """
+    seen = viewer(request)
     services = services_of(request)
     if not _SEQUENCE.fullmatch(sequence):
         raise PageError(404, f"there is no decision {excerpt(sequence)}")
     number = int(sequence)
-    entry = services.queries.decision(number)
+    shown = services.queries.shown_decision(number, signed_in=seen.actor)
     leaf = services.log.leaf_hash(number)
-    shown = _shown_decision(entry)
     facts = dict(shown["facts"])
     criteria = facts.get("criteria")
     if isinstance(criteria, dict):  # its own table; any other form is shown with the facts
@@ -279,28 +296,6 @@ def decision_page(request: Request, sequence: str) -> Response:
             "claims": shown,
         },
     )
-
-
-def _shown_decision(entry: TimelineEntry) -> dict[str, Any]:
-    """Everything the decision page shows of a decision, in the public form of its leaf.
-
-    The one structure the template renders and the page embeds as its claims: the browser
-    checks each field against the signed record (``static/verify.js``), so the page cannot
-    show a field the check does not see. ``facts`` are the event's own fields (criteria,
-    channels, files, reasons, ...); ``recorded_at`` and ``effective_at`` are moments in UTC.
-    """
-    return {
-        "sequence": entry.sequence,
-        "model": entry.model,
-        "version": entry.version,
-        "type": entry.type,
-        "recorded_at": entry.recorded_at,
-        "effective_at": entry.effective_at,
-        "actor": {"id": entry.actor_id, "role": entry.actor_role},
-        "rationale": entry.rationale,
-        "evidence": list(entry.evidence),
-        "facts": dict(entry.facts),
-    }
 
 
 @router.get("/search")

@@ -1,8 +1,10 @@
 """Signing in to the web console and out of it, and sending a reader without a session to sign in.
 
-The records (everything but the public parts: checkpoints, the key, manifests, the verify page)
-are for a reader whose role may read them (`domain.authority.may_read`). The console asks once
-for such a reader's token and keeps a session in an HttpOnly cookie (`api.web.sessions`); both
+The records (everything but the public parts: checkpoints, the key, manifests, decisions, the
+verify page) are for a reader whose role may read them (`domain.authority.may_read`, checked by
+`api.web.context.reader`); any role may sign in, since a signed-in researcher sees the private
+values of their own requests opened on the public pages. The console asks once for a token and
+keeps a session in an HttpOnly cookie (`api.web.sessions`); both
 forms carry a CSRF value, and after signing in the reader goes back to the page they asked for,
 never to another site.
 """
@@ -27,7 +29,6 @@ from api.web.context import (
     viewer,
 )
 from api.web.render import with_query
-from domain.authority import may_read
 
 MAX_FORM_BYTES = 16 * 1024
 
@@ -95,7 +96,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    """Check the token; open a session for a reader, refuse anyone else."""
+    """Check the token; open a session for its actor (what each role reads is decided per page)."""
     form = await _form(request)
     next_page = _local_target(form.get("next"))
     if not web_sessions.same_secret(
@@ -108,14 +109,6 @@ async def login(request: Request) -> Response:
     actor = services_of(request).actors.actor_for(token) if token else None
     if actor is None:
         return _login_page(request, next_page, "That token is unknown or has been revoked.", 401)
-    if not may_read(actor.role):
-        return _login_page(
-            request,
-            next_page,
-            f"The {actor.role} role may not read the ledger's records; the public parts "
-            "(checkpoints, proofs, the key, manifests, the verify page) need no sign-in.",
-            403,
-        )
     response = RedirectResponse(next_page, status_code=303)
     response.set_cookie(
         web_sessions.SESSION_COOKIE,

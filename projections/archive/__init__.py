@@ -10,6 +10,8 @@ The manifest and its digest are defined once, in `domain.decisions` (`ManifestEn
   several workers;
 - `comparison`: a recorded manifest and an observed one compared file by file (`compare`);
 - `model_signing`: the OpenSSF model-signing v1.0 statement of the files, written and read.
+- `manifests`: a recorded manifest read back by its digest (`WeightsPreserved` names it so),
+  whole and checked (`recorded_manifest`) or a page at a time (`manifest_page`).
 
 The names other code uses are re-exported here. The CLI imports this package inside its
 commands, never at start-up.

@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from projections.fairness.charts import APPROVAL_CHART, VETO_CHART
@@ -32,6 +32,9 @@ from projections.fairness.figures import (
 )
 from projections.fairness.text import _md, _pct
 
+if TYPE_CHECKING:
+    from projections.runner import Basis
+
 # --- JSON ---------------------------------------------------------------------------------------
 
 
@@ -47,15 +50,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def report_json(report: FairnessReport) -> dict[str, Any]:
+def report_json(report: FairnessReport, basis: Basis | None = None) -> dict[str, Any]:
     """Return the report as plain JSON values (dicts, lists, str, int, float, bool, None).
 
     Field names are those of the dataclasses; dates are ISO 8601 strings; intervals are
     ``{"low": .., "high": ..}``; criteria are ``[[name, score], ...]``; channels
-    ``[[channel, audience], ...]``. Floats are not rounded.
+    ``[[channel, audience], ...]``. Floats are not rounded. With a ``basis``
+    (`projections.queries.Queries.basis`), its ``basis`` names the checkpoint it stands on.
     """
     result: dict[str, Any] = {"report": "fairness"}
     result.update(_plain(report))
+    if basis is not None:
+        result["basis"] = basis.as_json()
     return result
 
 
@@ -64,9 +70,12 @@ def report_json(report: FairnessReport) -> dict[str, Any]:
 CSV_COLUMNS = ("section", "subject", "item", "figure", "value")
 """The CSV's layout: one figure per line.
 
-``section`` is one of ``settings``, ``access_by_group``, ``denial_reason``, ``criteria_policy``,
-``criteria_pair``, ``criteria_missing``, ``veto_by_model``, ``veto_by_reviewer``,
-``veto_by_risk_category``, ``essay_cadence``, ``preferences``, ``preference_decision``;
+``section`` is one of ``settings``, ``basis`` (what the report stands on: ``events``,
+``recorded``, ``behind_ledger``, ``relation``, ``unsigned``, ``checkpoint_size``,
+``checkpoint_root_hash``, ``checkpoint_signed_at``), ``access_by_group``, ``denial_reason``,
+``criteria_policy``, ``criteria_pair``, ``criteria_missing``, ``veto_by_model``,
+``veto_by_reviewer``, ``veto_by_risk_category``, ``essay_cadence``, ``preferences``,
+``preference_decision``;
 ``subject`` is the group, model, reviewer or category (the first model of a pair);
 ``item`` is the second model of a pair, a preference's id, or a denial reason code, else empty;
 ``figure`` is the field name as in the JSON (an interval gives two figures, ``..._low`` and
@@ -112,7 +121,9 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
-def _csv_rows(report: FairnessReport) -> Iterable[tuple[str, str, str, str, Any]]:
+def _csv_rows(
+    report: FairnessReport, basis: Basis | None = None
+) -> Iterable[tuple[str, str, str, str, Any]]:
     p = report.policy
     for name in ("criteria_distance", "min_decided", "four_fifths", "z"):
         yield "settings", "", "", name, getattr(p, name)
@@ -121,6 +132,13 @@ def _csv_rows(report: FairnessReport) -> Iterable[tuple[str, str, str, str, Any]
         for f in fields(report.position):
             value = getattr(report.position, f.name)
             yield "settings", "", "", f.name, moment_text(value) if f.name == "moment" else value
+    if basis is not None:
+        shown = basis.as_json()
+        checkpoint = shown.pop("checkpoint") or {}
+        for name, value in shown.items():
+            yield "basis", "", "", name, value
+        for name in ("size", "root_hash", "signed_at"):
+            yield "basis", "", "", f"checkpoint_{name}", checkpoint.get(name)
 
     def each(
         section: str, subject: str, item: str, value: Any, skip: tuple[str, ...]
@@ -174,15 +192,16 @@ def _csv_cell(value: Any) -> str:
     return csv_text(_csv_value(value))
 
 
-def report_csv(report: FairnessReport) -> str:
+def report_csv(report: FairnessReport, basis: Basis | None = None) -> str:
     """Return the report as one CSV in long format (columns `CSV_COLUMNS`, documented there).
 
     Text cells that would start a formula are neutralised (`csv_text`); figures stay numbers.
+    With a ``basis``, its figures follow the settings (section ``basis``).
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for section, subject, item, figure, value in _csv_rows(report):
+    for section, subject, item, figure, value in _csv_rows(report, basis):
         cells = (csv_text(section), csv_text(subject), csv_text(item), csv_text(figure))
         writer.writerow((*cells, _csv_cell(value)))
     return out.getvalue()
@@ -263,14 +282,19 @@ def _markdown_position(report: FairnessReport) -> list[str]:
     ]
 
 
-def report_markdown(report: FairnessReport, chart_names: Mapping[str, str] | None = None) -> str:
+def report_markdown(
+    report: FairnessReport,
+    chart_names: Mapping[str, str] | None = None,
+    basis: Basis | None = None,
+) -> str:
     """Return the report as a Markdown page a board can read without a terminal.
 
     ``chart_names`` maps the chart file names of `report_charts` (`APPROVAL_CHART`,
     `VETO_CHART`) to the relative paths the charts were written to, or to their
     ``data:image/svg+xml;base64,`` URIs (`chart_data_uris`, for a page with no files beside
     it); a chart missing from it is not linked. None links each chart by its own file name, as
-    if written beside the page: use None only when the charts are written there.
+    if written beside the page: use None only when the charts are written there. With a
+    ``basis``, a line after the ledger position names the checkpoint the report stands on.
     Every piece of data (group, model, reviewer names, rationales) is escaped.
     """
     p = report.policy
@@ -287,6 +311,8 @@ def report_markdown(report: FairnessReport, chart_names: Mapping[str, str] | Non
         "",
     ]
     out += _markdown_position(report)
+    if basis is not None:
+        out += [f"**Checkpoint**: {_md(basis.text())}", ""]
     out += _markdown_access(report.access_by_group, p, chart_names)
     out += _markdown_criteria(report.criteria_consistency)
     out += _markdown_essays(report.essay_review, report.as_of, chart_names)

@@ -7,6 +7,10 @@ A bundle is a directory:
   leaf hash);
 - ``checkpoint``: the latest signed checkpoint (C2SP tlog-checkpoint signed note);
 - ``verifier-key``: the ledger's public verifier key;
+- ``manifest-<digest>.json``: one per weights manifest a ``WeightsPreserved`` leaf names by its
+  digest (the leaf holds the digest, the file count and the total size; the file list is this
+  file, `domain.manifests.Manifest.to_json` in RFC 8785 form). `verify_bundle` requires each
+  to hash to its digest and match its leaf's totals, and each leaf's manifest to be there;
 - ``README.md``: how to check it without Reliquary (see docs/reviewers.md).
 
 Its files are handled as what they may be: files an adversary wrote (docs/auditors.md).
@@ -41,8 +45,15 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.canonical import canonical_bytes
 from domain.decisions import Sealed
-from domain.errors import BundleDoesNotVerify, BundleError, BundleRefused, UnreadableFile
+from domain.errors import (
+    BundleDoesNotVerify,
+    BundleError,
+    BundleRefused,
+    ManifestDamaged,
+    UnreadableFile,
+)
 from domain.identity import model_id
+from domain.manifests import Manifest, loads_manifest, manifest_json_bytes
 from domain.sealed import opens
 from projections.translog import merkle
 from projections.translog.checkpoint import Checkpoint, verify_checkpoint
@@ -52,6 +63,10 @@ from projections.translog.tree import TransparencyLog, append_leaf
 
 EVENTS, CHECKPOINT, KEY, README = "events.jsonl", "checkpoint", "verifier-key", "README.md"
 OPENINGS = "openings.jsonl"
+MANIFEST_FILE = "manifest-{digest}.json"
+"""The file of one weights manifest, named by its digest (64 hex digits)."""
+_MANIFEST_NAME = re.compile(r"manifest-([0-9a-f]{64})\.json")
+_PRESERVED = b'"topic":"reliquary/WeightsPreserved/v1"'
 """With ``export --disclose``: the sealed values the recipient may read, each with its opening."""
 
 # What a bundle's files may hold; a larger file is refused before it is read.
@@ -63,6 +78,9 @@ MAX_CHECKPOINT_BYTES = 64 * 2**10
 """The signed checkpoint: a few hundred bytes, with room for extensions and co-signatures."""
 MAX_KEY_BYTES = 2**10
 """The verifier key: one line of about 80 characters."""
+MAX_MANIFEST_BYTES = 2**30
+"""A manifest file: 1 GiB, room for the most files a manifest lists (200,000) at the longest
+paths (4,096 characters)."""
 EXCERPT = 80
 """The characters of a file's text a report or error may quote."""
 
@@ -84,6 +102,7 @@ class BundleReport:
     root: bytes = b""
     problems: list[str] = field(default_factory=list)
     openings: int = 0  # the openings of openings.jsonl, each checked against its commitment
+    manifests: int = 0  # the manifest files, each checked against the digest its leaf names
 
     @property
     def ok(self) -> bool:
@@ -98,14 +117,15 @@ def export_bundle(
     verifier: str,
     on_progress: Callable[[int], None] | None = None,
     *,
-    disclose: bool = False,
+    disclose: Callable[[str], bool] | None = None,
 ) -> tuple[int, str]:
     """Write a bundle of the whole log; return the number of events and the checkpoint.
 
-    With ``disclose`` (the recipient may read every private value: `domain.disclosure`), the
-    bundle also holds ``openings.jsonl``: each sealed value's value and opening, by sequence and
-    field, for the values the store still holds (an erased person's are gone). Without it, the
-    bundle holds commitments only, like the public log.
+    With ``disclose`` (which persons', by pseudonym, the recipient may read: decided by
+    `domain.disclosure.bundle_recipient`), the bundle also holds ``openings.jsonl``: each of
+    those sealed values' value and opening, by sequence and field, for the values the store
+    still holds (an erased person's are gone). Without it, the bundle holds commitments only,
+    like the public log.
 
     ``directory`` must not exist (it is made, mode 0700, with any missing parents) or be an
     empty folder; a directory that is a symbolic link, holds anything, or is not a folder is
@@ -116,13 +136,21 @@ def export_bundle(
         checkpoint = log.checkpoint(signing_key)
         written = 0
         sealed: list[tuple[int, str, Sealed]] = []
+        named: dict[str, tuple[int, Any, Any]] = {}
         with _create(folder, directory, EVENTS) as out:
             for line in _leaf_lines(log, checkpoint.size, on_progress):
                 out.write(line + b"\n")
                 if disclose and b'"_type_":"sealed"' in line:
-                    sealed += _sealed_fields(json.loads(line))
+                    sealed += [
+                        found
+                        for found in _sealed_fields(json.loads(line))
+                        if disclose(found[2].subject)
+                    ]
+                if _PRESERVED in line:
+                    _note_manifest(json.loads(line), named)
                 written += 1
-        if disclose:
+        _write_manifests(log, folder, directory, named)
+        if disclose is not None:
             opened = log.ledger.opened(value for _, _, value in sealed)
             with _create(folder, directory, OPENINGS) as out:
                 for sequence, name, value in sealed:
@@ -143,13 +171,58 @@ def export_bundle(
     return written, checkpoint.note
 
 
+def _note_manifest(record: dict[str, Any], named: dict[str, tuple[int, Any, Any]]) -> None:
+    """Remember the manifest a ``WeightsPreserved`` leaf names by digest: (line, count, size).
+
+    A leaf of class version 1 holds its file list itself and names no file.
+    """
+    state = record.get("state")
+    if not isinstance(state, dict) or "files" in state:
+        return
+    digest = state.get("manifest_digest")
+    if isinstance(digest, str) and digest not in named:
+        named[digest] = (
+            record.get("sequence", 0),
+            state.get("file_count"),
+            state.get("total_bytes"),
+        )
+
+
+def _write_manifests(
+    log: TransparencyLog, folder: int, directory: Path, named: dict[str, tuple[int, Any, Any]]
+) -> None:
+    """Write each named manifest, read from the store and checked against its leaf's totals."""
+    from projections.archive.manifests import recorded_manifest
+
+    for digest, (_, count, total) in named.items():
+        manifest = recorded_manifest(log.ledger, digest, file_count=count, total_bytes=total)
+        with _create(folder, directory, MANIFEST_FILE.format(digest=digest)) as out:
+            out.write(manifest_json_bytes(manifest))
+
+
 def _sealed_fields(record: dict[str, Any]) -> list[tuple[int, str, Sealed]]:
-    """A leaf's sealed fields: (sequence, field, the sealed value)."""
-    found = []
+    """A leaf's sealed fields: (sequence, field, the sealed value), the field named as the
+    disclosure policy names it (``requester``; ``actor.id``, ``evidence.uri`` inside value
+    objects, one entry per evidence item)."""
+    found: list[tuple[int, str, Sealed]] = []
+
+    def walk(value: Any, field: str) -> None:
+        if isinstance(value, list):
+            for item in value:
+                walk(item, field)
+        elif isinstance(value, dict):
+            if value.get("_type_") == "sealed":
+                data = value["_data_"]
+                sealed = Sealed(data["commitment"], data["subject"])
+                found.append((record["sequence"], field, sealed))
+            elif set(value) == {"_type_", "_data_"}:
+                walk(value["_data_"], field)
+            else:
+                for name, item in value.items():
+                    walk(item, f"{field}.{name}")
+
     for name, value in record["state"].items():
-        if isinstance(value, dict) and value.get("_type_") == "sealed":
-            data = value["_data_"]
-            found.append((record["sequence"], name, Sealed(data["commitment"], data["subject"])))
+        walk(value, name)
     return found
 
 
@@ -200,16 +273,20 @@ def _verify(
     report.checkpoint = checkpoint
     frontier: dict[merkle.Node, bytes] = {}
     versions: dict[str, int] = {}
-    # Each sealed field's (event type, commitment), by (sequence, field): openings check them.
+    # Each sealed field's (event type, field), by (sequence, commitment): openings check them.
     commitments: dict[tuple[int, str], tuple[str, str]] = {}
+    named: dict[str, tuple[int, Any, Any]] = {}
     index = 0
     for line in _lines(folder, directory):
+        if _PRESERVED in line:
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                _note_manifest(json.loads(line), named)
         if b'"_type_":"sealed"' in line:
             with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
                 record = json.loads(line)
                 kind = event_type(record["topic"])
                 for sequence, name, value in _sealed_fields(record):
-                    commitments[(sequence, name)] = (kind, value.commitment)
+                    commitments[(sequence, value.commitment)] = (kind, name)
         problem = _check_line(line, index, versions)
         if problem:
             report.problems.append(f"line {index + 1} (sequence {index}): {problem}")
@@ -231,7 +308,64 @@ def _verify(
             f"events.jsonl hashes to {report.root.hex()}"
         )
     _check_openings(folder, directory, commitments, report)
+    _check_manifests(folder, directory, named, report)
     return report
+
+
+def _check_manifests(
+    folder: int, directory: Path, named: dict[str, tuple[int, Any, Any]], report: BundleReport
+) -> None:
+    """Each manifest a leaf names is in the bundle, hashes to its digest and has the leaf's
+    count and size; no manifest file is there that no leaf names."""
+    present = set()
+    for entry in sorted(os.listdir(folder)):
+        match = _MANIFEST_NAME.fullmatch(entry)
+        if match:
+            present.add(match.group(1))
+        elif entry.startswith("manifest-"):
+            report.problems.append(f"{excerpt(entry)}: not a manifest file's name")
+    for digest in sorted(present - named.keys()):
+        report.problems.append(
+            f"{MANIFEST_FILE.format(digest=digest)}: no WeightsPreserved leaf names this digest"
+        )
+    for digest, (sequence, count, total) in named.items():
+        name = MANIFEST_FILE.format(digest=digest)
+        if digest not in present:
+            report.problems.append(
+                f"line {sequence + 1} (sequence {sequence}) names manifest {digest}, which "
+                f"the bundle lacks ({name})"
+            )
+            continue
+        try:
+            manifest = read_manifest_file(folder, directory, digest)
+            if (manifest.file_count, manifest.total_bytes) != (count, total):
+                raise ManifestDamaged(
+                    f"it lists {manifest.file_count} files of {manifest.total_bytes} bytes; "
+                    f"its leaf (sequence {sequence}) records {count} files of {total} bytes"
+                )
+        except ManifestDamaged as error:
+            report.problems.append(f"{name}: {excerpt(str(error), 2 * EXCERPT)}")
+        else:
+            report.manifests += 1
+
+
+def read_manifest_file(folder: int, directory: Path, digest: str) -> Manifest:
+    """A bundle's manifest file, read (a regular file within `MAX_MANIFEST_BYTES`) and checked
+    to hash to the digest it is named by (`ManifestDamaged` otherwise)."""
+    with _open(folder, directory, MANIFEST_FILE.format(digest=digest), MAX_MANIFEST_BYTES) as f:
+        data = f.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise _too_large(directory / MANIFEST_FILE.format(digest=digest), MAX_MANIFEST_BYTES)
+    manifest = loads_manifest(data)
+    if manifest.digest != digest:
+        raise ManifestDamaged(f"its files hash to {manifest.digest}, not to its name's digest")
+    return manifest
+
+
+def bundle_manifest(directory: Path, digest: str) -> Manifest:
+    """One manifest file of a bundle folder, checked to hash to ``digest``."""
+    with _bundle_folder(directory) as folder:
+        return read_manifest_file(folder, directory, digest)
 
 
 def _check_openings(
@@ -250,10 +384,10 @@ def _check_openings(
     for number, line in enumerate(lines, start=1):
         try:
             entry = json.loads(line)
-            key = (entry["sequence"], entry["field"])
-            kind, commitment = commitments[key]
+            commitment = entry["commitment"]
+            kind, name = commitments[(entry["sequence"], commitment)]
             value = Sealed(commitment, "", entry["value"], bytes.fromhex(entry["opening"]))
-            ok = entry["commitment"] == commitment and opens(value, kind, entry["field"])
+            ok = entry["field"] == name and opens(value, kind, name)
         except (ValueError, KeyError, TypeError, AttributeError):
             ok = False
         if not ok:
@@ -326,7 +460,12 @@ def import_bundle(
         if not report.ok or checkpoint is None:
             first = report.problems[0] if report.problems else "it has no checkpoint"
             raise BundleDoesNotVerify(f"the bundle does not verify: {first}")
-        count = _restore(log, folder, directory, checkpoint, batch)
+        manifests = {
+            match.group(1): read_manifest_file(folder, directory, match.group(1))
+            for entry in sorted(os.listdir(folder))
+            if (match := _MANIFEST_NAME.fullmatch(entry))
+        }
+        count = _restore(log, folder, directory, checkpoint, batch, manifests)
     log.catch_up()
     if log.root(checkpoint.size) != checkpoint.root_hash:
         raise BundleDoesNotVerify(
@@ -336,7 +475,12 @@ def import_bundle(
 
 
 def _restore(
-    log: TransparencyLog, folder: int, directory: Path, checkpoint: Checkpoint, batch: int
+    log: TransparencyLog,
+    folder: int,
+    directory: Path,
+    checkpoint: Checkpoint,
+    batch: int,
+    manifests: dict[str, Manifest],
 ) -> int:
     """Replay and store the verified events; each pass checks they still make its root."""
     ledger = log.ledger
@@ -363,7 +507,7 @@ def _restore(
                 f"{directory / EVENTS} changed after it was verified: nothing was imported"
             )
 
-    return ledger.restore(read, batch_size=batch)
+    return ledger.restore(read, batch_size=batch, manifests=manifests)
 
 
 def _stored_event(line: int, record: dict[str, Any], line_bytes: bytes) -> StoredEvent:

@@ -10,7 +10,8 @@ every state in canonical JSON when it saves it (`domain.codec`), so the leaf is 
 concatenating the stored bytes into the envelope, never by decoding and re-encoding them
 (`leaf_bytes`). The leaf covers every byte the event store keeps of the event: its model's id
 (``originator_id``), its version, its topic and its whole state (recorded and effective times,
-actor, rationale, evidence, facts, and the aggregate's topic on a registration). Changing any of
+actor, rationale, evidence, the disclosure policy's version it was sealed under, facts, and the
+aggregate's topic on a registration). Changing any of
 them changes the leaf. ``sequence`` is the event's position in ledger order, from 0. The format
 is defined in docs/transparency.md so that anyone can recompute it.
 
@@ -35,7 +36,7 @@ LEAF_FORMAT = 2
 
 # Fields of the stored state that the record lifts out of ``facts``.
 _ENVELOPE = frozenset(
-    {"timestamp", "actor", "rationale", "evidence", "effective_at", "class_version"}
+    {"timestamp", "actor", "rationale", "evidence", "effective_at", "class_version", "disclosure"}
 )
 # The creation event also stores the aggregate's topic, which is the same for every model.
 _NOT_A_FACT = frozenset({"originator_topic"})
@@ -75,8 +76,9 @@ def leaf_fields(leaf: bytes | dict[str, Any]) -> dict[str, Any]:
     """A leaf in its public form: what a page, a report or a reviewer shows of the event.
 
     ``sequence``, ``model_id``, ``version``, ``type``, ``topic``, ``class_version``,
-    ``recorded_at`` and ``effective_at`` (UTC, ``Z``), ``actor``, ``rationale``, ``evidence``
-    and ``facts`` (the event's own fields; a registration's ``name`` among them).
+    ``recorded_at`` and ``effective_at`` (UTC, ``Z``), ``actor``, ``rationale``, ``evidence``,
+    ``disclosure`` (the disclosure policy's version the event was sealed under) and ``facts``
+    (the event's own fields; a registration's ``name`` among them).
     """
     record: dict[str, Any] = orjson.loads(leaf) if isinstance(leaf, bytes) else leaf
     state: dict[str, Any] = record["state"]
@@ -93,6 +95,7 @@ def leaf_fields(leaf: bytes | dict[str, Any]) -> dict[str, Any]:
         "actor": public_value(state["actor"]),
         "rationale": state["rationale"],
         "evidence": public_value(state["evidence"]),
+        "disclosure": state.get("disclosure", 1),
         "facts": {
             name: public_value(value)
             for name, value in sorted(state.items())

@@ -3,6 +3,8 @@
 Pure functions, no IO. What each function implements:
 
 - `leaf_hash`, `node_hash`, `EMPTY_ROOT`, `root_of`: the Merkle Tree Hash, RFC 9162 section 2.1.1.
+- `leaf_hashes`, `parent_level`: the same two hashes over a whole run at once (for `verify`,
+  which hashes every leaf and node of the log).
 - `inclusion_ranges`, `inclusion_proof`: PATH(m, D[n]), section 2.1.3.1.
 - `verify_inclusion`: the verification algorithm of section 2.1.3.2, step by step.
 - `consistency_ranges`, `consistency_proof`: PROOF(m, D[n]) = SUBPROOF(m, D[n], true),
@@ -50,8 +52,10 @@ __all__ = [
     "inclusion_proof",
     "inclusion_ranges",
     "leaf_hash",
+    "leaf_hashes",
     "node_hash",
     "nodes_needed",
+    "parent_level",
     "perfect_subtrees",
     "range_hash",
     "root_of",
@@ -81,6 +85,25 @@ def leaf_hash(data: bytes) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """The interior node hash SHA-256(0x01 || left || right), RFC 9162 section 2.1.1."""
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+
+
+def leaf_hashes(leaves: Iterable[bytes]) -> list[bytes]:
+    """`leaf_hash` of each leaf, in order (one loop, no call per leaf)."""
+    sha256, prefix = hashlib.sha256, _LEAF_PREFIX
+    return [sha256(prefix + data).digest() for data in leaves]
+
+
+def parent_level(hashes: Sequence[bytes]) -> list[bytes]:
+    """The level above a run of sibling subtrees: `node_hash` of each pair, left to right.
+
+    ``hashes`` are consecutive perfect subtrees of one level whose first is a left child (an
+    even index); an odd last one has no sibling yet and has no parent here.
+    """
+    sha256, prefix = hashlib.sha256, _NODE_PREFIX
+    pairs = iter(hashes)  # zip(pairs, pairs) takes two at a time; an odd last one is left
+    return [
+        sha256(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=False)
+    ]
 
 
 # RFC 9162 section 2.1.1: "The hash of an empty list is the hash of an empty string".

@@ -5,7 +5,9 @@
 backends with ``{p}`` for the placeholder. What is PostgreSQL's alone is here: the tables'
 DDL, their append-only triggers (`domain.postgres_recorder.append_only_statements`), finding
 nodes and inserting a batch's leaves and nodes with one statement each, the rows sent as
-arrays (``unnest``), and `grant_service_role`.
+arrays (``unnest``), reading the ledger's events for the feed (plain rows, in binary), and the
+grants of the hardened deployment's two roles (`grant_service_role`:
+the service; `projection_role_tables`: the projection runner).
 """
 
 from __future__ import annotations
@@ -14,16 +16,34 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.errors import Kind, LedgerError
+from domain.manifests import MANIFEST_FILES_TABLE, MANIFESTS_TABLE
 from domain.postgres_recorder import append_only_statements
 from domain.requests import REQUESTS_TABLE
 from domain.sealed import OPENINGS_TABLE, PSEUDONYM_KEY_TABLE, SUBJECTS_TABLE
 from projections.runner import TRACKING_TABLE as VIEW_TRACKING_TABLE
-from projections.translog.merkle import Node
-from projections.translog.recorders import APPEND_ONLY_TABLES, Leaf, LogQueries
+from projections.translog.merkle import HASH_SIZE, Node
+from projections.translog.recorders import (
+    APPEND_ONLY_TABLES,
+    EventReader,
+    EventRow,
+    Leaf,
+    LogQueries,
+    NodeRun,
+)
+
+CHECKPOINTS_TABLE = "translog_checkpoints"
+"""The signed checkpoints (one of `APPEND_ONLY_TABLES`): public, and what a basis names."""
 
 if TYPE_CHECKING:
     from domain.postgres_recorder import PostgresLedgerRecorder
@@ -77,6 +97,40 @@ class PostgresLogRecorder(PostgresTrackingRecorder, LogQueries):
         )
         return {(level, index): bytes(digest) for level, index, digest in rows}
 
+    def leaf_notification_ids(self, first: int, count: int) -> list[int]:
+        """Notification ids of a run of leaves, by index, as one array (one row, not ``count``)."""
+        rows = self._rows(
+            "SELECT array_agg(notification_id ORDER BY idx) FROM {leaves} "
+            "WHERE idx >= %s AND idx < %s",
+            (first, first + count),
+        )
+        ids: list[int] | None = rows[0][0]
+        return ids or []
+
+    def node_runs(self, runs: Sequence[NodeRun]) -> list[bytes | None]:
+        """Each run's stored hashes joined by the server, every run in one statement.
+
+        A run whose rows are fewer than its length, or not all a hash's length, is None.
+        """
+        if not runs:
+            return []
+        rows = self._rows(
+            "SELECT count(n.hash) = w.last - w.first + 1 "
+            "AND coalesce(bool_and(octet_length(n.hash) = %s), false), "
+            "string_agg(n.hash, ''::bytea ORDER BY n.idx) "
+            "FROM unnest(%s::int[], %s::bigint[], %s::bigint[]) "
+            "WITH ORDINALITY AS w(level, first, last, run) "
+            "LEFT JOIN {nodes} n ON n.level = w.level AND n.idx BETWEEN w.first AND w.last "
+            "GROUP BY w.run, w.first, w.last ORDER BY w.run",
+            (
+                HASH_SIZE,
+                [level for level, _, _ in runs],
+                [first for _, first, _ in runs],
+                [last for _, _, last in runs],
+            ),
+        )
+        return [bytes(joined) if whole else None for whole, joined in rows]
+
     def _insert_leaves(self, cursor: Any, leaves: Sequence[Leaf]) -> None:
         cursor.execute(
             self._sql(
@@ -106,6 +160,34 @@ class PostgresLogRecorder(PostgresTrackingRecorder, LogQueries):
         )
 
 
+def stored_events_reader(recorder: PostgresApplicationRecorder) -> EventReader:
+    """The ledger's events after a notification id, as plain rows in binary, for the feed.
+
+    The library's ``select_notifications`` reads the same table in the same order with the
+    same ``>`` paging, but as dicts in text format made into a `Notification` each; here the
+    five columns a leaf needs come as tuples, the model id as the server writes it in text.
+    """
+    statement = SQL(
+        "SELECT notification_id, originator_id::text, originator_version, topic, state "
+        "FROM {schema}.{table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+    ).format(
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def read(after: int, limit: int) -> list[EventRow]:
+        with (
+            recorder.datastore.get_connection() as conn,
+            conn.cursor(binary=True, row_factory=tuple_row) as cursor,
+        ):
+            cursor.execute(statement, (after, limit), prepare=True)
+            return cursor.fetchall()
+
+    reader: EventReader = read
+    return reader
+
+
 # What the service role may do with each kind of table (docs/transparency.md).
 READ = ("SELECT",)
 """The schema's version (written only by the owner's upgrade) and the events (appended only
@@ -116,7 +198,8 @@ APPEND = ("SELECT", "INSERT")
 UPSERT = ("SELECT", "INSERT", "UPDATE")
 """Tracking rows (an upsert) and API actors (a token is revoked, never deleted)."""
 KEEP = ("SELECT", "INSERT", "UPDATE", "DELETE")
-"""What is derived or expires: the views (a rebuild empties them) and the request keys."""
+"""What is derived or expires: the views (a rebuild empties them, for the projection role) and
+the request keys."""
 
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
@@ -164,7 +247,9 @@ def service_role_tables(
     The names come from the code that creates the tables (the recorders, `APPEND_ONLY_TABLES`,
     each view's `tables`), so that a table added there is granted here; ``more`` adds the
     tables of the layers above (API actors, the schema's version). The hardened deployment's
-    test checks that these are exactly the schema's tables.
+    test checks that these are exactly the schema's tables. The views are read only: what a
+    reader sees is derived by the projection runner's role (`projection_role_tables`), so
+    the service cannot write a view that disagrees with the events.
     """
     grants = [
         TableGrant(
@@ -181,6 +266,38 @@ def service_role_tables(
         TableGrant(SUBJECTS_TABLE, UPSERT, "each person's key (erasure sets it to NULL)"),
         TableGrant(OPENINGS_TABLE, KEEP, "sealed values, encrypted (erasure deletes them)"),
         TableGrant(PSEUDONYM_KEY_TABLE, APPEND, "the pseudonym key: made once, then read"),
+        TableGrant(MANIFESTS_TABLE, APPEND, "weights manifests by digest: stored once, then read"),
+        TableGrant(MANIFEST_FILES_TABLE, APPEND, "the files of each stored manifest"),
+        TableGrant(VIEW_TRACKING_TABLE, READ, "the views' positions: the projection role's"),
+        TableGrant(VIEW_COUNTS_TABLE, READ, "events each view took: the projection role's"),
+    ]
+    grants += [
+        TableGrant(table, READ, f"the {view.name} view: read; the projection role writes it")
+        for view in views.views.values()
+        for table in view.tables
+    ]
+    grants += more
+    names = [grant.table for grant in grants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a table is named twice: {sorted(names)}")
+    return grants
+
+
+def projection_role_tables(
+    ledger: PostgresLedgerRecorder, views: ViewRunner, *, more: Sequence[TableGrant] = ()
+) -> list[TableGrant]:
+    """The tables the projection runner's role may use, each with its privileges; no others.
+
+    It reads the events, and what the views need to open sealed values (`runner.opened_events`
+    reads each value's encrypted opening and its person's key: `read_openings`), and the
+    signed checkpoints (public: what it reports the views against); it writes the views and
+    their tracking, and nothing else (no event, no log, no pseudonym key, no token).
+    """
+    grants = [
+        TableGrant(ledger.events_table_name, READ, "the events the views are derived from"),
+        TableGrant(OPENINGS_TABLE, READ, "sealed values, opened for the views that show them"),
+        TableGrant(SUBJECTS_TABLE, READ, "each person's key, to open their values"),
+        TableGrant(CHECKPOINTS_TABLE, READ, "signed checkpoints: what the views are named against"),
         TableGrant(VIEW_TRACKING_TABLE, KEEP, "the views' positions (an upsert; a rebuild resets)"),
         TableGrant(VIEW_COUNTS_TABLE, KEEP, "events each view took (a rebuild resets them)"),
     ]
@@ -201,7 +318,7 @@ def grant_service_role(
     role: str,
     tables: Sequence[TableGrant],
     *,
-    insert_function: str,
+    insert_function: str | None,
     create_role: bool = False,
 ) -> ServiceGrants:
     """Give the role a service runs as exactly what it needs, table by table, and nothing else.
@@ -214,7 +331,8 @@ def grant_service_role(
     Then, in one transaction: USAGE on the schema (never CREATE); on every table of the schema,
     every privilege this owner granted the role revoked (so an earlier, wider grant is narrowed
     too), then each listed table's own; USAGE on the schema's sequences; EXECUTE on the events'
-    insert function only (SECURITY DEFINER: it takes the table lock on the role's behalf). The
+    insert function only (SECURITY DEFINER: it takes the table lock on the role's behalf), or
+    on no function and no sequence when ``insert_function`` is None (the projection role). The
     role gets no UPDATE, DELETE or TRUNCATE on the events or the log, so even with the triggers
     dropped it cannot rewrite history.
 
@@ -262,7 +380,7 @@ def grant_service_role(
         c.execute(
             "SELECT sequencename FROM pg_sequences WHERE schemaname = %s ORDER BY 1", (schema,)
         )
-        sequences = tuple(row["sequencename"] for row in c.fetchall())
+        sequences = tuple(row["sequencename"] for row in c.fetchall()) if insert_function else ()
         for sequence in sequences:
             c.execute(
                 SQL("GRANT USAGE ON SEQUENCE {s}.{sequence} TO {who}").format(
@@ -270,11 +388,12 @@ def grant_service_role(
                 )
             )
         c.execute(SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {s} FROM {who}").format(s=s, who=who))
-        c.execute(
-            SQL("GRANT EXECUTE ON FUNCTION {s}.{function} TO {who}").format(
-                s=s, function=Identifier(insert_function), who=who
+        if insert_function is not None:
+            c.execute(
+                SQL("GRANT EXECUTE ON FUNCTION {s}.{function} TO {who}").format(
+                    s=s, function=Identifier(insert_function), who=who
+                )
             )
-        )
         c.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY 1",
@@ -294,7 +413,7 @@ def grant_service_role(
         schema=schema,
         tables=tuple(tables),
         sequences=sequences,
-        functions=(insert_function,),
+        functions=(insert_function,) if insert_function is not None else (),
         role_created=created,
         ungranted=ungranted,
     )

@@ -18,6 +18,7 @@ from typing import Any
 from domain.decisions import ManifestEntry
 from domain.errors import BundleDoesNotVerify, NoPreservedWeights
 from domain.identity import model_id
+from projections.archive.manifests import recorded_manifest
 from projections.translog import merkle
 from projections.translog.checkpoint import verify_checkpoint
 from projections.translog.leaves import leaf_bytes, leaf_fields
@@ -73,9 +74,17 @@ def recorded_weights_in_log(
     proof = log.inclusion_proof(sequence, checkpoint.size)
     signed = verify_checkpoint(checkpoint.note, verifier)
     merkle.verify_inclusion(proof.leaf_hash, sequence, signed.size, proof.path, signed.root_hash)
+    # The event names its files by digest; the list is read beside the log and checked
+    # against the digest and the totals the proven event records.
+    manifest = recorded_manifest(
+        log.ledger,
+        weights.manifest_digest,
+        file_count=weights.file_count,
+        total_bytes=weights.total_bytes,
+    )
     return RecordedWeights(
         model=model,
-        files=list(weights.files),
+        files=list(manifest.files),
         manifest_digest=weights.manifest_digest,
         recorded_in={
             "version": weights.version,
@@ -97,7 +106,7 @@ def recorded_weights_in_bundle(
     Needs no database: every leaf of the bundle is recomputed up to its signed root
     (`bundle.verify_bundle`), so the latest ``WeightsPreserved`` line of the model is proven.
     """
-    from projections.translog.bundle import EVENTS, verify_bundle
+    from projections.translog.bundle import EVENTS, bundle_manifest, verify_bundle
 
     report = verify_bundle(directory, pinned_verifier)
     if not report.ok:
@@ -115,9 +124,13 @@ def recorded_weights_in_bundle(
     if latest is None:
         raise NoPreservedWeights(f"the bundle records no preserved weights for model {model!r}")
     facts = latest["facts"]
+    if "files" in facts:  # a WeightsPreserved of class version 1 holds its list
+        files = [ManifestEntry(f["path"], f["size"], f["sha256"]) for f in facts["files"]]
+    else:  # checked by verify_bundle: it hashes to the digest the leaf names, with its totals
+        files = list(bundle_manifest(directory, facts["manifest_digest"]).files)
     return RecordedWeights(
         model=model,
-        files=[ManifestEntry(f["path"], f["size"], f["sha256"]) for f in facts["files"]],
+        files=files,
         manifest_digest=facts["manifest_digest"],
         recorded_in={
             "version": latest["version"],

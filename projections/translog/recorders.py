@@ -16,19 +16,29 @@ Tables (``translog_`` prefix):
 
 Triggers make these tables append-only, as the event store's recorder makes its events table
 (`domain.sqlite_recorder`, `domain.postgres_recorder`, whose trigger statements the log reuses).
-This module holds what both backends share: the row types, the `LogRecorder` protocol and
-`LogQueries`.
+This module holds what both backends share: the row types, the `LogRecorder` protocol,
+`LogQueries`, and `stored_events_reader`, the feed's read of the ledger's events table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeAlias
 
 from eventsourcing.persistence import Tracking
 
 from projections.translog.merkle import Node
+
+EventRow: TypeAlias = tuple[int, Any, int, str, bytes]
+"""A stored event as the feed reads it: notification id, model id (as stored), version, topic,
+state."""
+
+EventReader: TypeAlias = Callable[[int, int], Sequence[EventRow]]
+"""``read(after, limit)``: up to ``limit`` events after notification id ``after``, in order."""
+
+NodeRun: TypeAlias = tuple[int, int, int]
+"""``(level, first, last)``: the stored nodes at one level, indexes ``first`` to ``last``."""
 
 APPEND_ONLY_TABLES = (
     "translog_leaves",
@@ -82,6 +92,19 @@ class LogRecorder(Protocol):
     def leaves(self, first: int, limit: int) -> list[Leaf]:
         """Leaf rows from index ``first``, in order."""
 
+    def leaf_notification_ids(self, first: int, count: int) -> list[int]:
+        """The notification ids of leaves ``first`` to ``first + count - 1``, by index.
+
+        A missing leaf row makes the list shorter: the caller compares it whole.
+        """
+
+    def node_runs(self, runs: Sequence[NodeRun]) -> list[bytes | None]:
+        """Each run's stored hashes joined in index order; None if one is missing or malformed.
+
+        Malformed means not a hash's length: joined, a short hash and a long one could make
+        the same bytes as two right ones, so such a run is None, never bytes.
+        """
+
     def leaf_index(self, model_id: str, version: int) -> int | None:
         """The sequence number of a model's version, if the log has taken it."""
 
@@ -117,8 +140,9 @@ class LogQueries:
     dialect's recorder (`projections.translog.sqlite_recorder`,
     `projections.translog.postgres_recorder`) extends the library's tracking recorder with
     this class and adds what differs: `param`, `table_prefix`, how a row becomes a tuple, its
-    tables' DDL, and finding nodes and inserting a batch's leaves and nodes, where PostgreSQL
-    sends arrays and SQLite sends rows.
+    tables' DDL, finding nodes and inserting a batch's leaves and nodes, where PostgreSQL
+    sends arrays and SQLite sends rows, and what `verify` reads a page at a time
+    (`leaf_notification_ids`, `node_runs`), where PostgreSQL aggregates on the server.
     """
 
     param: ClassVar[str]
@@ -225,6 +249,38 @@ class LogQueries:
         """The checkpoint signed last."""
         rows = self._rows(_CHECKPOINTS + " DESC LIMIT 1")
         return _checkpoint(rows[0]) if rows else None
+
+
+def stored_events_reader(recorder: Any) -> EventReader:
+    """How the feed reads the events of the ledger's store: tuples, straight from its table.
+
+    ``recorder`` is the ledger's event recorder. On SQLite and PostgreSQL the events table is
+    read with one statement per page into plain rows (`sqlite_recorder.stored_events_reader`,
+    `postgres_recorder.stored_events_reader`); any other store (the library's in-memory one)
+    through its ``select_notifications``. The rows are the same either way.
+    """
+    from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        from projections.translog import sqlite_recorder
+
+        return sqlite_recorder.stored_events_reader(recorder)
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
+    if isinstance(recorder, PostgresApplicationRecorder):
+        from projections.translog import postgres_recorder
+
+        return postgres_recorder.stored_events_reader(recorder)
+
+    def read(after: int, limit: int) -> list[EventRow]:
+        notifications = recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        return [
+            (n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in notifications
+        ]
+
+    return read
 
 
 _TABLES = ("leaves", "nodes", "models", "checkpoints")

@@ -33,6 +33,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -372,22 +373,24 @@ class LogService:
         Only reads: the bundle holds the events the latest checkpoint covers and that
         checkpoint (a writer signs first if it wants the newest events in it: `reliquary
         export` does). Needs the signing key for the verifier key it writes. With
-        ``disclose_to`` (a role), the bundle holds the openings of the private values that
-        role may read in clear (`domain.disclosure.OPENING_ROLES`); any other role, none.
+        ``disclose_to`` (`domain.disclosure.bundle_recipient`: a role, ``researcher:ID`` or
+        ``none``), the bundle holds the openings of the private values that recipient may read
+        in clear (`domain.disclosure.may_open`).
         """
-        from domain.disclosure import bundle_discloses
+        from domain.disclosure import bundle_recipient
+        from domain.sealed import pseudonym
         from projections.translog.bundle import export_bundle
         from projections.translog.tree import AtCheckpoint
 
+        recipient = bundle_recipient(disclose_to or "none")
+        opens: Callable[[str], bool] | None = None
+        if recipient.reader is not None:
+            pseudonym_key = self.log.ledger.pseudonym_key()
+            opens = partial(recipient.opens, pseudonym_of=partial(pseudonym, pseudonym_key))
         key = self.signing_key()
         signed = AtCheckpoint(self.log, self.latest_checkpoint())
         return export_bundle(
-            signed,
-            directory,
-            key,
-            verifier_key(key),
-            on_progress=on_progress,
-            disclose=bundle_discloses(disclose_to or "none"),
+            signed, directory, key, verifier_key(key), on_progress=on_progress, disclose=opens
         )
 
     def _own_verifier(self) -> str:

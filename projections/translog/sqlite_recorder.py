@@ -4,8 +4,8 @@
 own, ``translog_tracking``) extended with `LogQueries`, the log's statements written once for
 both backends with ``{p}`` for the placeholder. What is SQLite's alone is here: the tables'
 DDL, their append-only triggers (`domain.sqlite_recorder.append_only_triggers`), finding
-nodes in chunks of a ``VALUES`` list (within SQLite's limit on bound variables), and inserting
-a batch's rows with ``executemany``.
+nodes in chunks of a ``VALUES`` list (within SQLite's limit on bound variables), inserting
+a batch's rows with ``executemany``, and reading the ledger's events for the feed.
 """
 
 from __future__ import annotations
@@ -13,10 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
 from domain.sqlite_recorder import append_only_triggers
 from projections.sqlite_recorder import SQLiteProjectionRecorder
-from projections.translog.merkle import Node
-from projections.translog.recorders import APPEND_ONLY_TABLES, Leaf, LogQueries
+from projections.translog.merkle import HASH_SIZE, Node
+from projections.translog.recorders import (
+    APPEND_ONLY_TABLES,
+    EventReader,
+    EventRow,
+    Leaf,
+    LogQueries,
+    NodeRun,
+)
 
 _CHUNK = 400  # nodes per query: two bound variables each, within SQLite's 999
 
@@ -69,6 +78,42 @@ class SQLiteLogRecorder(SQLiteProjectionRecorder, LogQueries):
                 found.update({(row[0], row[1]): bytes(row[2]) for row in cursor.fetchall()})
         return found
 
+    def leaf_notification_ids(self, first: int, count: int) -> list[int]:
+        """Notification ids of a run of leaves, by index, read as plain tuples."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.sqlite_cursor.row_factory = None  # tuples: no `sqlite3.Row` made per row
+            cursor.execute(
+                self._sql(
+                    "SELECT notification_id FROM {leaves} WHERE idx >= ? AND idx < ? ORDER BY idx"
+                ),
+                (first, first + count),
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    def node_runs(self, runs: Sequence[NodeRun]) -> list[bytes | None]:
+        """Each run's stored hashes joined, one range scan each, in one transaction.
+
+        A hash that is not a hash's length is read as NULL, which the join refuses: that run,
+        like one with a missing row, is None.
+        """
+        found: list[bytes | None] = []
+        statement = self._sql(
+            "SELECT CASE WHEN typeof(hash) = 'blob' AND length(hash) = {size} THEN hash END "
+            "FROM {nodes} WHERE level = ? AND idx BETWEEN ? AND ? ORDER BY idx",
+            size=str(HASH_SIZE),
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.sqlite_cursor.row_factory = None  # tuples: no `sqlite3.Row` made per row
+            for level, first, last in runs:
+                cursor.execute(statement, (level, first, last))
+                hashes = [row[0] for row in cursor.fetchall()]
+                try:
+                    joined: bytes | None = b"".join(hashes)
+                except TypeError:  # a NULL: a hash that is not one
+                    joined = None
+                found.append(joined if len(hashes) == last - first + 1 else None)
+        return found
+
     def _insert_leaves(self, cursor: Any, leaves: Sequence[Leaf]) -> None:
         cursor.executemany(
             self._sql(
@@ -83,3 +128,25 @@ class SQLiteLogRecorder(SQLiteProjectionRecorder, LogQueries):
             self._sql("INSERT INTO {nodes} (level, idx, hash) VALUES (?, ?, ?)"),
             [(level, index, digest) for (level, index), digest in nodes.items()],
         )
+
+
+def stored_events_reader(recorder: SQLiteApplicationRecorder) -> EventReader:
+    """The ledger's events after a notification id (its ``rowid``), as rows, for the feed.
+
+    The statement is the library's ``select_notifications`` (the same table, ``rowid``
+    order and ``>`` paging) naming the five columns a leaf needs; the rows stay the driver's.
+    """
+    table = recorder.events_table_name  # the recorder's own name, never input
+    statement = (
+        "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+        f"FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+    )
+
+    def read(after: int, limit: int) -> list[EventRow]:
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.sqlite_cursor.row_factory = None  # tuples: no `sqlite3.Row` per event
+            cursor.execute(statement, (after, limit))
+            rows: list[EventRow] = cursor.fetchall()
+            return rows
+
+    return read

@@ -49,7 +49,8 @@ def test_the_table_lists_every_limit_with_its_value() -> None:
 
 _SCHEMA = COMMAND_ADAPTER.json_schema()
 _DEFS = _SCHEMA["$defs"]
-# The lists of files are bounded by the record itself (the table says so), not by text limits.
+# Differing files are bounded by the record itself (the table says so), not by text limits; a
+# manifest's files are stored beside the record (tests/integration/test_manifest_store.py).
 _ONE_ITEM = {"files", "differing_files"}
 
 

@@ -38,7 +38,7 @@ TRANSPARENCY = ROOT / "docs" / "transparency.md"
 FENCE = re.compile(
     r"^(?P<indent> *)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```$", re.MULTILINE | re.DOTALL
 )
-SCRIPTS = ("reviewer_check.py", "check_proofs.py")
+SCRIPTS = ("reviewer_check.py", "check_proofs.py", "check_openings.py")
 # What the scripts may import: the standard library (hashing, encoding, UUID 5 and NFC for model
 # ids), and Ed25519.
 ALLOWED_IMPORTS = {
@@ -122,6 +122,7 @@ class Demo:
     consistency: Path  # `proof consistency SIZE SIZE+1 --json`
     leaf_8: Path  # line 9 of events.jsonl
     leaf_9: Path  # line 10
+    disclosed: Path  # `export --disclose board` of the same ledger: with openings.jsonl
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +139,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         _cli("init")
         _cli("demo")
         _cli("export", str(tmp / "bundle"))
+        _cli("export", str(tmp / "disclosed"), "--disclose", "board")
         (tmp / "pinned.key").write_text(_cli("key"))
         (tmp / "seq-8.tlog-proof").write_text(_cli("proof", "inclusion", "8", "--tlog-proof"))
         (tmp / "harbor.json").write_text(_cli("history", "harbor-7b", "--proofs", "--json"))
@@ -168,6 +170,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         consistency=tmp / "consistency.json",
         leaf_8=tmp / "leaf-8.json",
         leaf_9=tmp / "leaf-9.json",
+        disclosed=tmp / "disclosed",
     )
 
 
@@ -215,6 +218,39 @@ def test_the_scripts_import_nothing_of_reliquary(name: str) -> None:
         assert line.split()[1].split(".")[0] not in RELIQUARY_PACKAGES, line
 
 
+# -- check_openings.py ------------------------------------------------------------------------
+
+
+def test_every_opening_of_a_disclosed_bundle_checks(demo: Demo, scripts: Path) -> None:
+    assert _run(scripts, "reviewer_check.py", demo.disclosed, demo.key).returncode == 0
+    result = _run(scripts, "check_openings.py", demo.disclosed)
+    assert result.returncode == 0, result.stderr
+    count = len((demo.disclosed / "openings.jsonl").read_bytes().splitlines())
+    assert count > 100  # requesters, purposes, reasons, logins, evidence links, ...
+    assert result.stdout == (
+        f"OK: {count} private values, each opening the commitment its leaf records\n"
+    )
+
+
+@pytest.mark.parametrize("change", ["value", "opening", "field", "sequence"])
+def test_an_altered_opening_fails(demo: Demo, scripts: Path, tmp_path: Path, change: str) -> None:
+    bundle = tmp_path / "disclosed"
+    shutil.copytree(demo.disclosed, bundle)
+    lines = (bundle / "openings.jsonl").read_bytes().splitlines()
+    entry = json.loads(lines[3])
+    entry[change] = {
+        "value": entry["value"] + " ",
+        "opening": ("00" if entry["opening"][:2] != "00" else "11") + entry["opening"][2:],
+        "field": "purpose" if entry["field"] != "purpose" else "scope",
+        "sequence": entry["sequence"] - 1,
+    }[change]
+    lines[3] = json.dumps(entry).encode()
+    (bundle / "openings.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    result = _run(scripts, "check_openings.py", bundle)
+    assert result.returncode == 1
+    assert "openings.jsonl line 4 does not open" in result.stderr
+
+
 # -- reviewer_check.py -------------------------------------------------------------------------
 
 
@@ -223,6 +259,7 @@ def test_an_exported_bundle_passes(demo: Demo, scripts: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         f"OK: reliquary.local/ledger: {demo.size} events of 6 models, root {demo.root}\n"
+        "OK: 5 weights manifests, each hashing to the digest its leaf records\n"
     )
 
 
@@ -334,6 +371,49 @@ def test_an_inclusion_proof_of_the_weights_claim_verifies(demo: Demo, scripts: P
     other = _run(scripts, "check_proofs.py", "inclusion", demo.leaf_9, proof, demo.key)
     assert other.returncode == 1
     assert "sequence 8 is not proven" in other.stderr
+
+
+def test_the_weights_claim_checks_its_served_list_and_an_altered_list_fails(
+    demo: Demo, scripts: Path, tmp_path: Path
+) -> None:
+    # The leaf names its manifest by digest; the list comes beside it (the bundle's file, or
+    # GET /archive/manifests/{digest}) and must hash to that digest.
+    digest = json.loads(demo.leaf_8.read_bytes())["state"]["manifest_digest"]
+    listed = demo.bundle / f"manifest-{digest}.json"
+    proof = demo.tlog_proof
+    result = _run(scripts, "check_proofs.py", "inclusion", demo.leaf_8, proof, demo.key, listed)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == f"manifest_digest {digest} (3 files)"
+    document = json.loads(listed.read_bytes())
+    document["files"][0]["sha256"] = "0" * 64
+    altered = tmp_path / "altered.json"
+    altered.write_text(json.dumps(document))
+    result = _run(scripts, "check_proofs.py", "inclusion", demo.leaf_8, proof, demo.key, altered)
+    assert result.returncode == 1
+    assert f"FAIL: the files of manifest {digest} do not hash to it" in result.stderr
+
+
+@pytest.mark.parametrize("change", ["sha256", "size", "missing"])
+def test_an_altered_or_missing_bundled_list_fails_the_bundle(
+    demo: Demo, scripts: Path, tmp_path: Path, change: str
+) -> None:
+    bundle = _copy_bundle(demo, tmp_path)
+    digest = json.loads(demo.leaf_8.read_bytes())["state"]["manifest_digest"]
+    listed = bundle / f"manifest-{digest}.json"
+    document = json.loads(listed.read_bytes())
+    if change == "missing":
+        listed.unlink()
+    else:
+        document["files"][1][change] = "0" * 64 if change == "sha256" else 1
+        listed.write_text(json.dumps(document))
+    result = _run(scripts, "reviewer_check.py", bundle, demo.key)
+    assert result.returncode == 1
+    expected = {
+        "sha256": f"FAIL: the files of manifest {digest} do not hash to it",
+        "size": f"FAIL: manifest {digest} does not have the file count and size its leaf",
+        "missing": f"FAIL: the bundle lacks manifest-{digest}.json, which a leaf names",
+    }[change]
+    assert expected in result.stderr
 
 
 def test_a_proven_history_verifies_and_a_changed_leaf_does_not(

@@ -159,7 +159,8 @@ def test_the_json_timeline_is_unchanged_and_carries_its_cursor(setup: Any) -> No
     code, out, err = run("timeline", "--model", model, "--limit", "3", "--json")
     page = json.loads(out)
     assert code == 0
-    assert set(page) == {"entries", "next_after"}
+    # The entries and the cursor, and what the page was computed from (`Queries.basis`).
+    assert set(page) == {"entries", "next_after", "basis"}
     assert page["next_after"] == page["entries"][-1]["sequence"]
     assert "more follow" not in err
 

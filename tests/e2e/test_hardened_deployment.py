@@ -1,12 +1,14 @@
 """The hardened deployment on PostgreSQL, as docs/transparency.md describes it, end to end.
 
-The DBA creates a login role; the store's owner runs the one owner command, ``reliquary
-grant-service-role ROLE``, on a fresh schema (it creates the schema and grants the role, table
-by table); then the service runs as that role with ``RELIQUARY_CREATE_TABLES=false``. Here:
-the grants are exactly what the code lists, for every table of the schema; the HTTP API and
-the CLI do everything they do, as the role, without DDL; and the role cannot rewrite history,
-nor undo the protections that stop it: no trigger dropped or disabled, no replica mode, no
-TRUNCATE, UPDATE or DELETE on the events or the log, no table created.
+The DBA creates two login roles; the store's owner runs the owner commands, ``reliquary
+grant-service-role ROLE`` on a fresh schema (it creates the schema and grants the role, table
+by table) and ``reliquary grant-projection-role RUNNER``; then the service runs as the first
+with ``RELIQUARY_CREATE_TABLES=false``, and the projection runner as the second. Here: the
+grants are exactly what the code lists, for every table of the schema; the HTTP API and the
+CLI do everything they do, as the role, without DDL; the role cannot rewrite history, nor undo
+the protections that stop it (no trigger dropped or disabled, no replica mode, no TRUNCATE,
+UPDATE or DELETE on the events or the log, no table created), nor write a view: the runner
+writes them, and the service's pages say how far behind they are until it has.
 """
 
 from __future__ import annotations
@@ -97,9 +99,16 @@ class Deployment:
     service_url: str
     role_conninfo: str  # the role's URL without a schema, for psycopg
     granted: dict[str, Any]  # what `grant-service-role --json` printed
+    runner: str  # the projection runner's role
+    runner_url: str
+    runner_conninfo: str
+    runner_granted: dict[str, Any]  # what `grant-projection-role --json` printed
 
     def as_role(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.role_conninfo, autocommit=True)
+
+    def as_runner(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.runner_conninfo, autocommit=True)
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +117,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     require_postgres()
     schema = f"t_{uuid.uuid4().hex[:16]}"
     role = f"svc_{uuid.uuid4().hex[:10]}"
+    runner = f"prj_{uuid.uuid4().hex[:10]}"
     password = secrets.token_hex(12)
     key = tmp_path_factory.mktemp("hardened") / "signing.key"
     _admin(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")  # 1. the DBA
+    _admin(f"CREATE ROLE {runner} LOGIN PASSWORD '{password}'")
     try:
         with pytest.MonkeyPatch.context() as env:
             for name in ("RELIQUARY_LOG_ORIGIN", "RELIQUARY_CACHE_SIZE", "RELIQUARY_DATABASE_URL"):
@@ -122,6 +133,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             env.setenv("RELIQUARY_CREATE_TABLES", "false")
             owner_url = _with_schema(POSTGRES_URL, schema)
             code, out, err = cli(owner_url, "grant-service-role", role, "--json")
+            assert code == 0, err
+            code, runner_out, err = cli(owner_url, "grant-projection-role", runner, "--json")
             assert code == 0, err
             # 3. the service, as the role, creating nothing; its signing key is its own file.
             create_signing_key(key, ORIGIN)
@@ -138,11 +151,16 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 service_url=service_url,
                 role_conninfo=_as_role(role, password),
                 granted=json.loads(out),
+                runner=runner,
+                runner_url=_with_schema(_as_role(runner, password), schema),
+                runner_conninfo=_as_role(runner, password),
+                runner_granted=json.loads(runner_out),
             )
     finally:
         _admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        _admin(f"DROP OWNED BY {role}")
-        _admin(f"DROP ROLE {role}")
+        for who in (role, runner):
+            _admin(f"DROP OWNED BY {who}")
+            _admin(f"DROP ROLE {who}")
 
 
 def _schema_tables(schema: str) -> set[str]:
@@ -193,9 +211,11 @@ def test_every_table_of_the_schema_gets_exactly_the_grant_the_code_lists(
         "ledger_subjects": UPSERT,
         "ledger_openings": KEEP,
         "ledger_pseudonym_key": APPEND,
-        "view_tracking": KEEP,
-        "view_counts": KEEP,
-        **dict.fromkeys(view_tables, KEEP),
+        "ledger_manifests": APPEND,
+        "ledger_manifest_files": APPEND,
+        "view_tracking": READ,
+        "view_counts": READ,
+        **dict.fromkeys(view_tables, READ),  # the projection runner writes them
         "api_actors": UPSERT,
         "reliquary_schema": READ,
     }
@@ -359,7 +379,10 @@ def test_the_http_service_starts_and_serves_as_the_role(deployment: Deployment) 
         _problem(replayed, 409, "veto")
         assert replayed.headers["idempotent-replayed"] == "true"
 
-        # Reads: the records, the views, the report.
+        # Reads: the records, the views (kept by the projection runner, not this service), the
+        # report.
+        code, _, err = cli(deployment.runner_url, "projections", "catch-up")
+        assert code == 0, err
         for path, params in (
             ("/models", {}),
             (f"/models/{DEMO}", {}),
@@ -433,7 +456,7 @@ def test_the_cli_reads_and_writes_as_the_role(deployment: Deployment, tmp_path: 
         ("checkpoint", "--json"),
         ("verify", "--json"),
         ("projections", "status", "--json"),
-        ("projections", "rebuild", "--json"),
+        ("verify", "--views", "--json"),
         ("export", str(tmp_path / "bundle"), "--json"),
     ]
     for step in steps:
@@ -447,8 +470,20 @@ def test_the_cli_reads_and_writes_as_the_role(deployment: Deployment, tmp_path: 
         "ModelRegistered",
         "RetirementScheduled",
     ]
+    # The service wrote no view: they wait for the projection runner, which takes the new
+    # events (and may rebuild them), after which the service's views are current.
+    code, out, _ = cli(url, "projections", "status", "--json")
+    assert all(view["behind"] >= 2 for view in json.loads(out))
+    code, _, err = cli(url, "projections", "rebuild", "--json")
+    assert code == 1
+    assert "permission denied" in err
+    for step in (("projections", "catch-up", "--json"), ("projections", "rebuild", "--json")):
+        code, out, err = cli(deployment.runner_url, *step)
+        assert code == 0, (step, err)
     code, out, _ = cli(url, "projections", "status", "--json")
     assert all(view["behind"] == 0 for view in json.loads(out))
+    code, out, err = cli(url, "verify", "--views", "--json")
+    assert code == 0, err
     assert (tmp_path / "bundle" / "events.jsonl").is_file()
 
 
@@ -499,3 +534,173 @@ def test_the_role_cannot_rewrite_history_nor_undo_its_protections(
         # It still reads and appends.
         count = conn.execute(f"SELECT COUNT(*) FROM {deployment.schema}.{EVENTS}").fetchone()
         assert count is not None and count[0] > 0
+
+
+# -- the projection runner's role --------------------------------------------------------------
+
+
+def _view_tables(deployment: Deployment) -> list[str]:
+    ledger = build_ledger(Settings(database_url=deployment.service_url))
+    try:
+        views = build_views(
+            ledger, Settings(database_url=deployment.service_url), tables_exist=True
+        )
+        return [table for view in views.views.values() for table in view.tables]
+    finally:
+        ledger.close()
+
+
+def test_the_projection_role_gets_the_views_and_what_they_read_and_nothing_else(
+    deployment: Deployment,
+) -> None:
+    granted = deployment.runner_granted
+    expected = {
+        EVENTS: READ,
+        "ledger_openings": READ,  # sealed values opened for the views that show them
+        "ledger_subjects": READ,
+        "translog_checkpoints": READ,  # public: what the runner names the views against
+        "view_tracking": KEEP,
+        "view_counts": KEEP,
+        **dict.fromkeys(_view_tables(deployment), KEEP),
+        "reliquary_schema": READ,
+    }
+    assert granted["tables"] == expected
+    # The service's tables are withheld on purpose, not unknown: no warning names them.
+    assert granted["ungranted_tables"] == []
+    assert granted["functions_execute"] == []
+    assert granted["sequences_usage"] == []
+    # What PostgreSQL checks, whoever granted it: exactly that, and nothing on any other table.
+    for table in _schema_tables(deployment.schema):
+        assert _effective(deployment.runner, deployment.schema, table) == expected.get(table, []), (
+            table
+        )
+    (row,) = _admin(
+        "SELECT has_schema_privilege(%s, %s, 'CREATE'), has_function_privilege(%s, %s, 'EXECUTE')",
+        (
+            deployment.runner,
+            deployment.schema,
+            deployment.runner,
+            f'"{deployment.schema}".ledger_events_insert("{deployment.schema}".stored_event_uuid[])',
+        ),
+    )
+    assert row == (False, False)
+
+
+def test_the_projection_role_is_refused_to_an_owner(deployment: Deployment) -> None:
+    ((owner,),) = _admin("SELECT current_user")
+    code, _, err = cli(deployment.owner_url, "grant-projection-role", owner)
+    assert code == 1
+    assert "could drop the append-only triggers" in err
+    assert _effective(owner, deployment.schema, "view_tracking") == list(PRIVILEGES)
+
+
+def test_the_service_role_cannot_write_a_view_nor_its_tracking(deployment: Deployment) -> None:
+    schema = deployment.schema
+    view = _view_tables(deployment)[0]
+    ((column,),) = _admin(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+        "AND table_name = %s ORDER BY ordinal_position LIMIT 1",
+        (schema, view),
+    )
+    statements = [
+        f"INSERT INTO {schema}.{view} DEFAULT VALUES",
+        f"UPDATE {schema}.{view} SET {column} = {column}",
+        f"DELETE FROM {schema}.{view}",
+        f"TRUNCATE {schema}.{view}",
+        f"INSERT INTO {schema}.view_tracking VALUES ('timeline', 1)",
+        f"UPDATE {schema}.view_tracking SET notification_id = notification_id",
+        f"DELETE FROM {schema}.view_tracking",
+        f"INSERT INTO {schema}.view_counts VALUES ('timeline', 1)",
+        f"UPDATE {schema}.view_counts SET taken = taken + 1",
+        f"DELETE FROM {schema}.view_counts",
+    ]
+    with deployment.as_role() as conn:
+        for statement in statements:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+        # It reads them.
+        assert conn.execute(f"SELECT COUNT(*) FROM {schema}.{view}").fetchone() is not None
+
+
+def test_the_projection_role_cannot_write_history_nor_read_tokens(deployment: Deployment) -> None:
+    schema = deployment.schema
+    statements = [
+        f"INSERT INTO {schema}.{EVENTS} (originator_id, originator_version, topic, state) "
+        "VALUES (gen_random_uuid(), 1, 'x', '\\x00')",
+        f"SELECT {schema}.ledger_events_insert(ARRAY[]::{schema}.stored_event_uuid[])",
+        f"UPDATE {schema}.translog_checkpoints SET note = note",
+        f"INSERT INTO {schema}.translog_tracking VALUES ('ledger', 1)",
+        f"SELECT * FROM {schema}.api_actors",
+        f"SELECT * FROM {schema}.ledger_pseudonym_key",
+        f"SELECT * FROM {schema}.ledger_requests",
+        f"UPDATE {schema}.ledger_subjects SET key = NULL",
+        f"DELETE FROM {schema}.ledger_openings",
+        f"CREATE TABLE {schema}.intruder (id int)",
+    ]
+    with deployment.as_runner() as conn:
+        for statement in statements:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def _footer_basis(html: str) -> dict[str, str]:
+    import re
+
+    found = re.search(r'<p id="basis" class="basis" ([^>]*)>', html)
+    assert found is not None, "the page names no basis"
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', found.group(1)))
+
+
+def test_the_service_serves_the_views_as_they_are_and_says_how_far_behind(
+    deployment: Deployment,
+) -> None:
+    # The views current to begin with: the runner's one catch-up.
+    code, _, err = cli(deployment.runner_url, "projections", "catch-up")
+    assert code == 0, err
+    assert "OK:" in err
+    settings = Settings(database_url=deployment.service_url)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        services = app.state.services
+        # Decided once: this role may not write the views, so reads do not try.
+        assert services.views.catches_up_on_read is False
+        curator = services.actors.add(unique("curator"), "curator").token
+        auditor = services.actors.add(unique("auditor"), "auditor").token
+        before = _footer_basis(client.get("/web/verify").text)
+        assert before["events"] == before["recorded"]
+
+        model = unique("behind")
+        body = {k: v for k, v in register(model).items() if k not in ("command", "model", "actor")}
+        created = client.post(
+            f"/models/{model}", json=body, headers={"Authorization": f"Bearer {curator}"}
+        )
+        assert created.status_code == 201, created.text
+
+        # The page says the views are one event behind the ledger; the timeline lacks it.
+        after = _footer_basis(client.get("/web/verify").text)
+        assert (int(after["recorded"]) - int(after["events"])) == 1
+        assert after["events"] == before["events"]
+        page = client.get("/web/verify").text
+        assert "1 recorded after them are not shown" in page
+        answer = client.get(
+            "/timeline", params={"model": model}, headers={"Authorization": f"Bearer {auditor}"}
+        )
+        assert answer.json()["entries"] == []
+        assert answer.json()["basis"]["behind_ledger"] == 1
+        assert "behind-ledger=1" in answer.headers["reliquary-basis"]
+
+        # The runner takes it: the same reads show it, and nothing is behind.
+        code, out, err = cli(deployment.runner_url, "projections", "catch-up", "--json")
+        assert code == 0, err
+        assert json.loads(out)["basis"]["behind_ledger"] == 0
+        answer = client.get(
+            "/timeline", params={"model": model}, headers={"Authorization": f"Bearer {auditor}"}
+        )
+        assert [e["type"] for e in answer.json()["entries"]] == ["ModelRegistered"]
+        assert answer.json()["basis"]["behind_ledger"] == 0
+        assert _footer_basis(client.get("/web/verify").text)["recorded"] == str(
+            int(before["recorded"]) + 1
+        )
+    # And every view still recomputes from the events, as the service role reads them.
+    code, _, err = cli(deployment.service_url, "verify", "--views")
+    assert code == 0, err

@@ -31,7 +31,7 @@ from api.cli.demo import load_demo
 from api.http.app import create_app
 from api.http.routes.commands import ROUTES, Route
 from api.settings import Settings
-from domain.decisions import Actor
+from domain.decisions import Actor, ManifestEntry, Sealed, manifest_digest
 from domain.errors import authority_classes, rule_classes
 from projections.translog.checkpoint import verify_checkpoint
 from projections.translog.keys import create_signing_key
@@ -384,7 +384,14 @@ def test_a_role_that_may_write_is_accepted_and_recorded_as_the_tokens_actor(
     assert response.headers["etag"] == f'"{recorded["version"]}"'
     assert api.head() == recorded["notification_id"] > head  # one event (ids may have gaps)
     last = api.services.ledger.history(recorded["model"])[-1]
-    assert (last.actor.id, last.actor.role) == (actor_id(role), role)
+    # A researcher's own events name them by pseudonym only (disclosure policy 2): the id is
+    # sealed, and the store opens it to the token's actor id.
+    recorded_id = last.actor.id
+    if isinstance(recorded_id, Sealed):
+        assert recorded_id.value is None  # replayed from the store: sealed
+        opened = api.services.ledger.opened([recorded_id])[recorded_id.commitment]
+        recorded_id = opened.value
+    assert (recorded_id, last.actor.role) == (actor_id(role), role)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.command)
@@ -1063,7 +1070,14 @@ def test_the_manifest_is_public_and_names_the_preserved_files(api: Api) -> None:
     manifest_ = api.client.get(f"/models/{DEMO}/manifest").json()
     assert manifest_["model"] == DEMO
     assert len(manifest_["manifest_digest"]) == 64
-    assert manifest_["files"] and manifest_["locations"]
+    assert manifest_["locations"]
+    # The record names its files by digest; they are served beside the log, and hash to it.
+    digest = manifest_["manifest_digest"]
+    assert manifest_["files"] == f"/archive/manifests/{digest}"
+    files = api.client.get(manifest_["files"]).json()
+    assert len(files["files"]) == files["file_count"] == manifest_["file_count"] > 0
+    entries = [ManifestEntry(f["path"], f["size"], f["sha256"]) for f in files["files"]]
+    assert manifest_digest(entries) == digest
     assert_problem(api.client.get("/models/lumen-4/manifest"), 404, "no-preserved-weights")
 
 
@@ -1162,6 +1176,16 @@ def test_the_registers(api: Api) -> None:
     assert {row["status"] for row in access if row["request_id"].startswith("harbor-")} == {
         "denied"
     }
+    # The auditor reads the requesters opened; a curator, sealed (docs/disclosure.md).
+    moreno = next(row for row in access if row["request_id"] == "harbor-req-001")
+    assert moreno["requester"] == "Dr. Lena Moreno"
+    sealed = api.client.get(
+        "/registers/access", params={"model": "harbor-7b"}, headers=api.auth("curator")
+    ).json()
+    hidden = next(row for row in sealed if row["request_id"] == "harbor-req-001")
+    assert hidden["requester"] == "[sealed]"
+    assert hidden["subject"] == moreno["subject"] and hidden["subject"].startswith("ps:")
+    assert "Dr. Lena Moreno" not in str(sealed)
     essays = api.client.get("/registers/essays", params={"model": DEMO}, headers=api.auth()).json()
     assert {row["essay_id"]: row["status"] for row in essays}[VETOED_ESSAY] == "vetoed"
     policies = api.client.get("/registers/policies", headers=api.auth()).json()
@@ -1229,7 +1253,7 @@ def test_a_request_belongs_to_the_researcher_whose_token_made_it(api: Api) -> No
     # The auditor reads the sealed name opened, with the opening that checks it.
     assert requested["facts"]["requester"]["value"] == "Dr. Someone"
     assert requested["facts"]["requester"]["commitment"].startswith("sha256:")
-    assert requested["actor"]["id"] == actor_id("researcher")
+    assert requested["actor"]["id"]["value"] == actor_id("researcher")
     # The application opens by role: a researcher its own request's values, not another's.
     researcher = Actor(actor_id("researcher"), "researcher")
     stranger = Actor("someone-else", "researcher")

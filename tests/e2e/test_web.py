@@ -19,11 +19,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -44,19 +40,16 @@ from projections.translog.checkpoint import verify_checkpoint
 from projections.translog.keys import create_signing_key
 from projections.views import timeline
 from tests.conftest import POSTGRES_URL, require_postgres
+from tests.served import ORIGIN, Served, chromium, require_browser
 from tests.support import DEMO_EVENTS, register
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ORIGIN = "reliquary.local/ledger"
-REQUIRE_BROWSER = os.environ.get("RELIQUARY_REQUIRE_BROWSER") == "1"
 XSS = "<script>alert('xss')</script> \"><img src=x onerror=alert(2)> & done"
 XSS_MODEL = "escape-test-model"
 PRIVATE_PAGES = [
     "/web/models/claude-opus-3",
     "/web/models/claude-opus-3?version=19",
     "/web/timeline",
-    "/web/decisions/0",
     "/web/search?q=licence",
     "/web/fairness",
 ]
@@ -160,6 +153,12 @@ def test_public_pages_need_no_sign_in(console: Console) -> None:
     digest = console.services.ledger.state("claude-opus-3").weights.manifest_digest
     assert digest in manifest.text
 
+    # A decision's page shows its leaf's public form, as /log/leaves does (private values
+    # sealed: tests/e2e/test_web_disclosure.py).
+    decision = client.get("/web/decisions/0")
+    assert decision.status_code == 200
+    assert "Verify in my browser" in decision.text
+
     root = client.get("/", follow_redirects=False)
     assert root.status_code == 307
     assert root.headers["location"] == "/web/"
@@ -192,9 +191,12 @@ def test_a_link_from_another_site_is_loaded_again_from_this_one(console: Console
 def test_sign_in_checks_the_token_and_the_role(console: Console) -> None:
     client = console.fresh()
     assert console.sign_in(client, "rlq_not-a-token").status_code == 401
-    refused = console.sign_in(client, console.researcher_token)
+    # A researcher signs in (to read their own requests opened), but not the records.
+    assert console.sign_in(client, console.researcher_token).status_code == 303
+    refused = client.get("/web/timeline")
     assert refused.status_code == 403
     assert "The researcher role may not read" in refused.text
+    client = console.fresh()
 
     stale = client.post(
         "/web/login", data={"token": console.reader_token, "csrf": "forged", "next": "/web/"}
@@ -248,7 +250,7 @@ def test_model_page_shows_state_manifest_registers_and_timeline(console: Console
     assert "retired with extended access" in text
     assert f"{state.version}</dd>" in text
     assert state.weights.manifest_digest in text
-    for entry in state.weights.files:
+    for entry in console.services.queries.manifest(state.weights.manifest_digest).files:
         assert entry.sha256 in text
     assert "Dr. Amara Okafor" in text  # access register
     assert "On Being Kept" in text  # essays
@@ -414,104 +416,9 @@ def test_sessions_end_when_idle_or_old_and_are_bounded() -> None:
 # --- in a real browser --------------------------------------------------------------------------
 
 
-def _browser_missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright for Python is not installed (pip install -e '.[dev]')"
-    return None
-
-
-def _require_browser() -> None:
-    reason = _browser_missing()
-    if reason is None:
-        return
-    if REQUIRE_BROWSER:
-        pytest.fail(f"RELIQUARY_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _reliquary() -> list[str]:
-    script = Path(sys.executable).with_name("reliquary")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from api.cli import run; run()"]
-
-
-class Served:
-    """`reliquary serve` on the demo ledger, and what the tests need to know of it."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.env = {
-            **os.environ,
-            "RELIQUARY_DATABASE_URL": f"sqlite:///{directory / 'ledger.db'}",
-            "RELIQUARY_SIGNING_KEY": str(directory / "signing.key"),
-            "RELIQUARY_LOG_ORIGIN": ORIGIN,
-        }
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.token = ""  # an auditor's
-        self.key = ""  # the verifier key
-        self.kept = ""  # a checkpoint signed before the last event
-
-    def run(self, *args: str) -> str:
-        done = subprocess.run(  # noqa: S603 (our own CLI, fixed arguments)
-            [*_reliquary(), *args],
-            env=self.env,
-            cwd=self.directory,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def start(self) -> None:
-        log = (self.directory / "serve.log").open("wb")
-        self.process = subprocess.Popen(  # noqa: S603 (our own CLI, fixed arguments)
-            [*_reliquary(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env,
-            cwd=self.directory,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError((self.directory / "serve.log").read_text())
-            try:
-                if httpx.get(self.base + "/log/key", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("reliquary serve did not answer within 30 s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    _require_browser()
+    require_browser()
     server = Served(tmp_path_factory.mktemp("served"))
     server.run("init")
     server.run("demo")
@@ -563,26 +470,8 @@ def _shoot(page: Any, artifacts: Path, name: str, *, full_page: bool = False) ->
 
 @pytest.fixture(scope="module")
 def browser(served: Served) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -707,7 +596,9 @@ def test_browser_verifies_a_decision(page: Any, served: Served, artifacts: Path)
     assert f"decision #{sequence} (cinder-1 version 4, AccessPolicySet)" in result
     assert f"in the tree of {DEMO_EVENTS + 1} events" in result
     # Nine fields of every decision, its two pieces of evidence and its two facts.
-    assert result.endswith("The record says what this page shows: 13 fields checked."), result
+    assert result.endswith("The record says exactly what this page shows: 13 fields checked."), (
+        result
+    )
     assert "not checked" not in result
     assert page.locator("[data-step][data-state=ok]").count() == 4
     leaf_step = str(page.text_content("[data-step=leaf] .step-status"))
@@ -890,8 +781,8 @@ def test_browser_names_what_the_record_does_not_carry(page: Any, served: Served)
         result = _result(page)
     assert result.startswith("Verified by your browser"), result
     assert result.endswith(
-        "The record says what this page shows: 13 fields checked; not checked, as the record "
-        "does not carry them: summary."
+        "The record says what this page shows in the fields checked: 13 fields checked; not "
+        "checked, as the record does not carry them: summary."
     ), result
 
 

@@ -13,61 +13,23 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.bootstrap import build_ledger
 from api.cli.demo import load_demo
-from api.http.app import create_app
-from api.settings import Settings
-from projections.translog.keys import create_signing_key
-from tests.conftest import POSTGRES_URL, require_postgres
+from tests.e2e.conftest import WebConsole
 
 MODEL = "ember-3"
 ANOMALIES = ("scheduled", "archive checked", "preferences decided", "essays on cadence")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def client(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def client(web_console: Callable[[Callable[[Any], object]], WebConsole]) -> TestClient:
     """The console on the demo ledger of each backend, signed in as an auditor."""
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('checklist') / 'ledger.db'}"
-    else:
-        require_postgres()
-        schema = f"t_webck_{uuid.uuid4().hex[:12]}"
-        separator = "&" if "?" in POSTGRES_URL else "?"
-        url = f"{POSTGRES_URL}{separator}schema={schema}"
-    key = tmp_path_factory.mktemp("checklist-key") / "signing.key"
-    create_signing_key(key, "reliquary.local/ledger")
-    settings = Settings(database_url=url, signing_key=key, log_origin="reliquary.local/ledger")
-    ledger = build_ledger(settings)
-    load_demo(ledger)
-    ledger.close()
-    try:
-        with TestClient(create_app(settings)) as web:
-            token = web.app.state.services.actors.add("web-auditor", "auditor").token  # type: ignore[attr-defined]
-            form = web.get("/web/login", params={"next": "/web/"})
-            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-            assert csrf is not None
-            signed = web.post(
-                "/web/login",
-                data={"token": token, "csrf": csrf.group(1), "next": "/web/"},
-                follow_redirects=False,
-            )
-            assert signed.status_code == 303
-            yield web
-    finally:
-        if schema is not None:
-            import psycopg
-
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    return web_console(load_demo).signed_in("web-auditor", "auditor")
 
 
 def _rows(html: str) -> dict[str, str]:

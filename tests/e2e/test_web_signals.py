@@ -11,22 +11,16 @@ state's count of signals links to the table.
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from html import unescape
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.bootstrap import build_ledger
-from api.http.app import create_app
-from api.settings import Settings
-from projections.translog.keys import create_signing_key
-from tests.conftest import POSTGRES_URL, require_postgres
+from tests.e2e.conftest import WebConsole
 from tests.support import doc, parse, register, unique
 
-ORIGIN = "reliquary.local/ledger"
 SIGNALLED = unique("signalled")
 QUIET = unique("quiet")
 JANUARY = {"period_start": "2025-01-01", "period_end": "2025-01-31"}
@@ -76,49 +70,17 @@ SIGNALS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def client(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestClient]:
-    """The console on a ledger of each backend holding the signals, signed in as an auditor."""
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('signals') / 'ledger.db'}"
-    else:
-        require_postgres()
-        schema = f"t_websig_{uuid.uuid4().hex[:12]}"
-        separator = "&" if "?" in POSTGRES_URL else "?"
-        url = f"{POSTGRES_URL}{separator}schema={schema}"
-    key = tmp_path_factory.mktemp("signals-key") / "signing.key"
-    create_signing_key(key, ORIGIN)
-    settings = Settings(database_url=url, signing_key=key, log_origin=ORIGIN)
-    ledger = build_ledger(settings)
-    try:
-        for model in (SIGNALLED, QUIET):
-            ledger.execute(parse(register(model)))
-        for document in SIGNALS:
-            ledger.execute(parse(document))
-    finally:
-        ledger.close()
-    try:
-        with TestClient(create_app(settings)) as web:
-            token = web.app.state.services.actors.add("web-auditor", "auditor").token  # type: ignore[attr-defined]
-            form = web.get("/web/login", params={"next": "/web/"})
-            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-            assert csrf is not None
-            signed = web.post(
-                "/web/login",
-                data={"token": token, "csrf": csrf.group(1), "next": "/web/"},
-                follow_redirects=False,
-            )
-            assert signed.status_code == 303
-            yield web
-    finally:
-        if schema is not None:
-            import psycopg
+def _record_signals(ledger: Any) -> None:
+    for model in (SIGNALLED, QUIET):
+        ledger.execute(parse(register(model)))
+    for document in SIGNALS:
+        ledger.execute(parse(document))
 
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+@pytest.fixture(scope="module")
+def client(web_console: Callable[[Callable[[Any], object]], WebConsole]) -> TestClient:
+    """The console on a ledger of each backend holding the signals, signed in as an auditor."""
+    return web_console(_record_signals).signed_in("web-auditor", "auditor")
 
 
 def _section(html: str) -> str:

@@ -20,7 +20,7 @@ from api.settings import Settings
 from domain import errors
 from domain.identity import model_id
 from domain.ledger import Ledger
-from tests.support import doc, interview, parse, preserve, register, unique
+from tests.support import doc, interview, parse, preserve, register, stored_manifests, unique
 
 Setup = Callable[[str], list[dict[str, Any]]]
 PAST = "2025-05-01T00:00:00Z"
@@ -415,15 +415,16 @@ def test_a_restore_checks_the_successor_against_the_models_restored_before(
         for n in ledger.notifications_after(0)
     ]
     without_successor = [e for e in source if e.originator_id != model_id(successor)]
+    lists = stored_manifests(ledger)
 
     refused_target = build_ledger(Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}"))
     with pytest.raises(errors.BundleRefused) as refused:
-        refused_target.restore(lambda: iter(without_successor))
+        refused_target.restore(lambda: iter(without_successor), manifests=lists)
     assert refused.value.facts["rule"] == errors.SuccessorNotRegistered.rule
     assert not refused_target.recorder.max_notification_id()
     refused_target.close()
 
     target = build_ledger(Settings(database_url=f"sqlite:///{tmp_path / 'b.db'}"))
-    assert target.restore(lambda: iter(source)) == len(source)
+    assert target.restore(lambda: iter(source), manifests=lists) == len(source)
     assert target.state(model).status == "retired"
     target.close()

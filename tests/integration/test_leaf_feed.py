@@ -89,6 +89,7 @@ def _stray_event(ledger: Ledger, model: str) -> ModelLifecycle.Event:
         rationale="stray",
         evidence=(),
         effective_at=None,
+        disclosure=2,
         kind="research_use",
         period_start=release,
         period_end=release,

@@ -19,7 +19,7 @@ from domain.decisions_table import command_facts, decide
 from domain.errors import LedgerError, RequestKeyTaken
 from domain.ledger import MODEL_LOCK_STRIPES, Ledger, justification
 from domain.requests import RequestKey, StoredRequest
-from tests.support import doc, parse, register, signal_period, unique
+from tests.support import doc, parse, register, signal_period, stored_manifests, unique
 
 
 def _signal(model: str, value: float = 1.0) -> dict[str, Any]:
@@ -180,6 +180,7 @@ def test_a_restore_interrupted_while_storing_stores_nothing(
         StoredEvent(n.originator_id, n.originator_version, n.topic, n.state)
         for n in ledger.notifications_after(0)
     ]
+    lists = stored_manifests(ledger)
     passes = 0
 
     def read() -> Iterator[StoredEvent]:
@@ -191,8 +192,8 @@ def test_a_restore_interrupted_while_storing_stores_nothing(
             yield event
 
     with pytest.raises(KeyboardInterrupt):
-        empty_target.restore(read, batch_size=10)
+        empty_target.restore(read, batch_size=10, manifests=lists)
 
     assert not empty_target.recorder.max_notification_id()
     # Nothing is half-stored, so the next restore starts over and stores everything.
-    assert empty_target.restore(lambda: iter(source), batch_size=10) == len(source)
+    assert empty_target.restore(lambda: iter(source), batch_size=10, manifests=lists) == len(source)

@@ -21,7 +21,7 @@ from api.settings import Settings
 # The digest of a fresh SQLite store's schema (every table, index and trigger). When it
 # changes, bump api.bootstrap.SCHEMA_VERSION so that existing stores are brought up to date,
 # then record the new digest here.
-SCHEMA_DIGEST = (6, "2c3a4462cd3e0c5d09b3e942db188e21f953a71b7c37ca737303e872898d1594")
+SCHEMA_DIGEST = (7, "dfab90d1d9b199cc77207fea4eb7fe95e7aadf75a1286747756e62e6c2889ebf")
 
 
 def _sqlite_schema(path: Path) -> str:

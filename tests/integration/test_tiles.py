@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -377,22 +378,38 @@ def test_a_command_whose_record_would_not_fit_a_log_entry_is_refused(
     log = open_log(database_url, ledger, ORIGIN)
     model = unique()
     ledger.execute(parse(register(model)))
+    ledger.execute(parse(_preservation(model)))
     with pytest.raises(RecordTooLarge, match="at most 63487 bytes"):
-        ledger.execute(parse(_oversized_preservation(model)))
-    assert ledger.version_of(model) == 1
+        ledger.execute(parse(_oversized_check(model)))
+    assert ledger.version_of(model) == 2
     log.catch_up()
-    assert log.size() == 1
+    assert log.size() == 2
 
 
-def _oversized_preservation(model: str) -> dict[str, object]:
-    files = {f"weights/model-{n:05d}-of-01000.safetensors": b"%d" % n for n in range(1000)}
+def _preservation(model: str) -> dict[str, object]:
     return doc(
         "preserve_weights",
         model,
-        manifest=manifest(files),
+        manifest=manifest(),
         locations=["s3://archive/models/" + model],
         custodian="Archive Team",
         retention="indefinite",
+    )
+
+
+def _oversized_check(model: str) -> dict[str, object]:
+    """An archive check naming 1,000 differing files: its record is over one log entry (a
+    manifest is not: its files are stored beside the log, tests/integration/test_manifest_store)."""
+    return doc(
+        "record_archive_check",
+        model,
+        location="s3://archive/models/" + model,
+        checked_at=datetime.now(UTC).isoformat(),
+        observed_digest="0" * 64,
+        differing_files=[
+            {"path": f"weights/model-{n:05d}-of-01000.safetensors", "status": "modified"}
+            for n in range(1000)
+        ],
     )
 
 
@@ -407,19 +424,20 @@ def test_an_entry_over_65535_bytes_refuses_its_bundle_but_not_its_tiles(
     log = open_log(database_url, ledger, ORIGIN)
     model = unique()
     ledger.execute(parse(register(model)))
-    command = parse(_oversized_preservation(model))
+    ledger.execute(parse(_preservation(model)))
+    command = parse(_oversized_check(model))
     lifecycle = ledger.state(model)
-    decide(lifecycle, "preserve_weights", justification(command), command_facts(command))
+    decide(lifecycle, "record_archive_check", justification(command), command_facts(command))
     ledger.recorder.insert_events(
         [ledger.mapper.to_stored_event(event) for event in lifecycle.collect_events()]
     )
     ledger.execute(parse(_signal(model, 1)))
     log.catch_up()
     size = log.size()
-    assert size == 3
-    with pytest.raises(EntryTooLarge, match="sequence 1 is") as raised:
-        entry_bundle(log, size, 0, 3)
+    assert size == 4
+    with pytest.raises(EntryTooLarge, match="sequence 2 is") as raised:
+        entry_bundle(log, size, 0, 4)
     assert "65535" in str(raised.value)
     # The entries before it are served, and the hash tile (and so every proof) still is.
-    assert len(decode_entry_bundle(entry_bundle(log, size, 0, 1))) == 1
+    assert len(decode_entry_bundle(entry_bundle(log, size, 0, 2))) == 2
     assert TileClient(lambda path: read_tile(log, size, path), size).root() == log.root()

@@ -269,7 +269,7 @@ def _make_endpoint(route: Route, body_class: type[BaseModel]) -> Any:
 
         return apply_once(
             services,
-            actor.id,
+            str(actor.id),
             idempotency_key,
             request_digest(request.method, request.url.path, document),
             lambda key: _execute(services, document, expected, key),

@@ -1,7 +1,9 @@
 """Read endpoints: models, history and time travel, timeline, search, registers, reports.
 
 Each route parses its query (moments with the one rule, `domain.commands.parse_moment`), calls
-one method of `Queries`, and presents the answer; the filters' limits are the service's.
+one method of `Queries`, and presents the answer; the filters' limits are the service's. Every
+answer read from the views or a report names what it was computed from (`Queries.basis`) in
+the ``Reliquary-Basis`` header, and a JSON object answer also in its ``basis`` field.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi.responses import PlainTextResponse, Response
 from api.http.deps import ReaderDep, ServicesDep
 from api.http.routes.transparency import IMMUTABLE, LATEST, cached_answer, json_bytes
 from domain.commands import parse_as_of, parse_moment
+from domain.decisions import Actor
 from domain.errors import NoPreservedWeights
 from projections.queries import DEFAULT_CRITERIA_DISTANCE
 from projections.records import jsonable
@@ -37,6 +40,17 @@ TextQuery = Annotated[str | None, Query(max_length=500)]
 
 def _moment(text: str | None, name: str) -> Any:
     return parse_moment(text, name) if text is not None else None
+
+
+BASIS_HEADER = "Reliquary-Basis"
+"""What an answer was computed from (`projections.runner.Basis.header`): docs/api.md."""
+
+
+def _basis(services: Any, response: Response, report: Any = None) -> Any:
+    """The answer's basis, read after its data, also set as the ``Reliquary-Basis`` header."""
+    basis = services.queries.basis(report)
+    response.headers[BASIS_HEADER] = basis.header()
+    return basis
 
 
 @router.get("/models", operation_id="records-models", summary="Every model and its status")
@@ -97,8 +111,8 @@ def manifest(
         Query(ge=1, description="The manifest in force at this version of the model (immutable)"),
     ] = None,
 ) -> Response:
-    """The model's preserved weights manifest: the latest, or at a version (public: reviewers
-    need no account)."""
+    """The model's preserved weights record: the latest, or at a version (public: reviewers
+    need no account); its files are at ``files``, ``/archive/manifests/{digest}``."""
     weights = (
         services.queries.weights(model)
         if version is None
@@ -113,7 +127,10 @@ def manifest(
             "model": model,
             "version": weights.version,
             "manifest_digest": weights.manifest_digest,
-            "files": [dataclasses.asdict(entry) for entry in weights.files],
+            "file_count": weights.file_count,
+            "total_bytes": weights.total_bytes,
+            # The files are served beside the log, by digest, a page at a time.
+            "files": f"/archive/manifests/{weights.manifest_digest}",
             "locations": list(weights.locations),
             "custodian": weights.custodian,
             "retention": weights.retention,
@@ -128,6 +145,7 @@ def manifest(
 def timeline(
     services: ServicesDep,
     _: ReaderDep,
+    response: Response,
     model: TextQuery = None,
     type: Annotated[str | None, Query(alias="type")] = None,  # noqa: A002
     actor: TextQuery = None,
@@ -148,65 +166,89 @@ def timeline(
         after=after,
         limit=limit,
     )
-    return page.as_json()
+    return {**page.as_json(), "basis": _basis(services, response).as_json()}
 
 
 @router.get("/search", operation_id="records-search", summary="Why: justification search")
 def search(
     services: ServicesDep,
     _: ReaderDep,
+    response: Response,
     q: Annotated[str, Query(description="Words to look for (at most 500 characters)")],
     model: TextQuery = None,
     type: Annotated[str | None, Query(alias="type")] = None,  # noqa: A002
     limit: int = 20,
 ) -> list[dict[str, Any]]:
     """Decisions ranked by how well their rationale and evidence match ``q``."""
-    return [
-        {"rank": hit.rank, **hit.entry.as_json()}
-        for hit in services.queries.search(q, model=model, event_type=type, limit=limit)
-    ]
+    hits = services.queries.search(q, model=model, event_type=type, limit=limit)
+    _basis(services, response)
+    return [{"rank": hit.rank, **hit.entry.as_json()} for hit in hits]
 
 
-def _register(services: Any, kind: str, model: str | None) -> list[dict[str, Any]]:
-    return [jsonable(dataclasses.asdict(row)) for row in services.queries.register(kind, model)]
+def _register(
+    services: Any,
+    kind: str,
+    model: str | None,
+    response: Response,
+    reader: Actor | None = None,
+) -> list[dict[str, Any]]:
+    rows = services.queries.register(kind, model, reader=reader)
+    rows = [jsonable(dataclasses.asdict(row)) for row in rows]
+    _basis(services, response)
+    return rows
 
 
 @router.get("/registers/access", operation_id="records-access-register")
 def access_register(
-    services: ServicesDep, _: ReaderDep, model: TextQuery = None
+    services: ServicesDep,
+    caller: ReaderDep,
+    response: Response,
+    model: TextQuery = None,
 ) -> list[dict[str, Any]]:
-    """Access requests and where their decisions stand."""
-    return _register(services, "access", model)
+    """Access requests and where their decisions stand; private values opened only for the
+    readers allowed to read them (the board and auditors), sealed for other roles."""
+    return _register(services, "access", model, response, reader=caller)
 
 
 @router.get("/registers/policies", operation_id="records-policy-register")
-def policy_register(services: ServicesDep, _: ReaderDep) -> list[dict[str, Any]]:
+def policy_register(
+    services: ServicesDep, _: ReaderDep, response: Response
+) -> list[dict[str, Any]]:
     """The access policy in force for each model, with its criteria scores."""
-    return _register(services, "policies", None)
+    return _register(services, "policies", None, response)
 
 
 @router.get("/registers/essays", operation_id="records-essay-register")
 def essay_register(
-    services: ServicesDep, _: ReaderDep, model: TextQuery = None
+    services: ServicesDep,
+    _: ReaderDep,
+    response: Response,
+    model: TextQuery = None,
 ) -> list[dict[str, Any]]:
     """Essays from draft to publication."""
-    return _register(services, "essays", model)
+    return _register(services, "essays", model, response)
 
 
 @router.get("/registers/preferences", operation_id="records-preference-register")
 def preference_register(
-    services: ServicesDep, _: ReaderDep, model: TextQuery = None
+    services: ServicesDep,
+    _: ReaderDep,
+    response: Response,
+    model: TextQuery = None,
 ) -> list[dict[str, Any]]:
     """Preferences, their stability under the configured policy, and their decisions."""
-    return _register(services, "preferences", model)
+    return _register(services, "preferences", model, response)
 
 
 @router.get("/registers/signals", operation_id="records-signal-register")
 def signal_register(
-    services: ServicesDep, _: ReaderDep, model: TextQuery = None
+    services: ServicesDep,
+    _: ReaderDep,
+    response: Response,
+    model: TextQuery = None,
 ) -> list[dict[str, Any]]:
     """Monitoring values per model, kind and period, with their corrections."""
-    return _register(services, "signals", model)
+    return _register(services, "signals", model, response)
 
 
 def _report(services: Any, criteria_distance: float, as_of: str | None) -> Any:
@@ -218,13 +260,15 @@ def _report(services: Any, criteria_distance: float, as_of: str | None) -> Any:
 def fairness_json(
     services: ServicesDep,
     _: ReaderDep,
+    response: Response,
     criteria_distance: float = DEFAULT_CRITERIA_DISTANCE,
     as_of: AsOfQuery = None,
 ) -> dict[str, Any]:
-    """The fairness report (see docs/fairness.md)."""
+    """The fairness report (see docs/fairness.md), with the checkpoint it stands on."""
     from projections.fairness import report_json
 
-    result: dict[str, Any] = report_json(_report(services, criteria_distance, as_of))
+    report = _report(services, criteria_distance, as_of)
+    result: dict[str, Any] = report_json(report, _basis(services, response, report))
     return result
 
 
@@ -244,5 +288,10 @@ def fairness_markdown(
     """The fairness report as Markdown (charts are left out: see the CLI's --markdown)."""
     from projections.fairness import report_markdown
 
-    text = report_markdown(_report(services, criteria_distance, as_of), {})
-    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+    report = _report(services, criteria_distance, as_of)
+    basis = services.queries.basis(report)
+    return PlainTextResponse(
+        report_markdown(report, {}, basis),
+        media_type="text/markdown; charset=utf-8",
+        headers={BASIS_HEADER: basis.header()},
+    )

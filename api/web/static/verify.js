@@ -309,6 +309,7 @@
     "evidence",
     "effective_at",
     "class_version",
+    "disclosure",
     "originator_topic",
   ]);
   // The top-level claims compared below; any other one is not checked.
@@ -322,6 +323,7 @@
     "actor",
     "rationale",
     "evidence",
+    "disclosure",
     "facts",
   ]);
   const MOMENT =
@@ -424,8 +426,10 @@
       recorded_at: publicValue(state.timestamp),
       effective_at: effective === undefined || effective === null ? null : publicValue(effective),
       actor: isObject(state.actor) ? publicValue(state.actor) : {},
-      rationale: state.rationale,
+      rationale: publicValue(state.rationale),
       evidence: publicValue(state.evidence),
+      // The disclosure policy's version the event was sealed under; 1 before events kept it.
+      disclosure: state.disclosure === undefined ? 1 : state.disclosure,
       facts,
     };
   }
@@ -469,12 +473,116 @@
     return uuidText(hex(id));
   }
 
+  // --- private values --------------------------------------------------------------------------
+  //
+  // A private field (docs/disclosure.md) is in the leaf only as {commitment, subject}. The page
+  // shows it sealed, erased, or, to a reader allowed to open it, with its value and opening
+  // (projections/records.py: opened_record). A sealed one is compared with the leaf like any
+  // field; an opened one is also checked by recomputing its commitment here (domain/sealed.py:
+  // commit): "sha256:" + hex(SHA-256(TAG || 0x00 || event type || 0x00 || field || 0x00 ||
+  // opening || JCS(value))), where JCS of a string is its ECMAScript JSON.stringify (RFC 8785
+  // 3.2.2.2) and the field is the dotted path from the event's state (rationale, requester,
+  // actor.id, evidence.uri). That a value was erased the leaf cannot say: it is named as not
+  // checked.
+
+  const COMMITMENT_TAG = "reliquary/commitment/v1";
+  const SEALED_KEYS = new Set(["commitment", "subject", "value", "opening", "erased"]);
+
+  function isSealedClaim(value) {
+    return (
+      isObject(value) &&
+      typeof value.commitment === "string" &&
+      typeof value.subject === "string" &&
+      Object.keys(value).every((key) => SEALED_KEYS.has(key))
+    );
+  }
+
+  // A claim with each private value in its public form; what was shown opened or erased goes
+  // to `found`. `path` is the field's path in the event's state, `label` its name on the page.
+  function sealedClaims(value, path, label, found) {
+    if (isSealedClaim(value)) {
+      const field = path.join(".");
+      if (own(value, "value") || own(value, "opening")) {
+        found.opened.push({ field, label, value: value.value, opening: value.opening, commitment: value.commitment });
+      } else if (value.erased === true) {
+        found.erased.push(label);
+      } else {
+        found.sealed.push(label);
+      }
+      return { commitment: value.commitment, subject: value.subject };
+    }
+    if (Array.isArray(value)) {
+      return value.map((item, i) => sealedClaims(item, path, `${label} ${i + 1}`, found));
+    }
+    if (!isObject(value)) return value;
+    const out = Object.create(null);
+    for (const key of Object.keys(value)) {
+      out[key] = sealedClaims(value[key], [...path, key], label ? `${label} ${key}` : key, found);
+    }
+    return out;
+  }
+
+  // The page's claims in the leaf's public form, and the private values it shows opened or
+  // erased. Facts are fields of the event's state itself; the others are named as they are.
+  function publicClaims(shown) {
+    const found = { opened: [], erased: [], sealed: [] };
+    if (!isObject(shown)) return { claims: shown, found };
+    const claims = Object.create(null);
+    for (const name of Object.keys(shown)) {
+      claims[name] =
+        name === "facts"
+          ? sealedClaims(shown.facts, [], "", found)
+          : sealedClaims(shown[name], [name], name, found);
+    }
+    return { claims, found };
+  }
+
+  async function commitmentOf(eventType, item) {
+    if (typeof item.value !== "string" || typeof item.opening !== "string") {
+      throw new StepError("leaf", `this page shows ${item.label} opened without a value and an opening`);
+    }
+    const opening = fromHex(item.opening, `the opening of ${item.label}`, "leaf");
+    if (opening.length !== 32) {
+      throw new StepError("leaf", `the opening of ${item.label} is not 32 bytes`);
+    }
+    const zero = Uint8Array.of(0);
+    const bytes = concat(
+      encoder.encode(COMMITMENT_TAG),
+      zero,
+      encoder.encode(eventType),
+      zero,
+      encoder.encode(item.field),
+      zero,
+      opening,
+      encoder.encode(JSON.stringify(item.value))
+    );
+    return "sha256:" + hex(await sha256(bytes));
+  }
+
+  // Each value shown opened must open the commitment the leaf holds for it (the comparison with
+  // the record has already found the page's commitment to be the leaf's).
+  async function checkOpenings(record, opened) {
+    for (const item of opened) {
+      const computed = await commitmentOf(record.type, item);
+      if (computed !== item.commitment) {
+        throw new StepError(
+          "leaf",
+          `the value this page shows for ${item.label} does not open its commitment in the ` +
+            `record: with the opening shown it gives ${computed.slice(0, 23)}\u2026, the record ` +
+            `holds ${String(item.commitment).slice(0, 23)}\u2026`
+        );
+      }
+    }
+    return opened.map((item) => item.label);
+  }
+
   // Each field the page shows, compared with the record: the names of those checked and of
   // those the record does not carry. Throws, naming the field, at the first that differs.
-  async function compareWithRecord(parsed, shown) {
+  async function compareWithRecord(parsed, page) {
     const record = recordFields(parsed);
+    const { claims: shown, found } = publicClaims(page);
     const checked = [];
-    const unchecked = [];
+    const unchecked = found.erased.map((label) => `that ${label} was erased`);
     const check = (field, says, shows) => {
       if (!sameValue(says, shows)) {
         throw new StepError(
@@ -511,6 +619,7 @@
       else unchecked.push(`actor ${name}`);
     }
     check("rationale", record.rationale, shown.rationale);
+    if (own(shown, "disclosure")) check("disclosure", record.disclosure, shown.disclosure);
 
     const evidence = Array.isArray(record.evidence) ? record.evidence : null;
     if (evidence === null || !Array.isArray(shown.evidence) || shown.evidence.length !== evidence.length) {
@@ -531,7 +640,8 @@
         );
       }
     }
-    return { checked, unchecked };
+    const opened = await checkOpenings(record, found.opened);
+    return { checked, unchecked, opened, sealed: found.sealed };
   }
 
   // --- the page ---------------------------------------------------------------------------------
@@ -687,19 +797,33 @@
       if (parsed === null || typeof parsed !== "object" || parsed.sequence !== sequence) {
         throw new StepError("leaf", `the record fetched is not the record of decision #${sequence}`);
       }
-      const { checked, unchecked } = await compareWithRecord(parsed, shown);
+      const { checked, unchecked, opened, sealed } = await compareWithRecord(parsed, shown);
       const fields = `${checked.length} field${checked.length === 1 ? "" : "s"} checked`;
+      const values = (n) => `${n} private value${n === 1 ? "" : "s"}`;
+      const openings =
+        (opened.length
+          ? `; ${values(opened.length)} in them opened, each commitment recomputed from the ` +
+            `value and opening shown (${opened.join(", ")})`
+          : "") +
+        (sealed.length
+          ? `; ${values(sealed.length)} shown sealed, as the commitment${sealed.length === 1 ? "" : "s"} ` +
+            `in the record (${sealed.join(", ")})`
+          : "");
       const notChecked = unchecked.length
         ? `; not checked, as the record does not carry them: ${unchecked.join(", ")}`
         : "";
+      // "Exactly" only when every field the page shows was checked.
+      const says = unchecked.length
+        ? "the record says what this page shows in the fields checked"
+        : "the record says exactly what this page shows";
       if (proof.leaf_hash !== undefined && proof.leaf_hash !== hex(leaf)) {
         throw new StepError("leaf", "the inclusion proof is for a different leaf than the record");
       }
       steps.set(
         "leaf",
         "ok",
-        `SHA-256(0x00 || record) = ${short(leaf)}; the record says what this page shows: ` +
-          `${fields} (${checked.join(", ")})${notChecked}`
+        `SHA-256(0x00 || record) = ${short(leaf)}; ${says}: ` +
+          `${fields} (${checked.join(", ")})${openings}${notChecked}`
       );
       const details = section.querySelector("[data-verify-record]");
       if (details) {
@@ -736,7 +860,8 @@
         `Verified by your browser: decision #${sequence} (${shown.model} version ${shown.version}, ` +
           `${shown.type}) is leaf ${sequence} of ${checkpoint.origin}, in the tree of ` +
           `${checkpoint.size} events whose root ${hex(checkpoint.root)} is signed by the key you ` +
-          `pinned (${key.label}). The record says what this page shows: ${fields}${notChecked}.`
+          `pinned (${key.label}). ${says[0].toUpperCase()}${says.slice(1)}: ` +
+          `${fields}${openings}${notChecked}.`
       );
     } catch (error) {
       steps.fail(error, current);
