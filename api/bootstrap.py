@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from projections.translog.tree import TransparencyLog
 
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The version of the store's tables, triggers and functions; bump it with any change to them
 (tests/integration/test_schema.py fails until you do). A start finding an older version in the
 store creates what is missing (every statement is idempotent) and records this one."""

@@ -62,6 +62,7 @@ from domain.sealed import (
     PSEUDONYM_KEY_TABLE,
     SUBJECTS_TABLE,
     SealedRecords,
+    openings_index_statement,
     openings_table_statement,
     pseudonym_key_table_statement,
     subjects_table_statement,
@@ -195,6 +196,9 @@ class PostgresLedgerRecorder(
             ),
             Composed([SQL(subjects_table_statement(self.subjects_table))]),
             Composed([SQL(openings_table_statement(self.openings_table))]),
+            Composed(
+                [SQL(openings_index_statement(self.openings_table, f"{OPENINGS_TABLE}_subject"))]
+            ),
             Composed([SQL(pseudonym_key_table_statement(self.pseudonym_key_table))]),
             Composed([SQL(manifests_table_statement(self.manifests_table))]),
             Composed([SQL(manifest_files_table_statement(self.manifest_files_table))]),

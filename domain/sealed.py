@@ -143,6 +143,11 @@ def openings_table_statement(qualified: str) -> str:
     )
 
 
+def openings_index_statement(qualified: str, name: str) -> str:
+    """Openings by person: an erasure deletes a person's at once, without scanning them all."""
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {qualified} (subject)"
+
+
 def pseudonym_key_table_statement(qualified: str) -> str:
     """The ledger's one pseudonym key."""
     return (

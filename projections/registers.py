@@ -48,6 +48,9 @@ class AccessView(View):
             "decided_on TEXT, appealed INTEGER NOT NULL, expires_on TEXT, terms TEXT, "
             "reason TEXT, reason_code TEXT, resubmission_of TEXT, subject TEXT, "
             "PRIMARY KEY (model, request_id))",
+            # An erasure blanks a person's rows by pseudonym, in its own transaction.
+            "CREATE INDEX IF NOT EXISTS view_access_requests_subject "
+            "ON view_access_requests (subject)",
             "CREATE TABLE IF NOT EXISTS view_access_policies (model TEXT PRIMARY KEY, "
             "decided_on TEXT NOT NULL, channels TEXT NOT NULL, criteria TEXT, "
             "rationale TEXT NOT NULL)",

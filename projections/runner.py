@@ -466,17 +466,23 @@ class ViewRunner:
         created empty and untracked, so they take every event again on their next catch-up.
         Returns the names of the views dropped (none for a new store).
         """
+        stale = (
+            []
+            if stored_version is None
+            else [v for v in self.views.values() if v.changed_in > stored_version]
+        )
+        if stale:  # dropped first: a new index on a new column cannot be built on the old table
+            with self.recorder.transaction() as cursor:
+                for view in stale:
+                    for table in view.tables:
+                        self.recorder.execute(cursor, f"DROP TABLE IF EXISTS {table}")
+            self._created = False  # the dropped tables are created anew, empty
         self.create_tables()
-        if stored_version is None:
-            return []
-        stale = [v for v in self.views.values() if v.changed_in > stored_version]
         if not stale:
             return []
         p = self.recorder.param
         with self.recorder.transaction() as cursor:
             for view in stale:
-                for table in view.tables:
-                    self.recorder.execute(cursor, f"DROP TABLE IF EXISTS {table}")
                 self.recorder.execute(
                     cursor, f"DELETE FROM view_counts WHERE name = {p}", (view.name,)
                 )
@@ -485,8 +491,6 @@ class ViewRunner:
                     f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {p}",
                     (view.name,),
                 )
-                for statement in view.create_statements(self.recorder.dialect):
-                    self.recorder.execute(cursor, statement)
         return [view.name for view in stale]
 
     def rebuild(

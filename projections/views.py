@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from domain.decisions import Sealed
+from domain.sealed import PSEUDONYM
 from projections.records import event_facts, jsonable
 from projections.runner import Context, View, ViewRecorder, day_of_decision
 
@@ -167,6 +168,9 @@ def timeline(
 ) -> list[TimelineEntry]:
     """Decisions in ledger order, filtered; page with ``after`` = the last sequence seen.
 
+    ``actor`` is an actor id, or the pseudonym (``ps:…``) of a researcher, whose own events
+    name them only by it (disclosure policy 2).
+
     ``since``/``until`` bound the time each decision took effect (or was recorded, if it
     took effect then), inclusive.
     """
@@ -179,7 +183,14 @@ def timeline(
         ("actor_id", actor),
         ("actor_role", role),
     ):
-        if value is not None:
+        if value is None:
+            continue
+        if column == "actor_id" and PSEUDONYM.fullmatch(value):
+            # A researcher on their own events is stored sealed (`sealed_text`), named by the
+            # pseudonym that ends its public form: found by it, never by their login.
+            clauses.append(f"actor_id LIKE {p}")
+            params.append(f'%"subject":"{value}"}}')
+        else:
             clauses.append(f"{column} = {p}")
             params.append(value)
     if since is not None:

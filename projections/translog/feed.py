@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import Notification
 
 from domain.errors import LogDamaged
-from projections.translog.leaves import leaf_bytes, registered_name
+from projections.translog.leaves import leaf_of_columns, registered_name
 from projections.translog.recorders import EventReader, EventRow, stored_events_reader
 
 if TYPE_CHECKING:
@@ -123,8 +124,9 @@ def _leaf_pages(
 ) -> Iterator[LeafPage]:
     """Each page of rows with its leaves, numbered from ``sequence`` (see `leaf_pages`)."""
     ids: dict[Any, _ModelId] = {}
-    # One object refilled for each event: `leaf_bytes` reads its four stored columns (and
-    # keeps nothing), so no object is made per event.
+    topics: dict[str, bytes] = {}  # each topic as JSON, written once
+    # One object refilled for an event of a model not yet registered: `registered_name` reads
+    # its stored columns (and keeps nothing), so no object is made per event.
     stored = _Stored()
     for rows in row_pages:
         model_ids: list[str] = []
@@ -145,12 +147,12 @@ def _leaf_pages(
                         notification_id=notification_id,
                     ) from None
             model_id = model.text
-            stored.id = notification_id
-            stored.originator_id = model
-            stored.originator_version = version
-            stored.topic = topic
-            stored.state = state
             if model_id not in known:
+                stored.id = notification_id
+                stored.originator_id = model
+                stored.originator_version = version
+                stored.topic = topic
+                stored.state = state
                 name = _registered_name(stored)
                 if name is not None:
                     known[model_id] = name
@@ -166,7 +168,11 @@ def _leaf_pages(
                         notification_id=notification_id,
                     )
             model_ids.append(model_id)
-            leaves.append(leaf_bytes(stored, sequence=sequence + offset))  # type: ignore[arg-type]
+            topic_json = topics.get(topic)
+            if topic_json is None:
+                topic_json = topics[topic] = orjson.dumps(topic)
+            leaf = leaf_of_columns(model.leaf_id, sequence + offset, state, topic_json, version)
+            leaves.append(leaf)
         yield LeafPage(sequence, rows, model_ids, leaves, registrations)
         sequence += len(rows)
 
@@ -273,16 +279,18 @@ def _registered_name(stored: _Stored) -> str | None:
 class _ModelId(UUID):
     """A model's id whose text form is computed once, not once per event.
 
-    A leaf writes its model's id in text (`leaf_bytes` calls ``str`` on it), and a ledger has
+    A leaf writes its model's id in text (`leaf_id`, once per model), and a ledger has
     few models and many events. The value is the stored one, parsed as `UUID` parses it.
     """
 
-    __slots__ = ("text",)
+    __slots__ = ("leaf_id", "text")
     text: str
+    leaf_id: bytes  # the text as a leaf writes it
 
     def __init__(self, stored: Any) -> None:
         super().__init__(str(stored))
         object.__setattr__(self, "text", UUID.__str__(self))
+        object.__setattr__(self, "leaf_id", self.text.encode())
 
     def __str__(self) -> str:
         return self.text

@@ -5,8 +5,9 @@ tree from those leaves, and compare each leaf and each node with what is stored;
 stored checkpoint's signature and that its root is the recomputed root at its size; and, given
 a checkpoint a reviewer kept, check that the current tree extends it (its root recomputed at
 its size, and a consistency proof from the stored nodes that verifies per RFC 9162 2.1.4.2).
-The first mismatch is named by its sequence number. Memory stays bounded: one page of events
-and its nodes, and the tree's right edge (at most log2(n) + 1 hashes).
+The first mismatch is named by its sequence number. Memory stays bounded: the page checked and
+at most two more being read ahead, with their nodes, and the tree's right edge (at most
+log2(n) + 1 hashes).
 
 It works a page at a time (`feed.leaf_pages`; a page is a power of two of events, so each full
 page is one perfect subtree). A page's leaves are hashed in one loop and its nodes level by

@@ -119,3 +119,18 @@ def test_the_board_reads_the_register_opened(client: TestClient) -> None:
     rows = {r.request_id: r for r in services.queries.register("access", "claude-opus-3")}
     assert rows["opus3-req-008"].requester == "Hannah Lindgren"
     assert rows["opus3-req-007"].reason and "re-serving" in rows["opus3-req-007"].reason
+
+
+def test_a_researcher_is_found_in_the_timeline_by_pseudonym_never_by_login(
+    client: TestClient,
+) -> None:
+    services: Any = client.app.state.services  # type: ignore[attr-defined]
+    rows = {r.request_id: r for r in services.queries.register("access", "claude-opus-3")}
+    pseudonym = rows["opus3-req-008"].subject
+    assert pseudonym.startswith("ps:")
+    found = services.queries.timeline(actor=pseudonym, limit=100).entries
+    assert found and {entry.actor_role for entry in found} == {"researcher"}
+    assert "opus3-req-008" in {entry.facts.get("request_id") for entry in found}
+    assert all(entry.actor_id["subject"] == pseudonym for entry in found)
+    # Their login names nobody in the public timeline.
+    assert services.queries.timeline(actor="hannah.lindgren", limit=100).entries == []
