@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, is_dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -121,6 +121,36 @@ class DifferingFile:
 
     path: str
     status: str
+
+
+NAMED_DIFFERING_FILES = 100
+NAMED_DIFFERING_BYTES = 16_384
+"""An archive check names in its record the first differing files, by path, up to 100 of them
+and 16 KiB of paths (at least one): the rest are counted and committed by digest, so a copy
+damaged throughout, with long paths, still fits one log entry (docs/events.md)."""
+
+
+def named_differing_files(ordered: Sequence[DifferingFile]) -> tuple[DifferingFile, ...]:
+    """The differing files a record names: the first, within `NAMED_DIFFERING_FILES` and
+    `NAMED_DIFFERING_BYTES` of paths."""
+    named: list[DifferingFile] = []
+    size = 0
+    for item in ordered[:NAMED_DIFFERING_FILES]:
+        size += len(item.path.encode("utf-8"))
+        if named and size > NAMED_DIFFERING_BYTES:
+            break
+        named.append(item)
+    return tuple(named)
+
+
+def differing_digest(files: Iterable[DifferingFile]) -> str:
+    """The digest of an archive check's whole list of differing files: the SHA-256 of the lines
+    ``<status>  <path>\n`` sorted by the UTF-8 bytes of their paths (docs/events.md), so whoever
+    compares the copy again can check their list against the record."""
+    hasher = hashlib.sha256()
+    for item in sorted(files, key=lambda item: item.path.encode("utf-8")):
+        hasher.update(f"{item.status}  {item.path}\n".encode())
+    return hasher.hexdigest()
 
 
 @dataclass(frozen=True)

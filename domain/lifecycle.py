@@ -18,6 +18,7 @@ from eventsourcing.domain import AggregateCreated, AggregateEvent, BaseAggregate
 from domain import errors
 from domain.decisions import (
     DENIAL_REASONS,
+    NAMED_DIFFERING_FILES,
     NOT_CODED,
     Actor,
     Channel,
@@ -27,7 +28,9 @@ from domain.decisions import (
     ManifestEntry,
     Sealed,
     manifest_digest,
+    named_differing_files,
 )
+from domain.decisions import differing_digest as differing_digest_of
 from domain.disclosure import POLICY_VERSION
 from domain.rules import Support, day_of, first_after, first_before, instant, takes_effect_too_late
 from domain.state import (
@@ -98,6 +101,10 @@ class ModelLifecycle(BaseAggregate[UUID]):
         evidence: tuple[Evidence, ...]
         effective_at: datetime | None
         disclosure: int  # the disclosure policy's version it was sealed under (in its leaf)
+
+    # An event stored before the policy was versioned carries no ``disclosure``: it reads as
+    # version 1 (a class attribute, so a stored state without the field decodes unchanged).
+    Event.disclosure = 1
 
     # -- registry ------------------------------------------------------------------------------
 
@@ -239,13 +246,24 @@ class ModelLifecycle(BaseAggregate[UUID]):
         """A stored copy was checked against the preserved manifest: intact, or which differ."""
 
         TOPIC = "reliquary/ArchiveVerified/v1"
-        class_version = 1
+        class_version = 2
         location: str
         checked_at: datetime
         manifest_digest: str
         observed_digest: str
         intact: bool
+        # How many files differ, and the digest of their whole list (`differing_digest`);
+        # the record names the first of them, by path (`named_differing_files`).
+        differing_count: int
+        differing_digest: str
         differing_files: tuple[DifferingFile, ...]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 named every differing file: count them and commit to their list."""
+            files = state["differing_files"]
+            state["differing_count"] = len(files)
+            state["differing_digest"] = differing_digest_of(files)
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """Keep every check: preservation is a promise kept over years."""
@@ -256,6 +274,7 @@ class ModelLifecycle(BaseAggregate[UUID]):
                     intact=self.intact,
                     differing_files=tuple(self.differing_files),
                     version=self.originator_version,
+                    differing_count=self.differing_count,
                 )
             )
 
@@ -798,8 +817,16 @@ class ModelLifecycle(BaseAggregate[UUID]):
         checked_at: datetime,
         observed_digest: str,
         differing_files: tuple[DifferingFile, ...],
+        differing_count: int | None = None,
+        differing_digest: str | None = None,
     ) -> None:
-        """Record a check of a stored copy against the latest preserved manifest."""
+        """Record a check of a stored copy against the latest preserved manifest.
+
+        A live check gives every differing file: the record counts them, commits to their
+        list by digest and names the first by path (`named_differing_files`). A restored record
+        gives the files it named with the count and digest it recorded, and is taken as it
+        was (its leaf is signed), provided they agree with each other.
+        """
         if self.weights is None:
             raise errors.ArchiveCheckWithoutPreservation(
                 f"model {self.name!r} has no preserved weights to check an archive against",
@@ -817,7 +844,22 @@ class ModelLifecycle(BaseAggregate[UUID]):
             )
         preserved_at = self.weights.preserved_at
         self._check_after(decided, "the preservation of the weights it checks", preserved_at)
-        intact = not differing_files and observed_digest == self.weights.manifest_digest
+        ordered = tuple(sorted(differing_files, key=lambda item: item.path.encode("utf-8")))
+        if differing_count is None or differing_digest is None:
+            count, digest = len(ordered), differing_digest_of(ordered)
+        else:
+            count, digest = differing_count, differing_digest
+            complete = count == len(ordered) and digest == differing_digest_of(ordered)
+            if (
+                count < len(ordered)
+                or len(ordered) > NAMED_DIFFERING_FILES
+                or (count <= NAMED_DIFFERING_FILES and not complete)
+            ):
+                raise errors.CommandRejected(
+                    f"the archive check names {len(ordered)} differing files, which does not "
+                    f"agree with the {count} it counts or the digest of their list"
+                )
+        intact = count == 0 and observed_digest == self.weights.manifest_digest
         self._decide(
             self.ArchiveVerified,
             decided,
@@ -826,7 +868,9 @@ class ModelLifecycle(BaseAggregate[UUID]):
             manifest_digest=self.weights.manifest_digest,
             observed_digest=observed_digest,
             intact=intact,
-            differing_files=differing_files,
+            differing_count=count,
+            differing_digest=digest,
+            differing_files=named_differing_files(ordered),
         )
 
     def record_interview(

@@ -37,8 +37,9 @@ class ArchiveCheck:
     location: str
     checked_at: datetime
     intact: bool
-    differing_files: tuple[DifferingFile, ...]
+    differing_files: tuple[DifferingFile, ...]  # the first the record names, by path
     version: int
+    differing_count: int = 0  # every differing file, named or not
 
 
 @dataclass(frozen=True)

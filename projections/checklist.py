@@ -196,7 +196,7 @@ class _Walk:
             return Step(
                 "archive checked",
                 ANOMALY,
-                f"the latest check of {check.location} failed: {len(check.differing_files)} "
+                f"the latest check of {check.location} failed: {check.differing_count} "
                 "file(s) differ from the manifest",
                 _settled(check),
             )

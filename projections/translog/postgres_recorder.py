@@ -271,16 +271,7 @@ def service_role_tables(
         TableGrant(VIEW_TRACKING_TABLE, READ, "the views' positions: the projection role's"),
         TableGrant(VIEW_COUNTS_TABLE, READ, "events each view took: the projection role's"),
     ]
-    grants += [
-        TableGrant(table, READ, f"the {view.name} view: read; the projection role writes it")
-        for view in views.views.values()
-        for table in view.tables
-    ]
-    grants += more
-    names = [grant.table for grant in grants]
-    if len(set(names)) != len(names):
-        raise ValueError(f"a table is named twice: {sorted(names)}")
-    return grants
+    return _with_views(grants, views, READ, "read; the projection role writes it", more)
 
 
 def projection_role_tables(
@@ -301,12 +292,26 @@ def projection_role_tables(
         TableGrant(VIEW_TRACKING_TABLE, KEEP, "the views' positions (an upsert; a rebuild resets)"),
         TableGrant(VIEW_COUNTS_TABLE, KEEP, "events each view took (a rebuild resets them)"),
     ]
-    grants += [
-        TableGrant(table, KEEP, f"the {view.name} view (a rebuild empties it)")
-        for view in views.views.values()
-        for table in view.tables
+    return _with_views(grants, views, KEEP, "kept (a rebuild empties it)", more)
+
+
+def _with_views(
+    grants: list[TableGrant],
+    views: ViewRunner,
+    privileges: tuple[str, ...],
+    why: str,
+    more: Sequence[TableGrant],
+) -> list[TableGrant]:
+    """The grants, every view's tables with ``privileges``, and ``more``: each table once."""
+    grants = [
+        *grants,
+        *(
+            TableGrant(table, privileges, f"the {view.name} view: {why}")
+            for view in views.views.values()
+            for table in view.tables
+        ),
+        *more,
     ]
-    grants += more
     names = [grant.table for grant in grants]
     if len(set(names)) != len(names):
         raise ValueError(f"a table is named twice: {sorted(names)}")

@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 
 from api.cli.demo import load_demo
+from domain.decisions import NAMED_DIFFERING_FILES, Actor, DifferingFile, differing_digest
 from domain.errors import EntryTooLarge, LogError, RecordTooLarge, TileNotFound
+from domain.identity import model_id
 from domain.ledger import Ledger
+from domain.lifecycle import ModelLifecycle
 from projections.translog import merkle
 from projections.translog.bundle import export_bundle
 from projections.translog.checkpoint import (
@@ -372,18 +375,39 @@ def test_proofs_built_from_tiles_verify_against_the_checkpoint(served: Served) -
 # --- entries too long for a bundle -----------------------------------------------------------
 
 
-def test_a_command_whose_record_would_not_fit_a_log_entry_is_refused(
+def test_an_archive_check_of_a_copy_damaged_throughout_fits_one_log_entry(
     database_url: str, ledger: Ledger
 ) -> None:
     log = open_log(database_url, ledger, ORIGIN)
     model = unique()
     ledger.execute(parse(register(model)))
     ledger.execute(parse(_preservation(model)))
-    with pytest.raises(RecordTooLarge, match="at most 63487 bytes"):
-        ledger.execute(parse(_oversized_check(model)))
-    assert ledger.version_of(model) == 2
+    command = parse(_damaged_check(model))
+    ledger.execute(command)
     log.catch_up()
-    assert log.size() == 2
+    checked = ledger.history(model)[-1]
+    # Counted and committed in full, the first named: the record fits one entry.
+    assert checked.differing_count == 1000 and not checked.intact
+    assert checked.differing_digest == differing_digest(command.differing_files)  # type: ignore[attr-defined]
+    assert (
+        [f.path for f in checked.differing_files]
+        == sorted(
+            f.path
+            for f in command.differing_files  # type: ignore[attr-defined]
+        )[:NAMED_DIFFERING_FILES]
+    )
+    leaf = decode_entry_bundle(entry_bundle(log, log.size(), 0, 3))[2]
+    assert b'"differing_count":1000' in leaf and len(leaf) < 65_535 - 2_048
+
+
+def test_a_record_that_would_not_fit_a_log_entry_is_refused(ledger: Ledger) -> None:
+    model = unique()
+    ledger.execute(parse(register(model)))
+    ledger.execute(parse(_preservation(model)))
+    oversized = _oversized_event(ledger, model)
+    with pytest.raises(RecordTooLarge, match="at most 63487 bytes"):
+        ledger._fitting_log_entries([oversized])  # noqa: SLF001 (the guard every save passes)
+    assert ledger.version_of(model) == 2
 
 
 def _preservation(model: str) -> dict[str, object]:
@@ -397,9 +421,9 @@ def _preservation(model: str) -> dict[str, object]:
     )
 
 
-def _oversized_check(model: str) -> dict[str, object]:
-    """An archive check naming 1,000 differing files: its record is over one log entry (a
-    manifest is not: its files are stored beside the log, tests/integration/test_manifest_store)."""
+def _damaged_check(model: str) -> dict[str, object]:
+    """An archive check finding 1,000 differing files: named in full, they would be over one log
+    entry (a manifest is not either: its files are stored beside the log)."""
     return doc(
         "record_archive_check",
         model,
@@ -413,24 +437,43 @@ def _oversized_check(model: str) -> dict[str, object]:
     )
 
 
+def _oversized_event(ledger: Ledger, model: str) -> Any:
+    """An archive check naming 1,000 differing files in its record, as no command records it
+    any more: over one log entry."""
+    files = tuple(
+        DifferingFile(f"weights/model-{n:05d}-of-01000.safetensors", "modified")
+        for n in range(1000)
+    )
+    return ModelLifecycle.ArchiveVerified(  # type: ignore[call-arg]
+        originator_id=model_id(model),
+        originator_version=3,
+        timestamp=ModelLifecycle.Event.create_timestamp(),
+        actor=Actor("curator-1", "curator", "operator"),
+        rationale="checked",
+        evidence=(),
+        effective_at=None,
+        disclosure=2,
+        location="s3://archive/models/" + model,
+        checked_at=datetime.now(UTC),
+        manifest_digest=ledger.state(model).weights.manifest_digest,  # type: ignore[union-attr]
+        observed_digest="0" * 64,
+        intact=False,
+        differing_count=len(files),
+        differing_digest=differing_digest(files),
+        differing_files=files,
+    )
+
+
 def test_an_entry_over_65535_bytes_refuses_its_bundle_but_not_its_tiles(
     database_url: str, ledger: Ledger
 ) -> None:
     # The ledger refuses such a record today (above); a store written before that rule may
     # still hold one, so the event is stored here as an older version would have.
-    from domain.decisions_table import command_facts, decide
-    from domain.ledger import justification
-
     log = open_log(database_url, ledger, ORIGIN)
     model = unique()
     ledger.execute(parse(register(model)))
     ledger.execute(parse(_preservation(model)))
-    command = parse(_oversized_check(model))
-    lifecycle = ledger.state(model)
-    decide(lifecycle, "record_archive_check", justification(command), command_facts(command))
-    ledger.recorder.insert_events(
-        [ledger.mapper.to_stored_event(event) for event in lifecycle.collect_events()]
-    )
+    ledger.recorder.insert_events([ledger.mapper.to_stored_event(_oversized_event(ledger, model))])
     ledger.execute(parse(_signal(model, 1)))
     log.catch_up()
     size = log.size()

@@ -8,6 +8,7 @@ stored state; the library's mapper sees no ``class_version``, takes it as 1, and
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -17,7 +18,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from domain.commands import parse_command
-from domain.decisions import Actor, Evidence
+from domain.decisions import Actor, DifferingFile, Evidence, differing_digest
 from domain.identity import model_id
 from domain.ledger import Ledger
 from domain.lifecycle import ModelLifecycle
@@ -102,6 +103,7 @@ def test_a_stored_version_1_signal_is_read_with_its_kind_s_unit(sqlite_ledger: L
     assert signal.period_end == date(2024, 2, 29)
     assert signal.actor == Actor(id="monitor-1", role="curator")
     assert (signal.corrects, signal.correction_reason) == (False, None)  # upcast v2 -> v3
+    assert signal.disclosure == 1  # stored before the disclosure policy was versioned
     assert "class_version" not in vars(signal)
 
     # Replayed into the aggregate (fast-forwarded past the cached version 1), it counts.
@@ -161,3 +163,51 @@ def test_new_signals_are_stored_as_version_3_and_kept_as_given(sqlite_ledger: Le
     signal = list(ledger.events.get(model_id(MODEL), gt=1))[0]
     assert signal.unit == "ratio"  # type: ignore[attr-defined]
     assert ledger.repository.get(model_id(MODEL)).signals == 1
+
+
+def test_a_version_1_archive_check_is_read_with_its_count_and_digest(
+    sqlite_ledger: Ledger,
+) -> None:
+    ledger = sqlite_ledger
+    _register(ledger)
+    identifier = model_id(MODEL)
+    files = (
+        DifferingFile("weights/b.safetensors", "missing"),
+        DifferingFile("weights/a.safetensors", "modified"),
+    )
+    state = {  # as a version-1 writer stored it: every differing file, no count, no digest
+        "timestamp": datetime(2024, 3, 1, 9, 30, tzinfo=UTC),
+        "actor": Actor(id="curator-1", role="curator"),
+        "rationale": "quarterly check of the cold copy",
+        "evidence": (),
+        "effective_at": None,
+        "location": "s3://archive/cold/upcast-model-1",
+        "checked_at": datetime(2024, 3, 1, 9, 0, tzinfo=UTC),
+        "manifest_digest": "a" * 64,
+        "observed_digest": "b" * 64,
+        "intact": False,
+        "differing_files": files,
+    }
+    ledger.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=identifier,
+                originator_version=2,
+                topic="reliquary/ArchiveVerified/v1",
+                state=ledger.mapper.transcoder.encode(state),
+            )
+        ]
+    )
+
+    check = list(ledger.events.get(identifier))[1]
+    assert isinstance(check, ModelLifecycle.ArchiveVerified)
+    assert check.differing_count == 2
+    assert check.differing_digest == differing_digest(files)
+    assert (
+        check.differing_digest
+        == hashlib.sha256(
+            b"modified  weights/a.safetensors\nmissing  weights/b.safetensors\n"
+        ).hexdigest()
+    )
+    model: ModelLifecycle = ledger.repository.get(identifier)
+    assert model.archive_checks[0].differing_count == 2
