@@ -5,8 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from domain.commands import Command, parse_command
 
@@ -173,3 +178,22 @@ def stored_manifests(ledger: Any) -> dict[str, Any]:
         if n.topic == "reliquary/WeightsPreserved/v1"
     }
     return {digest: ledger.recorder.read_manifest(digest) for digest in digests}
+
+
+SHELL_SETTINGS = ("RELIQUARY_LOG_ORIGIN", "RELIQUARY_CREATE_TABLES", "RELIQUARY_CACHE_SIZE")
+"""Settings a developer's shell may hold that would change what a test's app or CLI does."""
+
+
+@contextmanager
+def signing_environment(key: Path, origin: str | None = None) -> Iterator[pytest.MonkeyPatch]:
+    """The environment the app and the CLI read: the signing key at ``key`` (made first, for
+    ``origin``, if one is given), and none of `SHELL_SETTINGS`."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in SHELL_SETTINGS:
+            env.delenv(name, raising=False)
+        env.setenv("RELIQUARY_SIGNING_KEY", str(key))
+        if origin is not None:
+            from projections.translog.keys import create_signing_key
+
+            create_signing_key(key, origin)
+        yield env

@@ -24,7 +24,7 @@ from api.cli import main
 from api.http.app import create_app
 from api.settings import Settings
 from projections.translog.leaves import leaf_fields
-from tests.support import doc, unique
+from tests.support import SHELL_SETTINGS, doc, unique
 
 ORIGIN = "reliquary.local/ledger"
 
@@ -78,7 +78,7 @@ def doors(
 ) -> Iterator[Doors]:
     monkeypatch.setenv("RELIQUARY_SIGNING_KEY", str(tmp_path / "signing.key"))
     monkeypatch.setenv("RELIQUARY_DATABASE_URL", database_url)
-    for name in ("RELIQUARY_LOG_ORIGIN", "RELIQUARY_CREATE_TABLES", "RELIQUARY_CACHE_SIZE"):
+    for name in SHELL_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     assert main(["init"]) == 0
     assert main(["demo"]) == 0

@@ -34,7 +34,6 @@ from api.settings import Settings
 from domain.decisions import Actor, ManifestEntry, Sealed, manifest_digest
 from domain.errors import authority_classes, rule_classes
 from projections.translog.checkpoint import verify_checkpoint
-from projections.translog.keys import create_signing_key
 from projections.translog.merkle import leaf_hash, verify_inclusion
 from tests.support import (
     SHA,
@@ -45,6 +44,7 @@ from tests.support import (
     preserve,
     register,
     signal_period,
+    signing_environment,
     unique,
 )
 
@@ -107,11 +107,7 @@ class Api:
 def api(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """The app on the demo ledger, its lifespan running, with a token per role."""
     key = tmp_path_factory.mktemp("key") / "signing.key"
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("RELIQUARY_LOG_ORIGIN", "RELIQUARY_CREATE_TABLES", "RELIQUARY_CACHE_SIZE"):
-            env.delenv(name, raising=False)
-        env.setenv("RELIQUARY_SIGNING_KEY", str(key))
-        create_signing_key(key, ORIGIN)
+    with signing_environment(key, ORIGIN):
         settings = Settings(database_url=backend_url)
         ledger = build_ledger(settings)
         load_demo(ledger)

@@ -31,8 +31,7 @@ from api.http.routes.commands import ROUTES
 from api.settings import Settings
 from domain.commands import parse_command
 from domain.errors import CommandRejected
-from projections.translog.keys import create_signing_key
-from tests.support import register, unique
+from tests.support import register, signing_environment, unique
 
 LIMIT = 8 * 1024
 ORIGIN = "reliquary.local/ledger"
@@ -81,11 +80,7 @@ def _app(url: str) -> Any:
 @pytest.fixture(scope="module")
 def signing_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     key = tmp_path_factory.mktemp("key") / "signing.key"
-    create_signing_key(key, ORIGIN)
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("RELIQUARY_LOG_ORIGIN", "RELIQUARY_CREATE_TABLES", "RELIQUARY_CACHE_SIZE"):
-            env.delenv(name, raising=False)
-        env.setenv("RELIQUARY_SIGNING_KEY", str(key))
+    with signing_environment(key, ORIGIN):
         yield
 
 

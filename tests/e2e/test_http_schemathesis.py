@@ -34,8 +34,8 @@ from api.cli.demo import load_demo
 from api.http.app import create_app
 from api.http.routes.commands import ROUTES
 from api.settings import Settings
-from projections.translog.keys import create_signing_key
 from tests.conftest import POSTGRES_URL, require_postgres
+from tests.support import signing_environment
 
 # The budget: generated examples per operation in the fuzzing phase (the examples and coverage
 # phases add their own, bounded, deterministic cases). With 8, the 42 operations take about
@@ -62,11 +62,7 @@ def api_schema(
         schema_name = f"t_{uuid.uuid4().hex[:16]}"
         url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema_name}"
     key = tmp / "signing.key"
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("RELIQUARY_LOG_ORIGIN", "RELIQUARY_CREATE_TABLES", "RELIQUARY_CACHE_SIZE"):
-            env.delenv(name, raising=False)
-        env.setenv("RELIQUARY_SIGNING_KEY", str(key))
-        create_signing_key(key, "reliquary.local/ledger")
+    with signing_environment(key, "reliquary.local/ledger"):
         settings_ = Settings(database_url=url)
         ledger = build_ledger(settings_)
         load_demo(ledger)

@@ -22,8 +22,7 @@ from api.http.app import create_app
 from api.settings import Settings
 from domain.decisions import ManifestEntry, manifest_digest
 from domain.manifests import MAX_MANIFEST_PAGE
-from projections.translog.keys import create_signing_key
-from tests.support import doc, parse, register, unique
+from tests.support import doc, parse, register, signing_environment, unique
 
 ORIGIN = "reliquary.test/manifest-doors"
 FILES = 2_500
@@ -40,11 +39,7 @@ def _entries() -> list[ManifestEntry]:
 def served(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The app on a ledger holding one model whose manifest lists 2,500 files."""
     key = tmp_path_factory.mktemp("key") / "signing.key"
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("RELIQUARY_LOG_ORIGIN", "RELIQUARY_CREATE_TABLES", "RELIQUARY_CACHE_SIZE"):
-            env.delenv(name, raising=False)
-        env.setenv("RELIQUARY_SIGNING_KEY", str(key))
-        create_signing_key(key, ORIGIN)
+    with signing_environment(key, ORIGIN):
         settings = Settings(database_url=backend_url)
         ledger = build_ledger(settings)
         model = unique()

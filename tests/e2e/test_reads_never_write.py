@@ -28,7 +28,7 @@ from api.cli.demo import load_demo
 from api.http.app import create_app
 from api.settings import Settings
 from projections.translog.keys import create_signing_key
-from tests.support import parse, register, unique
+from tests.support import SHELL_SETTINGS, parse, register, unique
 
 ORIGIN = "reliquary.local/ledger"
 DEMO = "claude-opus-3"  # has preserved weights
@@ -181,7 +181,7 @@ def test_the_cli_reads_sign_nothing(
 ) -> None:
     monkeypatch.setenv("RELIQUARY_SIGNING_KEY", str(tmp_path / "signing.key"))
     monkeypatch.setenv("RELIQUARY_DATABASE_URL", database_url)
-    for name in ("RELIQUARY_LOG_ORIGIN", "RELIQUARY_CREATE_TABLES", "RELIQUARY_CACHE_SIZE"):
+    for name in SHELL_SETTINGS:
         monkeypatch.delenv(name, raising=False)
 
     def cli(*args: str) -> tuple[int, str, str]:

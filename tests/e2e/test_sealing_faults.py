@@ -40,9 +40,8 @@ from domain.decisions import sealed_in
 from domain.disclosure import subject_identity
 from domain.ledger import Ledger
 from domain.sealed import pseudonym
-from projections.translog.keys import create_signing_key
 from tests.conftest import POSTGRES_URL
-from tests.support import doc, parse, register, unique
+from tests.support import doc, parse, register, signing_environment, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -312,11 +311,7 @@ def test_a_connection_dropped_at_an_erasures_commit_erases_once(database_url: st
 def http(database_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Any, dict[str, str]]]:
     """The app on a fresh store: (client, services, a token per actor)."""
     key = tmp_path / "signing.key"
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("RELIQUARY_LOG_ORIGIN", "RELIQUARY_CREATE_TABLES", "RELIQUARY_CACHE_SIZE"):
-            env.delenv(name, raising=False)
-        env.setenv("RELIQUARY_SIGNING_KEY", str(key))
-        create_signing_key(key, "reliquary.test/faults")
+    with signing_environment(key, "reliquary.test/faults"):
         settings = Settings(database_url=database_url)
         app = create_app(settings)
         with TestClient(app, raise_server_exceptions=False) as client:
