@@ -1353,3 +1353,24 @@ def test_the_api_doc_names_every_write_endpoint_and_problem_type() -> None:
     ]
     for slug in slugs:
         assert f"| `{slug}` |" in text, slug
+
+
+def test_the_openapi_document_declares_the_basis_header_where_it_is_sent(api: Api) -> None:
+    document = api.client.get("/openapi.json").json()
+    sent = []
+    for path, operations in document["paths"].items():
+        answer = operations.get("get", {}).get("responses", {}).get("200", {})
+        if "Reliquary-Basis" in answer.get("headers", {}):
+            sent.append(path)
+    assert set(sent) >= {
+        "/timeline",
+        "/search",
+        "/registers/access",
+        "/reports/fairness",
+        "/reports/fairness.md",
+    }
+    # Where it is declared, it is sent.
+    for path in sent:
+        response = api.client.get(path, params={"q": "licence"}, headers=api.auth())
+        assert response.status_code == 200, path
+        assert "Reliquary-Basis" in response.headers, path

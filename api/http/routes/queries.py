@@ -46,6 +46,20 @@ BASIS_HEADER = "Reliquary-Basis"
 """What an answer was computed from (`projections.runner.Basis.header`): docs/api.md."""
 
 
+BASIS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            BASIS_HEADER: {
+                "description": "What the answer was computed from: the events it reflects and "
+                "the latest signed checkpoint (RFC 8941 dictionary; docs/api.md)",
+                "schema": {"type": "string"},
+            }
+        }
+    }
+}
+"""The header, declared in the OpenAPI document of each answer that carries it."""
+
+
 def _basis(services: Any, response: Response, report: Any = None) -> Any:
     """The answer's basis, read after its data, also set as the ``Reliquary-Basis`` header."""
     basis = services.queries.basis(report)
@@ -141,7 +155,12 @@ def manifest(
     return cached_answer(request, body, "application/json", policy)
 
 
-@router.get("/timeline", operation_id="records-timeline", summary="Every decision, filtered")
+@router.get(
+    "/timeline",
+    operation_id="records-timeline",
+    summary="Every decision, filtered",
+    responses=BASIS,
+)
 def timeline(
     services: ServicesDep,
     _: ReaderDep,
@@ -169,7 +188,9 @@ def timeline(
     return {**page.as_json(), "basis": _basis(services, response).as_json()}
 
 
-@router.get("/search", operation_id="records-search", summary="Why: justification search")
+@router.get(
+    "/search", operation_id="records-search", summary="Why: justification search", responses=BASIS
+)
 def search(
     services: ServicesDep,
     _: ReaderDep,
@@ -198,7 +219,7 @@ def _register(
     return rows
 
 
-@router.get("/registers/access", operation_id="records-access-register")
+@router.get("/registers/access", operation_id="records-access-register", responses=BASIS)
 def access_register(
     services: ServicesDep,
     caller: ReaderDep,
@@ -210,7 +231,7 @@ def access_register(
     return _register(services, "access", model, response, reader=caller)
 
 
-@router.get("/registers/policies", operation_id="records-policy-register")
+@router.get("/registers/policies", operation_id="records-policy-register", responses=BASIS)
 def policy_register(
     services: ServicesDep, _: ReaderDep, response: Response
 ) -> list[dict[str, Any]]:
@@ -218,7 +239,7 @@ def policy_register(
     return _register(services, "policies", None, response)
 
 
-@router.get("/registers/essays", operation_id="records-essay-register")
+@router.get("/registers/essays", operation_id="records-essay-register", responses=BASIS)
 def essay_register(
     services: ServicesDep,
     _: ReaderDep,
@@ -229,7 +250,7 @@ def essay_register(
     return _register(services, "essays", model, response)
 
 
-@router.get("/registers/preferences", operation_id="records-preference-register")
+@router.get("/registers/preferences", operation_id="records-preference-register", responses=BASIS)
 def preference_register(
     services: ServicesDep,
     _: ReaderDep,
@@ -240,7 +261,7 @@ def preference_register(
     return _register(services, "preferences", model, response)
 
 
-@router.get("/registers/signals", operation_id="records-signal-register")
+@router.get("/registers/signals", operation_id="records-signal-register", responses=BASIS)
 def signal_register(
     services: ServicesDep,
     _: ReaderDep,
@@ -256,7 +277,7 @@ def _report(services: Any, criteria_distance: float, as_of: str | None) -> Any:
     return services.queries.fairness(criteria_distance=criteria_distance, as_of=at)
 
 
-@router.get("/reports/fairness", operation_id="reports-fairness", tags=["reports"])
+@router.get("/reports/fairness", operation_id="reports-fairness", tags=["reports"], responses=BASIS)
 def fairness_json(
     services: ServicesDep,
     _: ReaderDep,
@@ -277,7 +298,7 @@ def fairness_json(
     operation_id="reports-fairness-markdown",
     tags=["reports"],
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/markdown": {}}, "description": "The report"}},
+    responses={200: {**BASIS[200], "content": {"text/markdown": {}}, "description": "The report"}},
 )
 def fairness_markdown(
     services: ServicesDep,
