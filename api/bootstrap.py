@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from projections.translog.follower import LogFollower
     from projections.translog.service import LogService
     from projections.translog.tree import TransparencyLog
+    from projections.translog.witness import Witness
 
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The version of the store's tables, triggers and functions; bump it with any change to them
 (tests/integration/test_schema.py fails until you do). A start finding an older version in the
 store creates what is missing (every statement is idempotent) and records this one."""
@@ -105,11 +106,13 @@ def _create_projection_tables(
     columns changed since are dropped and rebuilt from the events (`ViewRunner.upgrade`).
     """
     from api.actors import ActorStore
+    from projections.translog.witness import WitnessStore
 
     build_log(settings, ledger)  # the library creates a recorder's tables as it opens it
     views = build_views(ledger, settings)
     views.upgrade(stored_version)
     ActorStore(views.recorder).create_table()
+    WitnessStore(views.recorder).create_table()
 
 
 def _create_private_file(path: str) -> None:
@@ -333,6 +336,19 @@ class Services:
         from api.actors import ActorStore
 
         return ActorStore(self.views.recorder)
+
+    @cached_property
+    def witness(self) -> Witness | None:
+        """Reliquary as a witness of other logs, if configured (`api.settings.witness`)."""
+        from api.settings import witness_configuration
+        from projections.translog.witness import Witness as Cosigner
+        from projections.translog.witness import WitnessStore
+
+        configured = witness_configuration(self.settings)
+        if configured is None:
+            return None
+        logs, signing_key = configured
+        return Cosigner(logs, signing_key, WitnessStore(self.views.recorder))
 
     def follow_log(self) -> LogFollower:
         """Start keeping the log caught up in the background (a service that stays up).

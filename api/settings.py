@@ -12,6 +12,7 @@ from domain.rules import PreferencePolicy
 
 if TYPE_CHECKING:
     from projections.checklist import ChecklistPolicy
+    from projections.translog.witness import LogEntry
 from domain.storage import store_for
 
 
@@ -94,6 +95,16 @@ class Settings(BaseSettings):
         le=3600,
         description="how often `reliquary projections follow` looks for new events",
     )
+    witness_config: Path | None = Field(
+        default=None,
+        description="a JSON file of the logs this service witnesses (c2sp.org/tlog-witness): "
+        '{"logs": [{"origin": ..., "verifier_key": ...}]}; set, with witness_key, to serve '
+        "POST /witness/add-checkpoint",
+    )
+    witness_key: Path | None = Field(
+        default=None,
+        description="the witness's own cosigner signing key file (`reliquary witness key`)",
+    )
     preference_min_interviews: int = Field(default=2, ge=1)
     preference_min_days: int = Field(default=2, ge=1)
     preference_min_framings: int = Field(default=2, ge=1)
@@ -135,6 +146,24 @@ def signing_key_path(settings: Settings) -> Path:
         database = Path(store.sqlite_path)
         return database.with_name(database.stem + ".signing-key")
     return Path("reliquary-signing.key")
+
+
+def witness_configuration(settings: Settings) -> tuple[dict[str, LogEntry], str] | None:
+    """The logs to witness and the witness's signing key, or None if this is no witness.
+
+    Both settings or neither: one without the other is a configuration error, said at start.
+    """
+    from domain.errors import SigningKeyError
+    from projections.translog.keys import load_signing_key
+    from projections.translog.witness import load_witness_config
+
+    if settings.witness_config is None and settings.witness_key is None:
+        return None
+    if settings.witness_config is None or settings.witness_key is None:
+        raise SigningKeyError(
+            "a witness needs both RELIQUARY_WITNESS_CONFIG and RELIQUARY_WITNESS_KEY"
+        )
+    return load_witness_config(settings.witness_config), load_signing_key(settings.witness_key)
 
 
 def get_settings() -> Settings:

@@ -3,7 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/transparency.py [--events 1000000] [--backend postgres|sqlite]
-        [--samples 200] [--verify-runs 3] [--json]
+        [--samples 200] [--verify-runs 3] [--tiles-export] [--json]
 
 It builds a ledger of N events (realistic decisions, saved by the library in batches of
 5,000), lets the log take them all (the one-off build, reported as events per second), then
@@ -19,6 +19,10 @@ memory before it starts (the feed's leaves, as the tree and bundles have them). 
 ``--verify-runs`` times, interleaved, and the best of each is kept (the machine is shared); the
 load average and verify's CPU time per event are reported beside them. Goals from issue #14:
 each single operation under 5 ms on PostgreSQL, and verify at least 0.3 of the hash loop.
+With ``--tiles-export``, it then times `reliquary tiles export` of the whole log into a fresh
+folder (`static_tiles.export_tiles`), reports the folder's size and file count, times a second
+run that only checks what is there, and, as the same-process baseline, a plain copy of the
+folder (``shutil.copytree``: the same bytes written as files, with nothing computed).
 Figures go to docs/performance.md.
 """
 
@@ -29,6 +33,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -234,6 +239,38 @@ def measure(log: TransparencyLog, samples: int, verify_runs: int = 3) -> dict[st
     return results
 
 
+def measure_tiles_export(log: TransparencyLog, workdir: Path) -> dict[str, Any]:
+    """`tiles export` of the latest checkpoint: a fresh folder, a rerun, and a plain copy."""
+    from projections.translog.service import LogService
+    from projections.translog.static_tiles import export_tiles
+
+    service = LogService(log, workdir / "no-signing-key")  # exporting only reads
+    folder = workdir / "tiles"
+    began = time.perf_counter()
+    done = export_tiles(service, folder)
+    seconds = time.perf_counter() - began
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    size_bytes = sum(path.stat().st_size for path in files)
+    began = time.perf_counter()
+    again = export_tiles(service, folder)
+    rerun = time.perf_counter() - began
+    assert again.written == []
+    assert len(again.kept) == len(done.written)
+    began = time.perf_counter()
+    shutil.copytree(folder, workdir / "tiles-copy")
+    copy = time.perf_counter() - began
+    return {
+        "events": done.size,
+        "files": len(files),
+        "bytes": size_bytes,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(done.size / seconds),
+        "rerun_seconds": round(rerun, 2),
+        "copy_seconds": round(copy, 2),
+        "copy_ratio": round(copy / seconds, 4),
+    }
+
+
 def _ledger_for(backend: str, workdir: Path) -> tuple[Ledger, TransparencyLog, Any]:
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'bench.db'}"
@@ -271,6 +308,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--verify-runs", type=int, default=3)
+    parser.add_argument(
+        "--tiles-export", action="store_true", help="Also time `tiles export` of the log"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -283,6 +323,9 @@ def main() -> None:
             build(ledger, args.events, args.models)
             _say(f"  built in {time.perf_counter() - began:.1f} s")
             results = measure(log, args.samples, args.verify_runs)
+            if args.tiles_export:
+                _say("  exporting the log as static tiles...")
+                results["tiles_export"] = measure_tiles_export(log, workdir)
         finally:
             ledger.close()
             if cleanup:
@@ -307,6 +350,14 @@ def main() -> None:
         f"{verify['hash_loop_events_per_s']:,} events/s: ratio {verify['ratio']} "
         f"(best of {len(verify['runs'])}; goal >= {GOAL_VERIFY_RATIO}: {met})"
     )
+    if "tiles_export" in results:
+        tiles = results["tiles_export"]
+        print(
+            f"  tiles export of {tiles['events']:,} events: {tiles['seconds']} s "
+            f"({tiles['events_per_s']:,} events/s), {tiles['files']:,} files, "
+            f"{tiles['bytes'] / 1e6:,.1f} MB; rerun (checks only) {tiles['rerun_seconds']} s; "
+            f"plain copy of the folder {tiles['copy_seconds']} s (ratio {tiles['copy_ratio']})"
+        )
 
 
 if __name__ == "__main__":

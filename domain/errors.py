@@ -578,6 +578,13 @@ class MalformedError(VerificationError):
     kind = Kind.INVALID
 
 
+class CosignatureError(VerificationError):
+    """A witness's cosignature (c2sp.org/tlog-cosignature) is absent or does not verify."""
+
+    rule = "cosignature"
+    kind = Kind.DAMAGED
+
+
 class ProofError(ValueError):
     """A Merkle inclusion or consistency proof does not verify."""
 

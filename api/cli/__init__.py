@@ -48,6 +48,7 @@ def _register_commands() -> None:
         ledger_cmds,
         log_cmds,
         service_cmds,
+        witness_cmds,
     )
 
     ledger_cmds.register(app)
@@ -56,6 +57,7 @@ def _register_commands() -> None:
     archive_cmds.register(app)
     service_cmds.register(app)
     checklist_cmds.register(app)
+    witness_cmds.register(app)
 
 
 _register_commands()

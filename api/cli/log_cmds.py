@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from projections.translog.service import LogService
 
 proof_app = typer.Typer(help="Inclusion and consistency proofs.", no_args_is_help=True)
+tiles_app = typer.Typer(help="The log as C2SP tlog-tiles static files.", no_args_is_help=True)
 
 
 def _log(ctx: typer.Context) -> LogService:
@@ -346,6 +347,48 @@ def import_(
         say(f"OK: imported {count} events; root {_hex(root)}")
 
 
+@tiles_app.command("export")
+def tiles_export(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            help="The folder to write (made if missing) or extend; never a link or a file"
+        ),
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write the latest signed checkpoint's tlog-tiles tree into DIRECTORY, as /tlog/ serves it.
+
+    Run again, it extends the folder: full tiles are checked and kept, new ones written, the
+    checkpoint replaced last (atomically). Files 0644: the folder is meant to be published.
+    """
+    from projections.translog.static_tiles import export_tiles, tile_count
+
+    log = _log(ctx)
+    with progress("exporting tiles", tile_count(log.latest_checkpoint().size), "tiles") as bar:
+        done = export_tiles(log, directory, on_progress=bar.advance)
+    if as_json:
+        print_json(
+            {
+                "directory": str(directory),
+                "size": done.size,
+                "root": _hex(done.root),
+                "written": len(done.written),
+                "kept": len(done.kept),
+                "removed": done.removed,
+                "unbundled": done.unbundled,
+            }
+        )
+    else:
+        say(
+            f"OK: tree of {done.size} events in {directory}: {len(done.written)} tile(s) "
+            f"written, {len(done.kept)} kept, {len(done.removed)} stale partial(s) removed"
+        )
+    for path in done.unbundled:
+        fail(f"warning: {path} not written: it holds an entry over 65,535 bytes")
+
+
 def _key_text(value: str) -> str:
     """A verifier key given on the command line, as its text or as a file holding it.
 
@@ -446,6 +489,7 @@ def register(app: typer.Typer) -> None:
     app.command()(key)
     app.command()(checkpoint)
     app.add_typer(proof_app, name="proof")
+    app.add_typer(tiles_app, name="tiles")
     app.command()(verify)
     app.command()(export)
     app.command("verify-bundle")(verify_bundle)

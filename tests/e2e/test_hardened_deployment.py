@@ -213,6 +213,7 @@ def test_every_table_of_the_schema_gets_exactly_the_grant_the_code_lists(
         "ledger_pseudonym_key": APPEND,
         "ledger_manifests": APPEND,
         "ledger_manifest_files": APPEND,
+        "witness_state": UPSERT,  # as a witness: a compare-and-swap per log
         "view_tracking": READ,
         "view_counts": READ,
         **dict.fromkeys(view_tables, READ),  # the projection runner writes them

@@ -21,7 +21,7 @@ from api.settings import Settings
 # The digest of a fresh SQLite store's schema (every table, index and trigger). When it
 # changes, bump api.bootstrap.SCHEMA_VERSION so that existing stores are brought up to date,
 # then record the new digest here.
-SCHEMA_DIGEST = (8, "96d937a947e00bdf684de061bd1e1f8ae6ebbe9be6f6f467e1cb6618b0152861")
+SCHEMA_DIGEST = (9, "b302d39f0979a19cad7a6af80356cacda581e03325cd910b27461069965b3f43")
 
 
 def _sqlite_schema(path: Path) -> str:
