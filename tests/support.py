@@ -40,6 +40,20 @@ def signal_period(n: int | None = None) -> dict[str, str]:
     return {"period_start": start.isoformat(), "period_end": end.isoformat()}
 
 
+def research_signal(model: str, n: int) -> dict[str, Any]:
+    """A curator's research-use count of ``n`` for a period of its own: one more event on a
+    model, whatever it already holds (the log tests grow a model with them)."""
+    return doc(
+        "record_signal",
+        model,
+        role="curator",
+        kind="research_use",
+        **signal_period(),
+        value=float(n),
+        unit="count",
+    )
+
+
 def doc(command: str, model: str, role: str = "curator", **fields: Any) -> dict[str, Any]:
     """A command document with a default actor and rationale."""
     return {

@@ -17,7 +17,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,7 +37,7 @@ from projections.translog.static_tiles import (
 )
 from projections.translog.tiles import decode_entry_bundle
 from tests.integration.test_tiles import TileClient
-from tests.support import doc, parse, register, signal_period, unique
+from tests.support import parse, register, research_signal, unique
 
 ORIGIN = "reliquary.test/static"
 
@@ -53,22 +52,10 @@ class Log:
         log = self.writer.log
         log.catch_up()
         for n in range(size - log.log.size()):
-            self.writer.ledger.execute(parse(_signal(self.model, n)))
+            self.writer.ledger.execute(parse(research_signal(self.model, n)))
         signed = log.sign_checkpoint()
         assert signed.size == size
         return verify_checkpoint(signed.note, log.verifier_key(), ORIGIN)
-
-
-def _signal(model: str, n: int) -> dict[str, Any]:
-    return doc(
-        "record_signal",
-        model,
-        role="curator",
-        kind="research_use",
-        **signal_period(),
-        value=float(n),
-        unit="count",
-    )
 
 
 @pytest.fixture

@@ -40,7 +40,15 @@ from projections.translog.tiles import (
     tile_path,
 )
 from projections.translog.tree import TransparencyLog
-from tests.support import doc, manifest, open_log, parse, register, signal_period, unique
+from tests.support import (
+    doc,
+    manifest,
+    open_log,
+    parse,
+    register,
+    research_signal,
+    unique,
+)
 
 ORIGIN = "reliquary.test/ledger"
 SIGNING_KEY = generate_signing_key(ORIGIN)
@@ -152,22 +160,10 @@ class Served:
         return read_tile(self.log, self.latest.size, path)
 
 
-def _signal(model: str, n: int) -> dict[str, Any]:
-    return doc(
-        "record_signal",
-        model,
-        role="curator",
-        kind="research_use",
-        **signal_period(),
-        value=float(n),
-        unit="count",
-    )
-
-
 def _grow_to(log: TransparencyLog, model: str, size: int) -> None:
     log.catch_up()
     for n in range(size - log.size()):
-        log.ledger.execute(parse(_signal(model, n)))
+        log.ledger.execute(parse(research_signal(model, n)))
     log.catch_up()
     assert log.size() == size
 
@@ -474,7 +470,7 @@ def test_an_entry_over_65535_bytes_refuses_its_bundle_but_not_its_tiles(
     ledger.execute(parse(register(model)))
     ledger.execute(parse(_preservation(model)))
     ledger.recorder.insert_events([ledger.mapper.to_stored_event(_oversized_event(ledger, model))])
-    ledger.execute(parse(_signal(model, 1)))
+    ledger.execute(parse(research_signal(model, 1)))
     log.catch_up()
     size = log.size()
     assert size == 4

@@ -20,7 +20,7 @@ from projections.translog.bundle import export_bundle, import_bundle, verify_bun
 from projections.translog.checkpoint import generate_signing_key, verifier_key, verify_checkpoint
 from projections.translog.tree import TransparencyLog
 from projections.translog.verify import verify_log
-from tests.support import doc, open_log, parse, register, signal_period, unique
+from tests.support import open_log, parse, register, research_signal, unique
 
 SIGNING_KEY = generate_signing_key("reliquary.test/ledger")
 VERIFIER = verifier_key(SIGNING_KEY)
@@ -29,18 +29,6 @@ VERIFIER = verifier_key(SIGNING_KEY)
 @pytest.fixture
 def log(database_url: str, ledger: Ledger) -> TransparencyLog:
     return open_log(database_url, ledger)
-
-
-def _signal(model: str, n: int) -> dict:
-    return doc(
-        "record_signal",
-        model,
-        role="curator",
-        kind="research_use",
-        **signal_period(),
-        value=float(n),
-        unit="count",
-    )
 
 
 def _leaf_hashes_from_bundle(directory: Path) -> list[bytes]:
@@ -74,7 +62,7 @@ def test_proofs_verify_against_roots_of_every_size(log: TransparencyLog) -> None
     model = unique()
     log.ledger.execute(parse(register(model)))
     for n in range(12):
-        log.ledger.execute(parse(_signal(model, n)))
+        log.ledger.execute(parse(research_signal(model, n)))
     log.catch_up()
     size = log.size()
     for tree_size in range(1, size + 1):
@@ -101,7 +89,7 @@ def test_incremental_catch_up_equals_a_rebuild(
     ledger.execute(parse(register(model)))
     for chunk in chunks:
         for n in range(chunk):
-            ledger.execute(parse(_signal(model, n)))
+            ledger.execute(parse(research_signal(model, n)))
         log.catch_up()
     # Rebuild: recompute every leaf from the stored events, hash the tree from scratch.
     from projections.translog.leaves import leaf_bytes
@@ -119,7 +107,7 @@ def test_concurrent_catch_ups_take_each_event_exactly_once(database_url: str, op
     model = unique()
     writer.execute(parse(register(model)))
     for n in range(40):
-        writer.execute(parse(_signal(model, n)))
+        writer.execute(parse(research_signal(model, n)))
     logs = [open_log(database_url, open_ledger()) for _ in range(3)]
     for each in logs:
         each.batch_size = 7
@@ -139,7 +127,7 @@ def test_checkpoints_are_signed_kept_and_listed(log: TransparencyLog) -> None:
     log.ledger.execute(parse(register(model)))
     first = log.checkpoint(SIGNING_KEY)
     assert log.checkpoint(SIGNING_KEY) == first  # nothing new: the same checkpoint
-    log.ledger.execute(parse(_signal(model, 1)))
+    log.ledger.execute(parse(research_signal(model, 1)))
     second = log.checkpoint(SIGNING_KEY)
     assert [c.size for c in log.checkpoints()] == [first.size, second.size] == [1, 2]
     signed = verify_checkpoint(second.note, VERIFIER, origin="reliquary.test/ledger")
@@ -149,7 +137,7 @@ def test_checkpoints_are_signed_kept_and_listed(log: TransparencyLog) -> None:
 def test_verify_passes_on_an_honest_ledger(log: TransparencyLog) -> None:
     load_demo(log.ledger)
     kept = log.checkpoint(SIGNING_KEY)
-    log.ledger.execute(parse(_signal("claude-opus-3", 9)))
+    log.ledger.execute(parse(research_signal("claude-opus-3", 9)))
     log.checkpoint(SIGNING_KEY)
     report = verify_log(log, VERIFIER, kept_checkpoint=kept.note)
     assert report.problems == []
