@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from projections.translog.witness import Witness
 
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """The version of the store's tables, triggers and functions; bump it with any change to them
 (tests/integration/test_schema.py fails until you do). A start finding an older version in the
 store creates what is missing (every statement is idempotent) and records this one."""
@@ -106,6 +106,7 @@ def _create_projection_tables(
     columns changed since are dropped and rebuilt from the events (`ViewRunner.upgrade`).
     """
     from api.actors import ActorStore
+    from projections.translog.cosignature_store import CosignatureStore
     from projections.translog.witness import WitnessStore
 
     build_log(settings, ledger)  # the library creates a recorder's tables as it opens it
@@ -113,6 +114,7 @@ def _create_projection_tables(
     views.upgrade(stored_version)
     ActorStore(views.recorder).create_table()
     WitnessStore(views.recorder).create_table()
+    CosignatureStore(views.recorder).create_table()
 
 
 def _create_private_file(path: str) -> None:

@@ -42,6 +42,7 @@ from projections.translog.recorders import (
     NodeRun,
 )
 from projections.translog.witness import WITNESS_STATE_TABLE
+from projections.translog.witness_policy import COSIGNATURES_TABLE
 
 CHECKPOINTS_TABLE = "translog_checkpoints"
 """The signed checkpoints (one of `APPEND_ONLY_TABLES`): public, and what a basis names."""
@@ -270,6 +271,7 @@ def service_role_tables(
         TableGrant(MANIFESTS_TABLE, APPEND, "weights manifests by digest: stored once, then read"),
         TableGrant(MANIFEST_FILES_TABLE, APPEND, "the files of each stored manifest"),
         TableGrant(WITNESS_STATE_TABLE, UPSERT, "as a witness: each log's latest cosigned size"),
+        TableGrant(COSIGNATURES_TABLE, APPEND, "witnesses' cosignatures of the checkpoints"),
         TableGrant(VIEW_TRACKING_TABLE, READ, "the views' positions: the projection role's"),
         TableGrant(VIEW_COUNTS_TABLE, READ, "events each view took: the projection role's"),
     ]

@@ -214,6 +214,7 @@ def test_every_table_of_the_schema_gets_exactly_the_grant_the_code_lists(
         "ledger_manifests": APPEND,
         "ledger_manifest_files": APPEND,
         "witness_state": UPSERT,  # as a witness: a compare-and-swap per log
+        "checkpoint_cosignatures": APPEND,  # witnesses' cosignatures: kept forever
         "view_tracking": READ,
         "view_counts": READ,
         **dict.fromkeys(view_tables, READ),  # the projection runner writes them

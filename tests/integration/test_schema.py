@@ -21,7 +21,7 @@ from api.settings import Settings
 # The digest of a fresh SQLite store's schema (every table, index and trigger). When it
 # changes, bump api.bootstrap.SCHEMA_VERSION so that existing stores are brought up to date,
 # then record the new digest here.
-SCHEMA_DIGEST = (9, "b302d39f0979a19cad7a6af80356cacda581e03325cd910b27461069965b3f43")
+SCHEMA_DIGEST = (10, "dcf7c13c91ca9422f45e918cfe4232604dd4b2f2e8119d6049747de30c7feeef")
 
 
 def _sqlite_schema(path: Path) -> str:

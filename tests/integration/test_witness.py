@@ -27,46 +27,9 @@ from projections.translog.cosignature import (
     verify_cosignature,
 )
 from projections.translog.witness import MAX_BODY_BYTES, MAX_PROOF_LINES, Witness
+from tests.rfc6962 import consistency, leaf, root
 
 ORIGIN = "example.com/witnessed-log"
-
-
-def _leaf(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
-
-
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def _split(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def _root(leaves: list[bytes]) -> bytes:
-    """RFC 6962 section 2.1 MTH."""
-    if len(leaves) == 1:
-        return leaves[0]
-    k = _split(len(leaves))
-    return _node(_root(leaves[:k]), _root(leaves[k:]))
-
-
-def _subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
-    """RFC 6962 section 2.1.2 SUBPROOF(m, D[n], b)."""
-    n = len(leaves)
-    if m == n:
-        return [] if complete else [_root(leaves)]
-    k = _split(n)
-    if m <= k:
-        return [*_subproof(m, leaves[:k], complete), _root(leaves[k:])]
-    return [*_subproof(m - k, leaves[k:], False), _root(leaves[:k])]
-
-
-def _consistency(m: int, leaves: list[bytes]) -> list[bytes]:
-    return _subproof(m, leaves, True)
 
 
 class Log:
@@ -74,14 +37,14 @@ class Log:
 
     def __init__(self, key: str, prefix: bytes = b"entry") -> None:
         self.key = key
-        self.leaves = [_leaf(prefix + b" %d" % i) for i in range(64)]
+        self.leaves = [leaf(prefix + b" %d" % i) for i in range(64)]
 
     def note(self, size: int, origin: str = ORIGIN) -> str:
-        return sign_checkpoint(Checkpoint(origin, size, _root(self.leaves[:size])), self.key)
+        return sign_checkpoint(Checkpoint(origin, size, root(self.leaves[:size])), self.key)
 
     def body(self, old: int, size: int, proof: list[bytes] | None = None) -> bytes:
         if proof is None:
-            proof = _consistency(old, self.leaves[:size]) if 0 < old < size else []
+            proof = consistency(old, self.leaves[:size]) if 0 < old < size else []
         lines = [f"old {old}", *(_b64(h) for h in proof)]
         return ("\n".join(lines) + "\n\n" + self.note(size)).encode()
 
@@ -167,12 +130,12 @@ def test_wrong_log_signature_is_403_and_unknown_origin_404(witness, witness_sett
 def test_an_inconsistent_proof_is_422_and_moves_nothing(witness, witness_settings) -> None:  # type: ignore[no-untyped-def]
     _, log, _ = witness_settings
     assert witness.add_checkpoint(log.body(0, 6)).status == 200
-    wrong = [hashlib.sha256(b"x").digest() for _ in _consistency(6, log.leaves[:13])]
+    wrong = [hashlib.sha256(b"x").digest() for _ in consistency(6, log.leaves[:13])]
     assert witness.add_checkpoint(log.body(6, 13, wrong)).status == 422
     assert witness.add_checkpoint(log.body(6, 13, [])).status == 422
     state = witness.store.state(ORIGIN)
     assert state is not None and state.size == 6
-    assert witness.add_checkpoint(log.body(0, 3, [_leaf(b"x")])).status == 409
+    assert witness.add_checkpoint(log.body(0, 3, [leaf(b"x")])).status == 409
     assert witness.add_checkpoint(log.body(6, 13)).status == 200
 
 
@@ -187,7 +150,7 @@ def test_a_fork_is_never_cosigned(witness, witness_settings) -> None:  # type: i
     # A later size of the forked history, with its own (valid for it) proof from 8: 422.
     assert witness.add_checkpoint(fork.body(8, 12)).status == 422
     state = witness.store.state(ORIGIN)
-    assert state is not None and (state.size, state.root_hash) == (8, _root(log.leaves[:8]))
+    assert state is not None and (state.size, state.root_hash) == (8, root(log.leaves[:8]))
 
 
 @pytest.mark.parametrize(
@@ -214,7 +177,7 @@ def test_malformed_bodies_are_400(witness, body: bytes) -> None:  # type: ignore
 def test_limits_old_above_size_too_many_proof_lines_too_large(witness, witness_settings) -> None:  # type: ignore[no-untyped-def]
     _, log, _ = witness_settings
     assert witness.add_checkpoint(log.body(5, 3, [])).status == 400
-    too_long = [_leaf(b"%d" % i) for i in range(MAX_PROOF_LINES + 1)]
+    too_long = [leaf(b"%d" % i) for i in range(MAX_PROOF_LINES + 1)]
     answer = witness.add_checkpoint(log.body(0, 3, too_long))
     assert answer.status == 400 and "at most 63" in answer.body
     padded = log.body(0, 3) + b"\n" * (MAX_BODY_BYTES - len(log.body(0, 3)) + 1)
