@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -10,16 +11,21 @@ from typing import TYPE_CHECKING, Any
 from domain.storage import store_for
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from api.actors import ActorStore
     from api.settings import Settings
     from domain.ledger import Ledger
     from projections.queries import Queries
     from projections.runner import ViewRunner
     from projections.translog.follower import LogFollower
+    from projections.translog.recorders import StoredCheckpoint
     from projections.translog.service import LogService
     from projections.translog.tree import TransparencyLog
     from projections.translog.witness import Witness
+    from projections.translog.witness_policy import SubmissionReport
 
+LOGGER = logging.getLogger("reliquary.log")
 
 SCHEMA_VERSION = 10
 """The version of the store's tables, triggers and functions; bump it with any change to them
@@ -327,10 +333,47 @@ class Services:
     @cached_property
     def log(self) -> LogService:
         """The transparency log's questions: checkpoints, proofs, leaves, tiles."""
-        from api.settings import signing_key_path
+        from api.settings import own_witness_policy, signing_key_path
+        from projections.translog.cosignature_store import CosignatureStore
         from projections.translog.service import LogService
+        from projections.translog.witnessed import REQUIRED, Witnessing
 
-        return LogService(build_log(self.settings, self.ledger), signing_key_path(self.settings))
+        policy = own_witness_policy(self.settings)
+        store = CosignatureStore(self.views.recorder)
+        witnessing = None
+        if policy is not None:
+            witnessing = Witnessing(policy, store, self.settings.witness_mode == REQUIRED)
+        return LogService(
+            build_log(self.settings, self.ledger),
+            signing_key_path(self.settings),
+            witnessing=witnessing,
+            cosignatures=store,
+        )
+
+    def submit_to_witnesses(
+        self, *, sign: bool, policy_file: Path | None = None, timeout: float | None = None
+    ) -> tuple[StoredCheckpoint, SubmissionReport]:
+        """Submit the log's checkpoint (signed first if `sign`) to the witnesses; keep their
+        cosignatures. The policy is `policy_file`'s, by default the log's own
+        (`RELIQUARY_WITNESS_POLICY`: `WitnessPolicyError` if neither is given)."""
+        from domain.errors import WitnessPolicyError
+        from projections.translog.cosignature_store import CosignatureStore, submit_latest
+        from projections.translog.witness_policy import load_witness_policy
+        from projections.translog.witness_transport import http_post
+
+        if policy_file is not None:
+            policy = load_witness_policy(policy_file)
+        else:
+            own = self.log.witness_policy()
+            if own is None:
+                raise WitnessPolicyError(
+                    "expected a witness policy file, or RELIQUARY_WITNESS_POLICY: the witnesses "
+                    "to ask and their quorum"
+                )
+            policy = own
+        store = CosignatureStore(self.views.recorder)
+        post = http_post(timeout if timeout is not None else self.settings.witness_timeout_seconds)
+        return submit_latest(self.log, store, policy, post, sign=sign)
 
     @cached_property
     def actors(self) -> ActorStore:
@@ -361,13 +404,29 @@ class Services:
         from projections.translog.follower import LogFollower
 
         if self.follower is None:
+            witness = None
+            if self.log.witness_policy() is not None:
+                witness = self._witness_latest
             self.follower = LogFollower(
                 self.log.log,
                 signing_key=self.log.signing_key_or_none(),
                 checkpoint_interval=self.settings.checkpoint_interval_seconds,
+                witness=witness,
             )
             self.follower.start()
         return self.follower
+
+    def _witness_latest(self) -> bool:
+        """The follower's witness step: submit the latest checkpoint; whether a quorum met it."""
+        from domain.errors import CheckpointNotFound
+
+        try:
+            _, report = self.submit_to_witnesses(sign=False)
+        except CheckpointNotFound:  # nothing signed yet: nothing to witness
+            return True
+        for outcome in report.alarms:
+            LOGGER.error("witness %s raised an alarm: %s", outcome.witness, outcome.detail)
+        return report.quorum_met
 
     def close(self) -> None:
         """Stop following the log, and close the store's connections."""

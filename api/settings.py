@@ -13,6 +13,7 @@ from domain.rules import PreferencePolicy
 if TYPE_CHECKING:
     from projections.checklist import ChecklistPolicy
     from projections.translog.witness import LogEntry
+    from projections.translog.witness_policy import WitnessPolicy
 from domain.storage import store_for
 
 
@@ -105,6 +106,24 @@ class Settings(BaseSettings):
         default=None,
         description="the witness's own cosigner signing key file (`reliquary witness key`)",
     )
+    witness_policy: Path | None = Field(
+        default=None,
+        description="the witness policy of this ledger's own log (JSON: witnesses and a "
+        "quorum, see docs/transparency.md): each checkpoint signed is submitted to them and "
+        "published with their cosignatures",
+    )
+    witness_mode: Literal["advisory", "required"] = Field(
+        default="advisory",
+        description="with witness_policy: advisory publishes the latest checkpoint with the "
+        "cosignatures it has; required publishes (and proves against) only the latest "
+        "checkpoint a quorum of the witnesses cosigned",
+    )
+    witness_timeout_seconds: float = Field(
+        default=10.0,
+        ge=0.1,
+        le=300,
+        description="how long each witness may take to answer a submitted checkpoint",
+    )
     preference_min_interviews: int = Field(default=2, ge=1)
     preference_min_days: int = Field(default=2, ge=1)
     preference_min_framings: int = Field(default=2, ge=1)
@@ -164,6 +183,21 @@ def witness_configuration(settings: Settings) -> tuple[dict[str, LogEntry], str]
             "a witness needs both RELIQUARY_WITNESS_CONFIG and RELIQUARY_WITNESS_KEY"
         )
     return load_witness_config(settings.witness_config), load_signing_key(settings.witness_key)
+
+
+def own_witness_policy(settings: Settings) -> WitnessPolicy | None:
+    """The witness policy of the ledger's own log, or None; `required` needs one."""
+    from domain.errors import WitnessPolicyError
+    from projections.translog.witness_policy import load_witness_policy
+
+    if settings.witness_policy is None:
+        if settings.witness_mode == "required":
+            raise WitnessPolicyError(
+                "RELIQUARY_WITNESS_MODE=required needs RELIQUARY_WITNESS_POLICY: the witnesses "
+                "whose quorum a checkpoint needs"
+            )
+        return None
+    return load_witness_policy(settings.witness_policy)
 
 
 def get_settings() -> Settings:

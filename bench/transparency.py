@@ -3,7 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/transparency.py [--events 1000000] [--backend postgres|sqlite]
-        [--samples 200] [--verify-runs 3] [--tiles-export] [--json]
+        [--samples 200] [--verify-runs 3] [--tiles-export] [--witness-round ROUNDS] [--json]
 
 It builds a ledger of N events (realistic decisions, saved by the library in batches of
 5,000), lets the log take them all (the one-off build, reported as events per second), then
@@ -23,6 +23,8 @@ With ``--tiles-export``, it then times `reliquary tiles export` of the whole log
 folder (`static_tiles.export_tiles`), reports the folder's size and file count, times a second
 run that only checks what is there, and, as the same-process baseline, a plain copy of the
 folder (``shutil.copytree``: the same bytes written as files, with nothing computed).
+With ``--witness-round ROUNDS``, it times checkpoint to cosigned checkpoint with two Reliquary
+witnesses served over loopback HTTP (`measure_witness_round`), against a plain loopback POST.
 Figures go to docs/performance.md.
 """
 
@@ -168,17 +170,7 @@ def measure(log: TransparencyLog, samples: int, verify_runs: int = 3) -> dict[st
     counter = iter(range(10**9))
 
     def append_one() -> None:
-        nonlocal model
-        n = next(counter)
-        start, end = signal_period(n)
-        model.record_signal(
-            _decided(rng, n),
-            kind="research_use",
-            period_start=start,
-            period_end=end,
-            value=1.0,
-            unit="count",
-        )
+        _record_short_signal(model, rng, next(counter))
         ledger.save(model)
 
     append_times = []
@@ -271,7 +263,108 @@ def measure_tiles_export(log: TransparencyLog, workdir: Path) -> dict[str, Any]:
     }
 
 
-def _ledger_for(backend: str, workdir: Path) -> tuple[Ledger, TransparencyLog, Any]:
+def _serve_witness(workdir: Path, name: str, origin: str, log_key: str) -> tuple[str, Any]:
+    """A Reliquary witness of the log (its own SQLite store and key) on a loopback port."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from api.http.app import create_app
+    from projections.translog.witness import create_witness_key
+
+    config = workdir / f"{name}.json"
+    config.write_text(json.dumps({"logs": [{"origin": origin, "verifier_key": log_key}]}))
+    key = workdir / f"{name}.key"
+    create_witness_key(key, f"bench.example/{name}")
+    settings = Settings(
+        database_url=f"sqlite:///{workdir / (name + '.db')}",
+        witness_config=config,
+        witness_key=key,
+        signing_key=workdir / f"{name}-ledger.key",
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.01)
+    return f"http://127.0.0.1:{port}/witness", server
+
+
+def measure_witness_round(
+    log: TransparencyLog, settings: Settings, workdir: Path, rounds: int
+) -> dict[str, Any]:
+    """Checkpoint to cosigned checkpoint with two Reliquary witnesses over loopback HTTP.
+
+    Each round records 10 events, signs a checkpoint and submits it (`submit_latest`: both
+    witnesses asked at once, each verifying the log's signature and the consistency proof from
+    the size it cosigned last, answers verified, cosignatures stored). The baseline, in the same
+    process and against the same servers: one plain loopback HTTP POST that a witness refuses
+    at once (a body it cannot parse), the floor of any round trip.
+    """
+    import httpx
+
+    from projections.translog.cosignature import cosigner_verifier_key
+    from projections.translog.cosignature_store import CosignatureStore, submit_latest
+    from projections.translog.keys import create_signing_key, load_signing_key
+    from projections.translog.service import LogService
+    from projections.translog.witness_policy import PolicyWitness, WitnessPolicy
+    from projections.translog.witness_transport import http_post
+
+    key_path = workdir / "witnessed.key"
+    create_signing_key(key_path, log.origin)
+    key = load_signing_key(key_path)
+    witnesses, servers = [], []
+    for name in ("w1", "w2"):
+        url, server = _serve_witness(workdir, name, log.origin, verifier_key(key))
+        witness_key = load_signing_key(workdir / f"{name}.key")
+        vkey = cosigner_verifier_key(witness_key)
+        witnesses.append(PolicyWitness(vkey.split("+")[0], url, vkey))
+        servers.append(server)
+    policy = WitnessPolicy(tuple(witnesses), 2)
+    from api.bootstrap import build_views
+
+    recorder = build_views(log.ledger, settings).recorder
+    store = CosignatureStore(recorder)
+    store.create_table()
+    service = LogService(log, key_path)
+    post = http_post(10.0)
+    rng = random.Random(11)
+    rounds_ms, posts_ms = [], []
+    try:
+        with httpx.Client(timeout=10.0) as client:
+            for n in range(rounds):
+                model = log.ledger.state("bench-model-1")
+                for i in range(10):
+                    # Periods from 100,000 on: the appends measured before never took them.
+                    _record_short_signal(model, rng, 100_000 + n * 10 + i)
+                log.ledger.save(model)
+                began = time.perf_counter()
+                checkpoint, report = submit_latest(service, store, policy, post, sign=True)
+                rounds_ms.append((time.perf_counter() - began) * 1000)
+                assert report.quorum_met, report.outcomes
+                began = time.perf_counter()
+                client.post(witnesses[0].add_checkpoint_url, content=b"x")
+                posts_ms.append((time.perf_counter() - began) * 1000)
+    finally:
+        for server in servers:
+            server.should_exit = True
+    round_summary, post_summary = _summary(rounds_ms), _summary(posts_ms)
+    return {
+        "rounds": rounds,
+        "witnesses": 2,
+        "round": round_summary,
+        "plain_post": post_summary,
+        "ratio_to_plain_post": round(round_summary["median_ms"] / post_summary["median_ms"], 2),
+        "rounds_per_s": round(1000 / round_summary["median_ms"], 1),
+    }
+
+
+def _ledger_for(backend: str, workdir: Path) -> tuple[Ledger, TransparencyLog, Any, Settings]:
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'bench.db'}"
         cleanup = None
@@ -287,7 +380,20 @@ def _ledger_for(backend: str, workdir: Path) -> tuple[Ledger, TransparencyLog, A
 
     settings = Settings(database_url=url, log_origin="bench.example/log")
     ledger = build_ledger(settings)
-    return ledger, build_log(settings, ledger), cleanup
+    return ledger, build_log(settings, ledger), cleanup, settings
+
+
+def _record_short_signal(model: ModelLifecycle, rng: random.Random, n: int) -> None:
+    """Record the model's n-th signal of a short period (`signal_period`), not yet saved."""
+    start, end = signal_period(n)
+    model.record_signal(
+        _decided(rng, n),
+        kind="research_use",
+        period_start=start,
+        period_end=end,
+        value=1.0,
+        unit="count",
+    )
 
 
 def signal_period(n: int) -> tuple[date, date]:
@@ -311,12 +417,19 @@ def main() -> None:
     parser.add_argument(
         "--tiles-export", action="store_true", help="Also time `tiles export` of the log"
     )
+    parser.add_argument(
+        "--witness-round",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="Also time ROUNDS checkpoints cosigned by two witnesses over loopback HTTP",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        ledger, log, cleanup = _ledger_for(args.backend, workdir)
+        ledger, log, cleanup, settings = _ledger_for(args.backend, workdir)
         try:
             _say(f"building a ledger of {args.events:,} events on {args.backend}...")
             began = time.perf_counter()
@@ -326,6 +439,11 @@ def main() -> None:
             if args.tiles_export:
                 _say("  exporting the log as static tiles...")
                 results["tiles_export"] = measure_tiles_export(log, workdir)
+            if args.witness_round:
+                _say(f"  {args.witness_round} witness rounds on loopback...")
+                results["witness_round"] = measure_witness_round(
+                    log, settings, workdir, args.witness_round
+                )
         finally:
             ledger.close()
             if cleanup:
@@ -357,6 +475,14 @@ def main() -> None:
             f"({tiles['events_per_s']:,} events/s), {tiles['files']:,} files, "
             f"{tiles['bytes'] / 1e6:,.1f} MB; rerun (checks only) {tiles['rerun_seconds']} s; "
             f"plain copy of the folder {tiles['copy_seconds']} s (ratio {tiles['copy_ratio']})"
+        )
+    if "witness_round" in results:
+        w = results["witness_round"]
+        print(
+            f"  witness round (sign, 2 witnesses over loopback HTTP, store) x{w['rounds']}: "
+            f"median {w['round']['median_ms']} ms, p95 {w['round']['p95_ms']} ms "
+            f"({w['rounds_per_s']} rounds/s); a plain loopback POST median "
+            f"{w['plain_post']['median_ms']} ms (ratio {w['ratio_to_plain_post']})"
         )
 
 

@@ -578,6 +578,47 @@ class MalformedError(VerificationError):
     kind = Kind.INVALID
 
 
+class WitnessPolicyError(LedgerError):
+    """A witness policy cannot be used; says which file, which witness and why."""
+
+    rule = "witness-policy"
+    kind = Kind.INVALID
+
+
+class NoWitnessPolicy(LedgerError):
+    """The log publishes under no witness policy (RELIQUARY_WITNESS_POLICY is not set)."""
+
+    rule = "no-witness-policy"
+    kind = Kind.NOT_FOUND
+
+
+class MonitorStateError(LedgerError):
+    """The monitor's state folder or pinned key cannot be used: says which and why."""
+
+    rule = "monitor-state"
+    kind = Kind.INVALID
+
+
+class MonitorBusy(LedgerError):
+    """Another monitor run holds the state folder's lock."""
+
+    rule = "monitor-busy"
+    kind = Kind.UNAVAILABLE
+
+
+class SourceUnreachable(LedgerError):
+    """A log's source cannot be read: a dead server, a timeout, a missing or unreadable file."""
+
+    rule = "source-unreachable"
+    kind = Kind.UNAVAILABLE
+
+
+class TileMissing(SourceUnreachable):
+    """The source has no resource at this path (HTTP 404, or no such file in the folder)."""
+
+    rule = "tile-missing"
+
+
 class CosignatureError(VerificationError):
     """A witness's cosignature (c2sp.org/tlog-cosignature) is absent or does not verify."""
 

@@ -47,6 +47,7 @@ def _register_commands() -> None:
         checklist_cmds,
         ledger_cmds,
         log_cmds,
+        monitor_cmds,
         service_cmds,
         witness_cmds,
     )
@@ -58,6 +59,7 @@ def _register_commands() -> None:
     service_cmds.register(app)
     checklist_cmds.register(app)
     witness_cmds.register(app)
+    monitor_cmds.register(app)
 
 
 _register_commands()

@@ -14,8 +14,27 @@ if TYPE_CHECKING:
     from api.bootstrap import Services
     from api.settings import Settings
     from domain.ledger import Ledger
+    from projections.translog.witness_policy import WitnessPolicy
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+WitnessPolicyFlag = Annotated[
+    Path | None,
+    typer.Option(
+        "--witness-policy",
+        help="The witness policy you pinned (JSON): say which of its witnesses vouch for the "
+        "checkpoint, and fail without its quorum. Default: the log's own "
+        "(RELIQUARY_WITNESS_POLICY), if any",
+    ),
+]
+
+
+def load_policy(path: Path | None) -> WitnessPolicy | None:
+    """The witness policy file a reader pinned, if given."""
+    if path is None:
+        return None
+    from projections.translog.witness_policy import load_witness_policy
+
+    return load_witness_policy(path)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -169,6 +188,7 @@ def history(
         bool,
         typer.Option("--proofs", help="Add the signed checkpoint and each event's inclusion proof"),
     ] = False,
+    witness_policy: WitnessPolicyFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
     """A model's events in order, and its state at that point (now, a version, or a moment)."""
@@ -178,7 +198,10 @@ def history(
     services = _services(ctx)
     try:
         answer = services.queries.history(model, version=at_version, at=at)
-        proven = services.log.proven_history(model, answer.version) if proofs else None
+        proven = None
+        if proofs:
+            pinned = load_policy(witness_policy)
+            proven = services.log.proven_history(model, answer.version, pinned)
     finally:
         services.close()
     records, current = answer.events, answer.state
@@ -205,6 +228,8 @@ def history(
             f"OK: {len(proven['leaves'])} event(s) proven in the signed checkpoint of "
             f"{proven['tree_size']} events (use --json for the proofs)"
         )
+        if proven["witnesses"] is not None:
+            say(f"witnesses: {proven['witnesses']['summary']}")
     print_table(
         f"{model} at version {answer.version}: {current['status']}",
         ["v", "event", "recorded", "effective", "actor", "rationale", "facts"],

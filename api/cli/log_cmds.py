@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.ledger_cmds import JsonFlag, _services, _settings
+from api.cli.ledger_cmds import JsonFlag, WitnessPolicyFlag, _services, _settings, load_policy
 from api.cli.output import fail, print_json, print_table, progress, say
 
 if TYPE_CHECKING:
@@ -54,7 +54,11 @@ def checkpoint(
     ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
-    """Take every new event into the log, sign a checkpoint of it, and print it."""
+    """Take every new event into the log, sign a checkpoint of it, and print it.
+
+    Under a witness policy (RELIQUARY_WITNESS_POLICY), the checkpoint is then submitted to the
+    witnesses and printed with their cosignatures; exit 3 if a witness raised an alarm.
+    """
     log = _log(ctx)
     if list_all:
         kept, next_after = log.checkpoint_page(after, limit)
@@ -81,6 +85,14 @@ def checkpoint(
         return
     with progress("logging", log.pending(), "events") as bar:
         latest = log.sign_checkpoint(on_progress=bar.advance)
+    report = None
+    if log.witness_policy() is not None:  # the log's own witnesses cosign what it signs
+        from api.cli.witness_cmds import present_submission, submission_json
+
+        latest, report = _services(ctx).submit_to_witnesses(sign=False)
+        if not as_json:
+            present_submission(latest.size, report, as_json=False, to_stderr=True)
+    note = report.cosigned_note if report is not None else latest.note
     if as_json:
         print_json(
             {
@@ -88,11 +100,14 @@ def checkpoint(
                 "size": latest.size,
                 "root": _hex(latest.root_hash),
                 "signed_at": latest.signed_at,
-                "note": latest.note,
+                "note": note,
+                "witnessing": submission_json(latest.size, report) if report else None,
             }
         )
     else:
-        print(latest.note, end="")  # noqa: T201
+        print(note, end="")  # noqa: T201
+    if report is not None and report.alarms:
+        raise typer.Exit(3)
 
 
 @proof_app.command("inclusion")
@@ -107,36 +122,40 @@ def inclusion(
     tlog_proof: Annotated[
         bool, typer.Option("--tlog-proof", help="Print the C2SP tlog-proof form instead")
     ] = False,
+    witness_policy: WitnessPolicyFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Prove an event is in the log: leaf hash, audit path, and the signed checkpoint."""
+    """Prove an event is in the log: leaf hash, audit path, and the signed checkpoint.
+
+    The checkpoint carries its witnesses' cosignatures; under a witness policy (--witness-policy
+    or the log's own) stderr says which witnesses vouch for it; exit 3 if one does not verify.
+    """
     from projections.translog.checkpoint import format_tlog_proof
 
     log = _log(ctx)
     if size is None:
         # A read never signs: `reliquary checkpoint` signs the events recorded since.
         say("proving against the latest checkpoint kept (`reliquary checkpoint` signs a newer one)")
-    proof, note = log.inclusion_proof(sequence, size)
+    data = log.inclusion_document(sequence, size, load_policy(witness_policy))
+    witnesses = data.pop("witnesses")
+    if witnesses is not None:
+        say(f"witnesses: {witnesses['summary']}")
     if tlog_proof:
-        print(format_tlog_proof(proof.index, proof.path, note.note), end="")  # noqa: T201
-        return
-    data = {
-        "sequence": proof.index,
-        "leaf_index": proof.index,
-        "tree_size": proof.size,
-        "leaf_hash": _hex(proof.leaf_hash),
-        "audit_path": [_hex(h) for h in proof.path],
-        "root": _hex(proof.root),
-        "checkpoint": note.note,
-    }
-    if as_json:
-        print_json(data)
+        path = [bytes.fromhex(step) for step in data["audit_path"]]
+        print(format_tlog_proof(data["leaf_index"], path, data["checkpoint"]), end="")  # noqa: T201
+    elif as_json:
+        print_json({**data, "witnesses": witnesses})
     else:
         print_table(
-            f"Inclusion of sequence {proof.index} in the tree of {proof.size}",
+            f"Inclusion of sequence {data['sequence']} in the tree of {data['tree_size']}",
             ["field", "value"],
             [(k, v if not isinstance(v, list) else "\n".join(v)) for k, v in data.items()],
         )
+    if witnesses is not None and witnesses["problems"]:
+        # A cosignature by a policy witness that does not verify: the note was altered.
+        for problem in witnesses["problems"]:
+            fail(f"FAIL: {problem}")
+        raise typer.Exit(3)
 
 
 @proof_app.command("consistency")
@@ -187,6 +206,7 @@ def verify(
             "and name every row that differs",
         ),
     ] = False,
+    witness_policy: WitnessPolicyFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Recompute every leaf and node from the events; check checkpoints; exit 1 on a mismatch.
@@ -201,7 +221,9 @@ def verify(
     kept = _read_text(since) if since else None
     log = _log(ctx)
     with progress("verifying", (log.ledger.recorder.max_notification_id() or 0), "events") as bar:
-        report = log.verify(trusted, kept, on_progress=bar.advance)
+        report = log.verify(
+            trusted, kept, on_progress=bar.advance, policy=load_policy(witness_policy)
+        )
     if as_json:
         print_json(
             {
@@ -212,7 +234,15 @@ def verify(
                 "extends_kept_checkpoint": report.extends_kept_checkpoint,
                 "first_bad_sequence": report.first_bad_sequence,
                 "problems": report.problems,
+                "cosignatures_checked": report.cosignatures_checked,
+                "witnessed_size": report.witnessed_size,
+                "witnesses": report.witnesses.as_json() if report.witnesses else None,
             }
+        )
+    if report.witnesses is not None:
+        say(
+            f"witnesses: {report.cosignatures_checked} cosignature(s) checked; the checkpoint "
+            f"of {report.witnessed_size} events is {report.witnesses.describe()}"
         )
     if report.ok:
         say(
@@ -289,6 +319,14 @@ def verify_bundle(
         str | None,
         typer.Option("--key", help="The verifier key you pinned, text or file (else the bundle's)"),
     ] = None,
+    witness_policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--witness-policy",
+            help="The witness policy you pinned (JSON): the checkpoint must carry a quorum of "
+            "its witnesses' cosignatures",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Verify a bundle with no database: signature, every leaf, the root. Exit 1 on failure.
@@ -298,7 +336,8 @@ def verify_bundle(
     from projections.translog.bundle import read_pinned_key
     from projections.translog.bundle import verify_bundle as check
 
-    report = check(directory, read_pinned_key(key_text) if key_text else None)
+    pinned = read_pinned_key(key_text) if key_text else None
+    report = check(directory, pinned, policy=load_policy(witness_policy))
     if as_json:
         print_json(
             {
@@ -307,9 +346,12 @@ def verify_bundle(
                 "root": _hex(report.root),
                 "checkpoint_size": report.checkpoint.size if report.checkpoint else None,
                 "openings": report.openings,
+                "witnesses": report.witnesses.as_json() if report.witnesses else None,
                 "problems": report.problems,
             }
         )
+    if report.witnesses is not None and report.ok:
+        say(f"witnesses: {report.witnesses.describe()}")
     if report.ok:
         opened = (
             f"; {report.openings} opening(s) match their commitments" if report.openings else ""

@@ -10,6 +10,9 @@ import typer
 from api.cli.ledger_cmds import JsonFlag, _settings
 from api.cli.output import print_json
 
+# The bounds of --timeout (projections.translog.witness_transport, not imported at start).
+MAX_TIMEOUT_SECONDS = 300.0
+
 witness_app = typer.Typer(
     help="Reliquary as a C2SP witness: cosign other logs' checkpoints.", no_args_is_help=True
 )
@@ -46,59 +49,26 @@ def key(
         print(verifier)  # noqa: T201
 
 
-# How long one witness may take to answer; a witness that takes longer is "unreachable".
-DEFAULT_TIMEOUT_SECONDS = 10.0
-MAX_TIMEOUT_SECONDS = 300.0
-
-
-def _http_post(timeout: float) -> Any:
-    """The production ``post`` of `submit_checkpoint`: one httpx POST per submission."""
-    import httpx
-
-    from projections.translog.witness_policy import (
-        MAX_ANSWER_BYTES,
-        PolicyWitness,
-        PostAnswer,
-        WitnessUnreachable,
-    )
-
-    def post(witness: PolicyWitness, body: bytes) -> PostAnswer:
-        try:
-            with (
-                httpx.Client(timeout=timeout) as client,
-                client.stream(
-                    "POST",
-                    witness.add_checkpoint_url,
-                    content=body,
-                    headers={"Content-Type": "text/plain; charset=utf-8"},
-                ) as response,
-            ):
-                received = b""
-                for chunk in response.iter_bytes():
-                    received += chunk
-                    if len(received) > MAX_ANSWER_BYTES:  # enough to refuse it; read no more
-                        break
-                return PostAnswer(response.status_code, received.decode("utf-8", "replace"))
-        except httpx.HTTPError as error:
-            raise WitnessUnreachable(f"{type(error).__name__}: {error}") from None
-
-    return post
-
-
 @witness_app.command()
 def submit(
     ctx: typer.Context,
-    policy_file: Annotated[Path, typer.Argument(help="The witness policy (JSON)")],
+    policy_file: Annotated[
+        Path | None,
+        typer.Argument(help="The witness policy (JSON); default: RELIQUARY_WITNESS_POLICY"),
+    ] = None,
     sign: Annotated[
         bool,
         typer.Option("--sign/--latest", help="Sign a checkpoint of every new event first"),
     ] = True,
     timeout: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--timeout", min=0.1, max=MAX_TIMEOUT_SECONDS, help="Seconds each witness may take"
+            "--timeout",
+            min=0.1,
+            max=MAX_TIMEOUT_SECONDS,
+            help="Seconds each witness may take (default: RELIQUARY_WITNESS_TIMEOUT_SECONDS)",
         ),
-    ] = DEFAULT_TIMEOUT_SECONDS,
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Submit the log's checkpoint to the policy's witnesses and store their cosignatures.
@@ -106,54 +76,55 @@ def submit(
     Exit 0 when the quorum is met, 1 when it is not, 3 when a witness raised an alarm (422).
     """
     from api.cli.ledger_cmds import _services
-    from projections.translog.cosignature_store import CosignatureStore, submit_latest
-    from projections.translog.witness_policy import load_witness_policy
 
-    policy = load_witness_policy(policy_file)
     services = _services(ctx)
     try:
-        checkpoint, report = submit_latest(
-            services.log,
-            CosignatureStore(services.views.recorder),
-            policy,
-            _http_post(timeout),
-            sign=sign,
+        checkpoint, report = services.submit_to_witnesses(
+            sign=sign, policy_file=policy_file, timeout=timeout
         )
     finally:
         services.close()
-    if as_json:
-        print_json(
-            {
-                "size": checkpoint.size,
-                "note": report.cosigned_note,
-                "quorum": report.quorum,
-                "quorum_met": report.quorum_met,
-                "cosignatures": len(report.cosignatures),
-                "witnesses": [
-                    {
-                        "name": o.witness,
-                        "outcome": o.outcome,
-                        "detail": o.detail,
-                        "attempts": o.attempts,
-                        "cosignature": o.cosignature,
-                        "timestamp": o.timestamp,
-                    }
-                    for o in report.outcomes
-                ],
-            }
-        )
-    else:
-        for o in report.outcomes:
-            print(f"{o.witness}: {o.outcome} ({o.detail})")  # noqa: T201
-        met = "met" if report.quorum_met else "NOT met"
-        print(  # noqa: T201
-            f"size {checkpoint.size}: {len(report.cosignatures)} cosignature(s), "
-            f"quorum {report.quorum} {met}"
-        )
+    present_submission(checkpoint.size, report, as_json=as_json)
     if report.alarms:
         raise typer.Exit(3)
     if not report.quorum_met:
         raise typer.Exit(1)
+
+
+def present_submission(size: int, report: Any, *, as_json: bool, to_stderr: bool = False) -> None:
+    """Each witness's outcome and the quorum, as text (or JSON on stdout)."""
+    from api.cli.output import say
+
+    if as_json:
+        print_json(submission_json(size, report))
+        return
+    show = say if to_stderr else print
+    for o in report.outcomes:
+        show(f"{o.witness}: {o.outcome} ({o.detail})")
+    met = "met" if report.quorum_met else "NOT met"
+    show(f"size {size}: {len(report.cosignatures)} cosignature(s), quorum {report.quorum} {met}")
+
+
+def submission_json(size: int, report: Any) -> dict[str, Any]:
+    """A witness submission as JSON (`reliquary witness submit --json`, `checkpoint --json`)."""
+    return {
+        "size": size,
+        "note": report.cosigned_note,
+        "quorum": report.quorum,
+        "quorum_met": report.quorum_met,
+        "cosignatures": len(report.cosignatures),
+        "witnesses": [
+            {
+                "name": o.witness,
+                "outcome": o.outcome,
+                "detail": o.detail,
+                "attempts": o.attempts,
+                "cosignature": o.cosignature,
+                "timestamp": o.timestamp,
+            }
+            for o in report.outcomes
+        ],
+    }
 
 
 def register(app: typer.Typer) -> None:

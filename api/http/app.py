@@ -59,6 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(transparency.tiles_router)
     app.include_router(archive.router)
     witness.install(app, settings)  # POST /witness/add-checkpoint, only if configured
+    # The log's own witness policy is read now, so that a bad one stops `serve` at start.
+    from api.settings import own_witness_policy
+
+    own_witness_policy(settings)
     from api.web.pages import install_pages
 
     install_pages(app)

@@ -60,6 +60,8 @@ from projections.translog.checkpoint import Checkpoint, verify_checkpoint
 from projections.translog.feed import leaf_feed
 from projections.translog.leaves import LEAF_FORMAT, event_type, leaf_bytes, leaf_state
 from projections.translog.tree import TransparencyLog, append_leaf
+from projections.translog.witness_policy import WitnessPolicy
+from projections.translog.witnessed import WitnessVerdict, check_witnesses
 
 EVENTS, CHECKPOINT, KEY, README = "events.jsonl", "checkpoint", "verifier-key", "README.md"
 OPENINGS = "openings.jsonl"
@@ -103,6 +105,7 @@ class BundleReport:
     problems: list[str] = field(default_factory=list)
     openings: int = 0  # the openings of openings.jsonl, each checked against its commitment
     manifests: int = 0  # the manifest files, each checked against the digest its leaf names
+    witnesses: WitnessVerdict | None = None  # which witnesses of a pinned policy vouch
 
     @property
     def ok(self) -> bool:
@@ -239,14 +242,17 @@ def verify_bundle(
     directory: Path,
     pinned_verifier: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> BundleReport:
     """Check a bundle with no database: signature, every leaf, the root, per-model versions.
 
     The folder and its files are read as the module says (no links, regular files only, within
     the size limits); a file that cannot be read so is a `BundleError`, not a problem found.
+    With a witness `policy` the reader pinned, the checkpoint must also carry a quorum of its
+    witnesses' cosignatures, each verifying (`witnessed.check_witnesses`).
     """
     with _bundle_folder(directory) as folder:
-        return _verify(folder, directory, pinned_verifier, on_progress)
+        return _verify(folder, directory, pinned_verifier, on_progress, policy)
 
 
 def _verify(
@@ -254,6 +260,7 @@ def _verify(
     directory: Path,
     pinned_verifier: str | None,
     on_progress: Callable[[int], None] | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> BundleReport:
     report = BundleReport()
     pinned = _pinned(pinned_verifier) if pinned_verifier is not None else None
@@ -271,6 +278,10 @@ def _verify(
         report.problems.append(f"checkpoint: {excerpt(str(error), 2 * EXCERPT)}")
         return report
     report.checkpoint = checkpoint
+    if policy is not None:
+        report.witnesses = check_witnesses(note, policy)
+        if not report.witnesses.quorum_met:
+            report.problems.append(f"checkpoint witnesses: {report.witnesses.describe()}")
     frontier: dict[merkle.Node, bytes] = {}
     versions: dict[str, int] = {}
     # Each sealed field's (event type, field), by (sequence, commitment): openings check them.

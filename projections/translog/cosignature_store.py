@@ -13,7 +13,9 @@ consistency proofs from the log, and stores the cosignatures that verified.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from projections.runner import ViewRecorder
 from projections.translog.recorders import StoredCheckpoint
@@ -67,6 +69,11 @@ class CosignatureStore:
             "ORDER BY witness, cosigned_at"
         )
         self._largest = f"SELECT MAX(tree_size) FROM {table} WHERE tree_size <= {p}"  # noqa: S608
+        self._page = (
+            "SELECT tree_size, root_hash, witness, cosignature, cosigned_at, recorded_at "  # noqa: S608
+            f"FROM {table} WHERE (tree_size, root_hash, cosignature) > ({p}, {p}, {p}) "
+            f"ORDER BY tree_size, root_hash, cosignature LIMIT {p}"
+        )
 
     def create_table(self) -> None:
         """Create the table (idempotent; run with the store's schema, `api.bootstrap`)."""
@@ -92,15 +99,47 @@ class CosignatureStore:
     def cosignatures(self, checkpoint: StoredCheckpoint) -> list[StoredCosignature]:
         """The stored cosignatures of `checkpoint`, by witness then time."""
         rows = self.recorder.fetch(self._select, (checkpoint.size, checkpoint.root_hash))
-        return [
-            StoredCosignature(int(r[0]), bytes(r[1]), str(r[2]), str(r[3]), int(r[4]), str(r[5]))
-            for r in rows
-        ]
+        return [_stored(row) for row in rows]
+
+    def every_cosignature(self, page: int = 1000) -> Iterator[StoredCosignature]:
+        """Every stored cosignature, by size, a page at a time (for `verify`)."""
+        after: tuple[int, bytes, str] = (-1, b"", "")
+        while True:
+            rows = self.recorder.fetch(self._page, (*after, page))
+            for row in rows:
+                yield _stored(row)
+            if len(rows) < page:
+                return
+            last = rows[-1]
+            after = (int(last[0]), bytes(last[1]), str(last[3]))
+
+    def quorum_candidates(
+        self, witnesses: Sequence[str], quorum: int, limit: int
+    ) -> list[tuple[int, bytes]]:
+        """The largest (size, root) pairs cosigned by at least `quorum` of `witnesses`.
+
+        Only a candidate list: the caller re-verifies every line before it counts one.
+        """
+        if not witnesses:
+            return []
+        p = self.recorder.param
+        marks = ", ".join([p] * len(witnesses))
+        statement = (
+            f"SELECT tree_size, root_hash FROM {COSIGNATURES_TABLE} "  # noqa: S608
+            f"WHERE witness IN ({marks}) GROUP BY tree_size, root_hash "
+            f"HAVING COUNT(DISTINCT witness) >= {p} ORDER BY tree_size DESC LIMIT {p}"
+        )
+        rows = self.recorder.fetch(statement, (*witnesses, quorum, limit))
+        return [(int(r[0]), bytes(r[1])) for r in rows]
 
     def largest_cosigned_size(self, at_most: int) -> int:
         """The largest checkpoint size with a stored cosignature, up to `at_most` (0 if none)."""
         rows = self.recorder.fetch(self._largest, (at_most,))
         return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+
+def _stored(r: tuple[Any, ...]) -> StoredCosignature:
+    return StoredCosignature(int(r[0]), bytes(r[1]), str(r[2]), str(r[3]), int(r[4]), str(r[5]))
 
 
 def submit_latest(

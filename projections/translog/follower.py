@@ -12,6 +12,10 @@ checkpoint of the whole log when the log has grown past the latest one, at most 
 ``checkpoint_interval`` seconds: new entries become provable within about that interval, and
 however many events are written, the service signs at most one checkpoint per interval.
 Readers never sign (`projections.translog.service`).
+
+Under a witness policy (``witness``), each checkpoint signed is then submitted to the witnesses,
+and submitted again at most once per ``checkpoint_interval`` until a quorum has cosigned it
+(a witness that was down is asked again; one that already cosigned answers at once).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,12 +43,17 @@ class LogFollower:
         *,
         signing_key: str | None = None,
         checkpoint_interval: float = 10.0,
+        witness: Callable[[], bool] | None = None,
     ):
         self.log = log
         self.interval = interval
         self.max_pause = max_pause
         self.signing_key = signing_key
         self.checkpoint_interval = checkpoint_interval
+        # Submits the latest checkpoint to the witnesses; True once a quorum cosigned it.
+        self.witness = witness
+        self._witnessed = False  # at start, the latest checkpoint may still lack its quorum
+        self._next_witnessing = 0.0
         self.failures = 0
         self.signed = 0
         """How many checkpoints this follower has signed."""
@@ -99,3 +109,16 @@ class LogFollower:
         if self.log.sign_if_grown(self.signing_key) is not None:
             self.signed += 1
             self._next_signing = now + self.checkpoint_interval
+            self._witnessed = False
+        self._witness_if_due(now)
+
+    def _witness_if_due(self, now: float) -> None:
+        """Ask the witnesses to cosign the latest checkpoint until a quorum has.
+
+        A checkpoint just signed is submitted at once; one the witnesses did not all answer
+        for is submitted again, at most once per checkpoint interval.
+        """
+        if self.witness is None or self._witnessed or now < self._next_witnessing:
+            return
+        self._next_witnessing = now + self.checkpoint_interval
+        self._witnessed = self.witness()

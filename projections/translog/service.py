@@ -14,12 +14,18 @@ so readers cannot make the database write, whatever they ask and however often.
 
 The checkpoint a proof is made against (`checkpoint_for_proof`), the one rule:
 
-- no size asked: the latest checkpoint signed. Events recorded since are in the log (their
-  leaves are served) but not provable until a writer signs a checkpoint that covers them (the
-  HTTP service does within its checkpoint interval);
+- no size asked: the published checkpoint (`published_checkpoint`): the latest signed, or,
+  under a witness policy in the ``required`` mode, the latest a quorum of witnesses cosigned.
+  Events recorded since are in the log (their leaves are served) but not provable until a
+  writer signs a checkpoint that covers them (the HTTP service does within its checkpoint
+  interval) and, under ``required``, the witnesses cosign it;
 - a size asked: the checkpoint of that size kept, the latest signed if there are several
   (after a key rotation);
 - none kept: `CheckpointNotFound`, which says who signs one.
+
+Under a witness policy (`projections.translog.witnessed.Witnessing`) every checkpoint this
+service hands out carries its stored cosignatures that verify, appended to the operator's note
+(a signed note's readers ignore lines by keys they do not know).
 
 Answers that can never change (a leaf, a full tile or entry bundle) are kept in a bounded LRU
 (`AnswerCache`: by default 4,096 answers and 64 MiB), so that a repeated read does not compute
@@ -50,10 +56,13 @@ from projections.translog.keys import load_signing_key
 
 if TYPE_CHECKING:
     from domain.ledger import Ledger
+    from projections.translog.cosignature_store import CosignatureStore
     from projections.translog.proven import RecordedWeights
     from projections.translog.recorders import StoredCheckpoint
     from projections.translog.tree import ConsistencyProof, InclusionProof, TransparencyLog
     from projections.translog.verify import Report
+    from projections.translog.witness_policy import WitnessPolicy
+    from projections.translog.witnessed import Witnessing, WitnessVerdict
 
 
 # Who signs checkpoints, for the messages of a read that finds none.
@@ -127,11 +136,19 @@ class LogService:
     """Checkpoints, proofs and leaves of one ledger's transparency log."""
 
     def __init__(
-        self, log: TransparencyLog, signing_key_path: Path, cache: AnswerCache | None = None
+        self,
+        log: TransparencyLog,
+        signing_key_path: Path,
+        cache: AnswerCache | None = None,
+        witnessing: Witnessing | None = None,
+        cosignatures: CosignatureStore | None = None,
     ) -> None:
         self.log = log
         self.signing_key_path = signing_key_path
         self.cache = cache if cache is not None else AnswerCache()
+        self.witnessing = witnessing
+        # Where the witnesses' cosignatures are kept (the policy's store, if there is one).
+        self.cosignatures = witnessing.store if witnessing is not None else cosignatures
 
     @property
     def ledger(self) -> Ledger:
@@ -207,11 +224,36 @@ class LogService:
     # -- checkpoints: reads --------------------------------------------------------------------
 
     def latest_checkpoint(self) -> StoredCheckpoint:
-        """The checkpoint signed last (`CheckpointNotFound` if none was)."""
+        """The checkpoint signed last, as the operator signed it (`CheckpointNotFound` if none).
+
+        What the witnesses are sent; readers are handed `published_checkpoint`.
+        """
         latest = self.log.recorder.latest_checkpoint()
         if latest is None:
             raise CheckpointNotFound(f"the log has no signed checkpoint yet; {WHO_SIGNS}")
         return latest
+
+    def published_checkpoint(self) -> StoredCheckpoint:
+        """The checkpoint the log publishes, with the cosignatures that verify.
+
+        Without a witness policy, or in the ``advisory`` mode, the latest signed; in the
+        ``required`` mode, the latest a quorum cosigned (`CheckpointNotFound` if none has).
+        """
+        latest = self.latest_checkpoint()
+        if self.witnessing is None:
+            return latest
+        return self.witnessing.published(latest, self.log.checkpoints_of_size)
+
+    def witness_policy(self) -> WitnessPolicy | None:
+        """The witness policy the log publishes under, if it has one."""
+        return self.witnessing.policy if self.witnessing is not None else None
+
+    def vouching(self, note: str, policy: WitnessPolicy | None = None) -> WitnessVerdict | None:
+        """Which witnesses of `policy` (default: the log's) vouch for a checkpoint note."""
+        from projections.translog.witnessed import check_witnesses
+
+        chosen = policy if policy is not None else self.witness_policy()
+        return check_witnesses(note, chosen) if chosen is not None else None
 
     def checkpoint_for_proof(self, size: int | None = None) -> StoredCheckpoint:
         """The signed checkpoint a proof is made against (the rule in the module docstring).
@@ -219,7 +261,7 @@ class LogService:
         Only reads: it never signs, even where this process holds the key.
         """
         if size is None:
-            return self.latest_checkpoint()
+            return self.published_checkpoint()
         kept = self.log.checkpoints_of_size(size)
         if not kept:
             raise CheckpointNotFound(
@@ -227,7 +269,9 @@ class LogService:
                 "(or GET /log/checkpoints) shows the sizes kept",
                 size=size,
             )
-        return kept[-1]
+        if self.witnessing is None:
+            return kept[-1]
+        return self.witnessing.cosigned(kept[-1])
 
     def is_signed_size(self, size: int) -> bool:
         """Whether a checkpoint of this tree size was signed."""
@@ -256,20 +300,38 @@ class LogService:
         checkpoint = self.checkpoint_for_proof(size)
         if size is None and checkpoint.size <= sequence < self.log.size():
             raise CheckpointNotFound(
-                f"sequence {sequence} is in the log but not yet in a signed checkpoint (the "
-                f"latest is of {checkpoint.size} events); {WHO_SIGNS}",
+                f"sequence {sequence} is in the log but not yet in a {self._published_kind} "
+                f"checkpoint (the latest is of {checkpoint.size} events); {WHO_SIGNS}",
                 sequence=sequence,
                 size=checkpoint.size,
             )
         return self.log.inclusion_proof(sequence, checkpoint.size), checkpoint
 
+    def inclusion_document(
+        self, sequence: int, size: int | None = None, policy: WitnessPolicy | None = None
+    ) -> dict[str, Any]:
+        """An inclusion proof as every door presents it (JSON): the proof, its checkpoint, and
+        which witnesses of `policy` (default: the log's) vouch for that checkpoint."""
+        proof, checkpoint = self.inclusion_proof(sequence, size)
+        verdict = self.vouching(checkpoint.note, policy)
+        return {
+            "sequence": proof.index,
+            "leaf_index": proof.index,
+            "tree_size": proof.size,
+            "leaf_hash": proof.leaf_hash.hex(),
+            "audit_path": [step.hex() for step in proof.path],
+            "root": proof.root.hex(),
+            "checkpoint": checkpoint.note,
+            "witnesses": verdict.as_json() if verdict is not None else None,
+        }
+
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
         """Proof that the tree of ``old_size`` events is a prefix of the tree of ``new_size``.
 
-        ``new_size`` defaults to the latest signed checkpoint's size.
+        ``new_size`` defaults to the published checkpoint's size.
         """
         if new_size is None:
-            new_size = self.latest_checkpoint().size
+            new_size = self.published_checkpoint().size
         return self.log.consistency_proof(old_size, new_size)
 
     def leaf(self, sequence: int) -> bytes:
@@ -311,8 +373,11 @@ class LogService:
         self.cache.put(key, blob)
         return blob
 
-    def proven_history(self, model: str, version: int) -> dict[str, Any]:
-        """A model's versions 1..version, each with its inclusion proof in a signed checkpoint."""
+    def proven_history(
+        self, model: str, version: int, policy: WitnessPolicy | None = None
+    ) -> dict[str, Any]:
+        """A model's versions 1..version, each with its inclusion proof in a signed checkpoint,
+        and which witnesses of `policy` (default: the log's) vouch for that checkpoint."""
         from projections.translog.proven import proven_history
 
         checkpoint = self.checkpoint_for_proof()
@@ -320,6 +385,8 @@ class LogService:
         proven = proven_history(self.log, model, version, checkpoint)
         key = self.signing_key_or_none()
         proven["verifier_key"] = verifier_key(key) if key else None
+        verdict = self.vouching(checkpoint.note, policy)
+        proven["witnesses"] = verdict.as_json() if verdict is not None else None
         return proven
 
     def recorded_weights(self, model: str, verifier: str | None = None) -> RecordedWeights:
@@ -337,13 +404,19 @@ class LogService:
         trusted = verifier if verifier is not None else self.verifier_key()
         return recorded_weights_in_log(self.log, model, checkpoint, trusted)
 
+    @property
+    def _published_kind(self) -> str:
+        """How the published checkpoint is called in messages."""
+        witnessing = self.witnessing
+        return "witnessed" if witnessing is not None and witnessing.required else "signed"
+
     def _require_covered(self, model: str, version: int, checkpoint: StoredCheckpoint) -> None:
         """`CheckpointNotFound` unless the checkpoint covers the model's version."""
         sequence = self.sequence_of(model, version)
         if sequence is None or sequence >= checkpoint.size:
             raise CheckpointNotFound(
-                f"version {version} of model {model!r} is not in a signed checkpoint yet (the "
-                f"latest is of {checkpoint.size} events); {WHO_SIGNS}",
+                f"version {version} of model {model!r} is not in a {self._published_kind} "
+                f"checkpoint yet (the latest is of {checkpoint.size} events); {WHO_SIGNS}",
                 size=checkpoint.size,
             )
 
@@ -354,12 +427,23 @@ class LogService:
         trusted: Sequence[str] | None = None,
         kept_checkpoint: str | None = None,
         on_progress: Callable[[int], None] | None = None,
+        policy: WitnessPolicy | None = None,
     ) -> Report:
-        """Recompute every leaf and node; check every checkpoint (and a kept one)."""
+        """Recompute every leaf and node; check every checkpoint (and a kept one).
+
+        Under a witness policy (`policy`, default the log's own), also check every stored
+        cosignature against the policy and say which witnesses vouch for the published
+        checkpoint (`projections.translog.witnessed.audit_cosignatures`).
+        """
         from projections.translog.verify import verify_log
+        from projections.translog.witnessed import audit_cosignatures
 
         keys = list(trusted) if trusted else [self._own_verifier()]
-        return verify_log(self.log, keys, kept_checkpoint, on_progress=on_progress)
+        report = verify_log(self.log, keys, kept_checkpoint, on_progress=on_progress)
+        chosen = policy if policy is not None else self.witness_policy()
+        if chosen is not None and self.cosignatures is not None:
+            audit_cosignatures(report, self.log.checkpoints(), self.cosignatures, chosen)
+        return report
 
     def export(
         self,
@@ -388,7 +472,7 @@ class LogService:
             pseudonym_key = self.log.ledger.pseudonym_key()
             opens = partial(recipient.opens, pseudonym_of=partial(pseudonym, pseudonym_key))
         key = self.signing_key()
-        signed = AtCheckpoint(self.log, self.latest_checkpoint())
+        signed = AtCheckpoint(self.log, self.published_checkpoint())
         return export_bundle(
             signed, directory, key, verifier_key(key), on_progress=on_progress, disclose=opens
         )

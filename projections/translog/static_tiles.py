@@ -136,12 +136,15 @@ def export_tiles(
     directory: Path,
     on_progress: Callable[[int], None] | None = None,
 ) -> StaticTiles:
-    """Write (or extend) the tlog-tiles tree of the latest signed checkpoint into ``directory``.
+    """Write (or extend) the tlog-tiles tree of the published checkpoint into ``directory``.
+
+    The published checkpoint is the latest signed, with its cosignatures; under a witness
+    policy in the ``required`` mode, the latest a quorum cosigned (`LogService`).
 
     Only reads the log: it never signs (`reliquary checkpoint` does). The folder is made if
     missing (mode 0755); see the module docstring for the order and what is checked.
     """
-    signed = service.latest_checkpoint()
+    signed = service.published_checkpoint()
     size, log = signed.size, service.log
     result = StaticTiles(directory, size, signed.root_hash)
     root = _open_root(directory)
@@ -391,13 +394,19 @@ def _write_file(
 
 
 def _remove_temporaries(root: int, directory: Path) -> None:
-    """Remove the temporary checkpoint a crashed run may have left (tiles' are overwritten)."""
-    for entry in os.listdir(root):
-        if entry.startswith(_TEMPORARY):
-            try:
-                os.unlink(entry, dir_fd=root)
-            except IsADirectoryError:
-                raise TilesFolderRefused(f"{directory / entry} is a folder") from None
+    """Remove the temporary files a killed run left anywhere in the folder.
+
+    A run writes each file under a temporary name of its own (``.tmp-<pid>-<name>``) and
+    renames it; a run killed between the two leaves that file behind, in the folder of the
+    tile it was writing. The next run removes every one (``os.fwalk`` follows no link), so a
+    sync of the folder never publishes half a tile under any name.
+    """
+    for folder, _, files, folder_fd in os.fwalk(dir_fd=root):
+        for entry in files:
+            if entry.startswith(_TEMPORARY):
+                os.unlink(entry, dir_fd=folder_fd)
+        if folder == "." and any(entry.startswith(_TEMPORARY) for entry in os.listdir(folder_fd)):
+            raise TilesFolderRefused(f"{directory}: a folder named {_TEMPORARY}* is in the way")
 
 
 def _refused(path: str, error: OSError) -> TilesFolderRefused:

@@ -29,6 +29,7 @@ import contextlib
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from domain.errors import LogDamaged
 from projections.translog import merkle
@@ -36,6 +37,9 @@ from projections.translog.checkpoint import Checkpoint, verify_checkpoint
 from projections.translog.feed import LeafPage, leaf_pages, read_ahead
 from projections.translog.recorders import NodeRun, StoredCheckpoint
 from projections.translog.tree import TransparencyLog
+
+if TYPE_CHECKING:
+    from projections.translog.witnessed import WitnessVerdict
 
 PAGE = 8192
 """Events per page: a power of two (so each full page is a perfect subtree); about 8 MB of
@@ -52,6 +56,12 @@ class Report:
     first_bad_sequence: int | None = None
     problems: list[str] = field(default_factory=list)
     extends_kept_checkpoint: bool | None = None
+    cosignatures_checked: int = 0
+    """Stored cosignatures checked against a witness policy (0 without a policy)."""
+    witnesses: WitnessVerdict | None = None
+    """Which witnesses of the policy vouch for the latest checkpoint (None without a policy)."""
+    witnessed_size: int | None = None
+    """The size of the checkpoint `witnesses` is about."""
 
     @property
     def ok(self) -> bool:

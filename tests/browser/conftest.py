@@ -77,5 +77,7 @@ def reader(browser: Any, served: Served) -> Iterator[Reader]:
 def verify_result(page: Any) -> str:
     """Run "Verify in my browser" on a decision page and return its summary."""
     page.click("[data-verify-run]")
-    page.wait_for_selector("[data-verify-result].verified, [data-verify-result].failed")
+    page.wait_for_selector(
+        "[data-verify-result].verified, [data-verify-result].failed, [data-verify-result].warned"
+    )
     return str(page.text_content("[data-verify-result]"))

@@ -1,11 +1,13 @@
 """docs/reviewers.md's scripts check real bundles without Reliquary's code; docs/transparency.md
-shows only real commands.
+and docs/reviewers.md show only real commands.
 
 The scripts are taken verbatim from the ``python`` blocks of docs/reviewers.md that start with
-``# reviewer_check.py`` and ``# check_proofs.py``, written to a temporary directory and run with
-this interpreter on bundles exported from a demo ledger: an honest bundle passes, and one flipped
-byte in ``events.jsonl`` or in the checkpoint's signature fails. Every ``$ reliquary ...`` line
-of docs/transparency.md's ``console`` blocks names a real command with real options.
+``# reviewer_check.py``, ``# check_proofs.py`` and so on, written to a temporary directory and run
+with this interpreter on bundles exported from a demo ledger: an honest bundle passes, and one
+flipped byte in ``events.jsonl`` or in the checkpoint's signature fails (``check_witnesses.py``
+and ``check_tiles.py`` are run in `test_reviewer_witnesses`, on a witnessed log). None imports
+anything of Reliquary. Every ``$ reliquary ...`` line of the two docs' ``console`` blocks names a
+real command with real options.
 """
 
 from __future__ import annotations
@@ -38,18 +40,31 @@ TRANSPARENCY = ROOT / "docs" / "transparency.md"
 FENCE = re.compile(
     r"^(?P<indent> *)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```$", re.MULTILINE | re.DOTALL
 )
-SCRIPTS = ("reviewer_check.py", "check_proofs.py", "check_openings.py")
+SCRIPTS = (
+    "reviewer_check.py",
+    "check_proofs.py",
+    "check_openings.py",
+    "check_witnesses.py",
+    "check_tiles.py",
+)
 # What the scripts may import: the standard library (hashing, encoding, UUID 5 and NFC for model
-# ids), and Ed25519.
+# ids, HTTP for a served copy of the log), and Ed25519.
 ALLOWED_IMPORTS = {
     "base64",
     "hashlib",
     "json",
     "sys",
     "unicodedata",
+    "urllib",
     "uuid",
     "cryptography",
     "nacl",
+}
+# And the doc's other scripts, which it says to save beside them.
+SCRIPTS_IMPORTED = {
+    "check_proofs.py": {"reviewer_check"},
+    "check_witnesses.py": {"reviewer_check"},
+    "check_tiles.py": {"reviewer_check", "check_witnesses"},
 }
 RELIQUARY_PACKAGES = {"domain", "projections", "api"}
 SIGNAL = {
@@ -174,8 +189,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     )
 
 
-@pytest.fixture(scope="module")
-def scripts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", name="scripts")
+def scripts_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The doc's scripts, verbatim, in a directory of their own."""
     where = tmp_path_factory.mktemp("scripts")
     for name in SCRIPTS:
@@ -207,7 +222,7 @@ def _copy_bundle(demo: Demo, tmp_path: Path) -> Path:
 def test_the_scripts_import_nothing_of_reliquary(name: str) -> None:
     imported = _imported_modules(_script(name))
     assert not imported & RELIQUARY_PACKAGES, imported & RELIQUARY_PACKAGES
-    allowed = ALLOWED_IMPORTS | ({"reviewer_check"} if name == "check_proofs.py" else set())
+    allowed = ALLOWED_IMPORTS | SCRIPTS_IMPORTED.get(name, set())
     assert imported <= allowed, imported - allowed
     import_lines = [
         line.strip()
@@ -447,15 +462,16 @@ def test_a_consistency_proof_links_the_kept_checkpoint_to_the_later_one(
     assert "does not extend" in fork.stderr
 
 
-# -- docs/transparency.md shows real commands --------------------------------------------------
+# -- docs/transparency.md and docs/reviewers.md show real commands ---------------------------------
 
 
 def _console_commands() -> list[str]:
-    """The ``$ reliquary ...`` lines (after any VAR=value) of the doc's console blocks."""
+    """The ``$ reliquary ...`` lines (after any VAR=value) of the docs' console blocks."""
     command = re.compile(r"\$ (?:[A-Z_][A-Z0-9_]*=\S* )*reliquary(?: |$)")
     lines = [
         line[2:]
-        for body in _blocks(TRANSPARENCY, "console")
+        for doc in (TRANSPARENCY, REVIEWERS)
+        for body in _blocks(doc, "console")
         for line in body.splitlines()
         if command.match(line)
     ]

@@ -141,14 +141,15 @@ class Server:
         self.process.wait(timeout=10)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(name="server")
+def server_fixture(tmp_path: Path) -> Iterator[Server]:
     (tmp_path / "public").mkdir()
     served = Server(tmp_path / "public")
     try:
         yield served
     finally:
-        served.close()
+        if served.process.poll() is None:  # a test may have stopped it (a dead server)
+            served.close()
 
 
 def test_a_plain_http_server_over_the_folder_serves_a_verifiable_log(
@@ -269,6 +270,27 @@ def test_an_interrupted_export_leaves_the_old_checkpoint_valid(
     # The next run completes the export.
     done = export_tiles(grown.writer.log, folder)
     assert "tile/0/001" in done.kept  # written by the interrupted run, checked now
+    assert TileClient(lambda path: _read(folder, path), 600).root() == grown.writer.log.log.root()
+
+
+def test_a_killed_export_leaves_no_temporary_after_the_next_run(grown: Log, tmp_path: Path) -> None:
+    """A run killed between writing a tile's temporary and renaming it (SIGKILL runs no
+    cleanup) leaves ``.tmp-<its pid>-<name>`` in that tile's folder: the next run removes it."""
+    folder = tmp_path / "public"
+    grown.grow_and_sign(300)
+    export_tiles(grown.writer.log, folder)
+    grown.grow_and_sign(600)
+    # What a run killed mid-write leaves, in three folders, under another process's id.
+    left = [
+        folder / "tile" / "0" / "002.p" / ".tmp-4242-88",
+        folder / "tile" / "entries" / ".tmp-4242-001",
+        folder / ".tmp-4242-checkpoint",
+    ]
+    left[0].parent.mkdir(parents=True, exist_ok=True)
+    for path in left:
+        path.write_bytes(b"half a tile")
+    export_tiles(grown.writer.log, folder)
+    assert not list(folder.rglob(".tmp-*"))
     assert TileClient(lambda path: _read(folder, path), 600).root() == grown.writer.log.log.root()
 
 

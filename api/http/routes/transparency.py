@@ -80,6 +80,34 @@ def checkpoint(services: ServicesDep, request: Request) -> Response:
 
 
 @router.get(
+    "/witnesses",
+    operation_id="public-witnesses",
+    response_model=dict[str, Any],
+    responses={404: {"description": "the log publishes under no witness policy"}},
+)
+def witnesses(services: ServicesDep, request: Request) -> Response:
+    """The witness policy the log publishes under: its witnesses, their keys, the quorum, and
+    the mode (``advisory`` or ``required``). What the operator says; a reviewer pins their own."""
+    from domain.errors import NoWitnessPolicy
+
+    log = services.log
+    policy = log.witness_policy()
+    if policy is None or log.witnessing is None:
+        raise NoWitnessPolicy("this log publishes under no witness policy")
+    body = json_bytes(
+        {
+            "mode": "required" if log.witnessing.required else "advisory",
+            "quorum": policy.quorum,
+            "witnesses": [
+                {"name": w.name, "url": w.url, "verifier_key": w.verifier_key}
+                for w in policy.witnesses
+            ],
+        }
+    )
+    return cached_answer(request, body, "application/json", LATEST)
+
+
+@router.get(
     "/checkpoints",
     operation_id="public-checkpoints",
     response_model=list[dict[str, Any]],
@@ -115,19 +143,10 @@ def inclusion(
     sequence: Annotated[int, Query(ge=0)],
     size: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    """Proof that the event at ``sequence`` is in the tree of ``size`` (default: latest)."""
-    proof, note = services.log.inclusion_proof(sequence, size)
-    body = json_bytes(
-        {
-            "sequence": proof.index,
-            "leaf_index": proof.index,
-            "tree_size": proof.size,
-            "leaf_hash": proof.leaf_hash.hex(),
-            "audit_path": [step.hex() for step in proof.path],
-            "root": proof.root.hex(),
-            "checkpoint": note.note,
-        }
-    )
+    """Proof that the event at ``sequence`` is in the tree of ``size`` (default: latest), and
+    which witnesses of the log's policy vouch for its checkpoint (``witnesses``, null without
+    a policy)."""
+    body = json_bytes(services.log.inclusion_document(sequence, size))
     # At a size asked for, the proof is against a signed checkpoint of that size: fixed.
     return cached_answer(
         request, body, "application/json", IMMUTABLE if size is not None else LATEST

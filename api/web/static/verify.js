@@ -5,13 +5,24 @@
 // reader pins once (kept in localStorage). The server's answers are only inputs: a decision is
 // "verified" when its canonical record hashes to a leaf that the inclusion proof places under
 // the root of a checkpoint signed by the pinned key; a kept checkpoint is "extended" when the
-// consistency proof links its root to the root of the current signed checkpoint.
+// consistency proof links its root to the root of the current signed checkpoint. A checkpoint
+// is "vouched for" by the witnesses of a witness policy the reader pins the same way (or, not
+// pinned, the operator's own, named as trust on first use) whose cosignatures on it verify.
 //
 // Formats (docs/transparency.md, docs/reviewers.md):
 // - verifier key: name+<8 hex key ID>+base64(0x01 || 32-byte Ed25519 public key), with
 //   key ID = SHA-256(name || 0x0A || 0x01 || public key)[:4] (c2sp.org/signed-note);
 // - signed note: text ending in a newline, a blank line, lines "— name base64(keyID || sig)";
 //   the signature covers the text up to and including its last newline before the blank line;
+//   lines by keys the reader does not know are ignored (c2sp.org/signed-note, "Verifying");
+// - cosignature (c2sp.org/tlog-cosignature v1): a witness's line on the checkpoint's note,
+//   "— name base64(keyID || u64 big-endian timestamp || Ed25519 signature)", its key
+//   name+<8 hex key ID>+base64(0x04 || 32-byte key) with key ID = SHA-256(name || 0x0A || 0x04
+//   || key)[:4], the signature over "cosignature/v1\ntime <timestamp>\n" and the note's text;
+// - witness policy: JSON {"mode": "advisory"|"required", "quorum": n, "witnesses": [{"name",
+//   "url", "verifier_key"}]}, as GET /log/witnesses serves it (the mode may be left out:
+//   advisory); the rule is projections/translog/witnessed.py's check_witnesses: every line by
+//   a policy witness's key must verify, and a witness counts once;
 // - checkpoint text: origin, decimal tree size, base64 root hash (c2sp.org/tlog-checkpoint);
 // - leaf hash SHA-256(0x00 || record), node hash SHA-256(0x01 || left || right) (RFC 9162 2.1.1).
 "use strict";
@@ -19,7 +30,22 @@
 (function () {
   const KEY_STORE = "reliquary.pinned-key";
   const KEPT_STORE = "reliquary.kept-checkpoint";
+  const POLICY_STORE = "reliquary.pinned-witness-policy";
   const encoder = new TextEncoder();
+
+  const NOTE_KEY_TYPE = 0x01; // c2sp.org/signed-note: an Ed25519 note key
+  const COSIGNER_KEY_TYPE = 0x04; // c2sp.org/tlog-cosignature: an Ed25519 cosignature/v1 key
+  const KEY_ID_BYTES = 4;
+  const ED25519_KEY_BYTES = 32;
+  const ED25519_SIGNATURE_BYTES = 64;
+  const TIMESTAMP_BYTES = 8; // tlog-cosignature: u64 big-endian seconds since 1970
+  const MAX_TIMESTAMP = 2n ** 63n - 1n; // tlog-cosignature: "It MUST NOT exceed 2^63 - 1"
+  const COSIGNATURE_HEADER = "cosignature/v1";
+  // As checkpoint.MAX_SIGNATURES and witness_policy.MAX_POLICY_WITNESSES on the server.
+  const MAX_SIGNATURE_LINES = 100;
+  const MAX_POLICY_WITNESSES = 64;
+  const MAX_POLICY_CHARACTERS = 256 * 1024;
+  const WITNESS_MODES = ["advisory", "required"];
 
   class StepError extends Error {
     constructor(step, message) {
@@ -96,41 +122,52 @@
     );
   }
 
-  async function parseKey(text) {
+  // A verifier key "name+<8 hex key ID>+base64(type || 32-byte Ed25519 key)", its key ID
+  // checked: SHA-256(name || 0x0A || type || key)[:4]. `type` is 0x01 for a note key
+  // (c2sp.org/signed-note), 0x04 for a witness's cosigner key (c2sp.org/tlog-cosignature).
+  async function parseVerifierKey(text, type, step, what) {
     const trimmed = String(text).trim();
     const first = trimmed.indexOf("+");
     const second = trimmed.indexOf("+", first + 1);
     if (first <= 0 || second < 0) {
-      throw new StepError("key", "the pinned key is not of the form name+keyid+base64");
+      throw new StepError(step, `${what} is not of the form name+keyid+base64`);
     }
     const name = trimmed.slice(0, first);
     const id = trimmed.slice(first + 1, second).toLowerCase();
     if (!/^[0-9a-f]{8}$/.test(id)) {
-      throw new StepError("key", "the pinned key's ID is not 8 hexadecimal digits");
+      throw new StepError(step, `the key ID of ${what} is not 8 hexadecimal digits`);
     }
-    const raw = fromBase64(trimmed.slice(second + 1), "the pinned key's public part", "key");
-    if (raw.length !== 33 || raw[0] !== 0x01) {
-      throw new StepError("key", "the pinned key is not an Ed25519 verifier key (0x01 and 32 bytes)");
+    const raw = fromBase64(trimmed.slice(second + 1), `the public part of ${what}`, step);
+    if (raw.length !== 1 + ED25519_KEY_BYTES || raw[0] !== type) {
+      const kind = type === NOTE_KEY_TYPE ? "verifier key" : "cosigner key";
+      throw new StepError(
+        step,
+        `${what} is not an Ed25519 ${kind} (0x0${type} and ${ED25519_KEY_BYTES} bytes)`
+      );
     }
     const keyId = (await sha256(concat(encoder.encode(name), Uint8Array.of(0x0a), raw))).slice(0, 4);
     if (hex(keyId) !== id) {
       throw new StepError(
-        "key",
-        "the pinned key's ID does not match its name and public key: the key is corrupted"
+        step,
+        `the key ID of ${what} does not match its name and public key: the key is corrupted`
       );
     }
-    const publicKey = raw.slice(1);
-    const fingerprint = hex(await sha256(publicKey)).match(/.{4}/g).join(" ");
-    return { text: trimmed, name, id, keyId, publicKey, fingerprint, label: `${name}+${id}` };
+    return { text: trimmed, name, id, keyId, publicKey: raw.slice(1), label: `${name}+${id}` };
+  }
+
+  async function parseKey(text) {
+    const key = await parseVerifierKey(text, NOTE_KEY_TYPE, "key", "the pinned key");
+    const fingerprint = hex(await sha256(key.publicKey)).match(/.{4}/g).join(" ");
+    return { ...key, fingerprint };
   }
 
   function normaliseNote(text) {
     return String(text).replace(/\r\n?/g, "\n").trim() + "\n";
   }
 
-  // Verify a signed note by `key`; return its text. A note with no line by the pinned key fails
-  // the "key" step (key mismatch); a line by the key that does not verify fails `step`.
-  async function openNote(note, key, step, what) {
+  // A signed note's text (up to and including its last newline before the blank line) and its
+  // signature lines, each as the name, the 4-byte key ID and the signature bytes after it.
+  function splitNote(note, step, what) {
     const split = note.lastIndexOf("\n\n");
     if (split < 0) {
       throw new StepError(step, `${what} is not a signed note: no blank line before its signature`);
@@ -140,8 +177,7 @@
     if (!block.endsWith("\n") || block.length < 2) {
       throw new StepError(step, `${what} has no signature line`);
     }
-    const signers = [];
-    let verified = 0;
+    const lines = [];
     for (const line of block.slice(0, -1).split("\n")) {
       if (!line.startsWith("\u2014 ")) {
         throw new StepError(step, `${what} has a line that is not a signature: ${line}`);
@@ -150,33 +186,47 @@
       const space = rest.indexOf(" ");
       if (space <= 0) throw new StepError(step, `${what} has a malformed signature line`);
       const name = rest.slice(0, space);
-      const raw = fromBase64(rest.slice(space + 1), `the signature on ${what}`, step);
-      if (raw.length !== 4 + 64) {
-        throw new StepError(step, `the signature on ${what} is not a key ID and an Ed25519 signature`);
+      const raw = fromBase64(rest.slice(space + 1), `a signature on ${what}`, step);
+      // A key ID and at least one byte of signature (c2sp.org/signed-note, "Format").
+      if (raw.length <= KEY_ID_BYTES) {
+        throw new StepError(step, `a signature line on ${what} is too short to hold a key ID and a signature`);
       }
-      if (name !== key.name || !same(raw.slice(0, 4), key.keyId)) {
-        signers.push(`${name}+${hex(raw.slice(0, 4))}`);
+      lines.push({ name, keyId: raw.slice(0, KEY_ID_BYTES), signature: raw.slice(KEY_ID_BYTES) });
+    }
+    if (lines.length > MAX_SIGNATURE_LINES) {
+      throw new StepError(step, `${what} has more than ${MAX_SIGNATURE_LINES} signature lines`);
+    }
+    return { text, lines };
+  }
+
+  // Whether `signature` is an Ed25519 signature of `message` by the 32-byte `publicKey`.
+  async function ed25519Verifies(publicKey, signature, message, step) {
+    try {
+      const imported = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, [
+        "verify",
+      ]);
+      return await crypto.subtle.verify({ name: "Ed25519" }, imported, signature, message);
+    } catch (error) {
+      throw new StepError(step, `this browser cannot check Ed25519 signatures (${error.message})`);
+    }
+  }
+
+  // Verify a signed note by `key`; return its text. A note with no line by the pinned key fails
+  // the "key" step (key mismatch); a line by the key that does not verify fails `step`. Lines by
+  // other keys (the witnesses' cosignatures among them) are not judged here.
+  async function openNote(note, key, step, what) {
+    const { text, lines } = splitNote(note, step, what);
+    const signers = [];
+    let verified = 0;
+    for (const line of lines) {
+      if (line.name !== key.name || !same(line.keyId, key.keyId)) {
+        signers.push(`${line.name}+${hex(line.keyId)}`);
         continue;
       }
-      let valid = false;
-      try {
-        const publicKey = await crypto.subtle.importKey(
-          "raw",
-          key.publicKey,
-          { name: "Ed25519" },
-          false,
-          ["verify"]
-        );
-        valid = await crypto.subtle.verify(
-          { name: "Ed25519" },
-          publicKey,
-          raw.slice(4),
-          encoder.encode(text)
-        );
-      } catch (error) {
-        throw new StepError(step, `this browser cannot check Ed25519 signatures (${error.message})`);
+      if (line.signature.length !== ED25519_SIGNATURE_BYTES) {
+        throw new StepError(step, `the signature on ${what} by ${key.label} is not an Ed25519 signature`);
       }
-      if (!valid) {
+      if (!(await ed25519Verifies(key.publicKey, line.signature, encoder.encode(text), step))) {
         throw new StepError(
           step,
           `the Ed25519 signature on ${what} by ${key.label} does not verify: the checkpoint ` +
@@ -205,6 +255,187 @@
     const root = fromBase64(rootText, `the root hash of ${what}`, step);
     if (root.length !== 32) throw new StepError(step, `the root hash of ${what} is not 32 bytes`);
     return { origin, size: Number(sizeText), root };
+  }
+
+  // --- witnesses -------------------------------------------------------------------------------
+  //
+  // The reader's witness policy, and which of its witnesses vouch for a checkpoint: the rule of
+  // projections/translog/witnessed.py (check_witnesses), written here from the same specs.
+
+  // A witness policy's text, checked as the server checks one (witness_policy.py), each
+  // witness's key parsed. The mode may be left out (a policy file has none): advisory.
+  async function parsePolicy(text, step, what) {
+    if (String(text).length > MAX_POLICY_CHARACTERS) {
+      throw new StepError(step, `${what} is longer than ${MAX_POLICY_CHARACTERS} characters`);
+    }
+    let document;
+    try {
+      document = JSON.parse(text);
+    } catch (error) {
+      throw new StepError(step, `${what} is not JSON`);
+    }
+    if (!isObject(document)) throw new StepError(step, `${what} is not a JSON object`);
+    const extra = Object.keys(document).filter((k) => !["mode", "quorum", "witnesses"].includes(k));
+    if (extra.length) {
+      throw new StepError(step, `${what} has fields other than mode, quorum and witnesses: ${extra.join(", ")}`);
+    }
+    const mode = own(document, "mode") ? document.mode : "advisory";
+    if (!WITNESS_MODES.includes(mode)) {
+      throw new StepError(step, `the mode of ${what} is neither advisory nor required`);
+    }
+    const entries = document.witnesses;
+    if (!Array.isArray(entries) || !entries.length || entries.length > MAX_POLICY_WITNESSES) {
+      throw new StepError(step, `${what} does not list between 1 and ${MAX_POLICY_WITNESSES} witnesses`);
+    }
+    const witnesses = [];
+    for (const entry of entries) {
+      if (!isObject(entry) || typeof entry.name !== "string" || typeof entry.verifier_key !== "string") {
+        throw new StepError(step, `a witness of ${what} has no name and verifier_key`);
+      }
+      const key = await parseVerifierKey(
+        entry.verifier_key,
+        COSIGNER_KEY_TYPE,
+        step,
+        `the verifier key of witness ${entry.name}`
+      );
+      if (key.name !== entry.name) {
+        throw new StepError(step, `witness ${entry.name} of ${what} has a verifier key named ${key.name}`);
+      }
+      if (witnesses.some((w) => w.name === key.name)) {
+        throw new StepError(step, `${what} lists witness ${key.name} twice`);
+      }
+      witnesses.push({ ...key, url: typeof entry.url === "string" ? entry.url : "" });
+    }
+    const quorum = document.quorum;
+    if (!Number.isInteger(quorum) || quorum < 1 || quorum > witnesses.length) {
+      throw new StepError(step, `the quorum of ${what} is not a whole number from 1 to ${witnesses.length}`);
+    }
+    return { mode, quorum, witnesses };
+  }
+
+  // The policy as kept in this browser (and shown): the served form, mode included.
+  function policyText(policy) {
+    const witnesses = policy.witnesses.map((w) => ({ name: w.name, url: w.url, verifier_key: w.text }));
+    return JSON.stringify({ mode: policy.mode, quorum: policy.quorum, witnesses }, null, 2);
+  }
+
+  // Which witnesses of `policy` vouch for the signed note `note`: every line by a policy
+  // witness's key (same name and key ID) must verify, or it is a problem naming the witness
+  // (never a vouch); lines by other keys are ignored; a witness counts once.
+  async function checkCosignatures(note, policy, step) {
+    const { text, lines } = splitNote(note, step, "the checkpoint");
+    const vouched = [];
+    const problems = [];
+    for (const witness of policy.witnesses) {
+      const mine = lines.filter((line) => line.name === witness.name && same(line.keyId, witness.keyId));
+      let latest = null;
+      let problem = null;
+      for (const line of mine) {
+        if (line.signature.length !== TIMESTAMP_BYTES + ED25519_SIGNATURE_BYTES) {
+          problem = "its cosignature line is not a timestamp and an Ed25519 signature";
+          break;
+        }
+        const view = new DataView(line.signature.buffer, line.signature.byteOffset, TIMESTAMP_BYTES);
+        const timestamp = view.getBigUint64(0);
+        if (timestamp > MAX_TIMESTAMP) {
+          problem = `its cosignature's time ${timestamp} exceeds 2^63 - 1`;
+          break;
+        }
+        const message = encoder.encode(`${COSIGNATURE_HEADER}\ntime ${timestamp}\n${text}`);
+        const signature = line.signature.slice(TIMESTAMP_BYTES);
+        if (!(await ed25519Verifies(witness.publicKey, signature, message, step))) {
+          problem =
+            `its cosignature (time ${timestamp}) does not verify with its key ${witness.label}: ` +
+            "the line was altered, or it cosigned another checkpoint";
+          break;
+        }
+        if (latest === null || timestamp > latest) latest = timestamp;
+      }
+      if (problem) problems.push(`witness ${witness.name}: ${problem}`);
+      else if (latest !== null) vouched.push({ name: witness.name, timestamp: latest });
+    }
+    const met = !problems.length && vouched.length >= policy.quorum;
+    const who = vouched.map((v) => v.name).join(", ") || "no witness";
+    const summary =
+      `vouched by ${who} (${vouched.length} of ${policy.witnesses.length}; ` +
+      `quorum ${policy.quorum} ${met ? "met" : "NOT met"})`;
+    return { vouched, problems, met, summary };
+  }
+
+  // The policy to check against: the one pinned in this browser, else the one this site
+  // serves (the operator's word: trust on first use), else none (null).
+  async function witnessPolicy(step) {
+    const pinned = storage(POLICY_STORE);
+    if (pinned) {
+      const policy = await parsePolicy(pinned, step, "the witness policy you pinned");
+      return { policy, whose: `the ${policy.mode} witness policy you pinned`, pinned: true };
+    }
+    let response;
+    try {
+      response = await fetch("/log/witnesses", { cache: "no-store", credentials: "omit" });
+    } catch (error) {
+      return { unavailable: `could not fetch this site's witness policy: ${error.message}` };
+    }
+    if (response.status === 404) return null;
+    if (!response.ok) {
+      return { unavailable: `could not fetch this site's witness policy: HTTP ${response.status}` };
+    }
+    try {
+      const policy = await parsePolicy(await response.text(), step, "this site's witness policy");
+      return {
+        policy,
+        whose:
+          `the operator's ${policy.mode} witness policy \u2014 trust on first use: this site's ` +
+          "word about its own witnesses, not a policy you pinned (pin one on the verify page)",
+        pinned: false,
+      };
+    } catch (error) {
+      return { unavailable: error.message };
+    }
+  }
+
+  // The "witnesses" step for a checkpoint note whose log signature has verified. Throws (the
+  // step failed) when a policy witness's line does not verify, or when a required quorum is
+  // not met; returns null (no policy: nothing said), or {summary} and, for an advisory quorum
+  // not met or a policy that could not be read, a {warning}.
+  async function checkWitnessStep(note, steps) {
+    const step = "witnesses";
+    const source = await witnessPolicy(step);
+    if (source === null) {
+      steps.set(
+        step,
+        "neutral",
+        "no witness policy: none is pinned in this browser and this site serves none, so " +
+          "nothing is said about witnesses"
+      );
+      return null;
+    }
+    if (source.unavailable) {
+      const warning = `${source.unavailable}; no witness was checked`;
+      steps.set(step, "warning", warning);
+      return { warning, summary: "no witness checked" };
+    }
+    const verdict = await checkCosignatures(note, source.policy, step);
+    if (verdict.problems.length) {
+      throw new StepError(
+        step,
+        `${verdict.problems.join("; ")} (${verdict.summary}, under ${source.whose})`
+      );
+    }
+    if (!verdict.met && source.policy.mode === "required") {
+      throw new StepError(
+        step,
+        `the quorum is not met: ${verdict.summary}, and ${source.whose} requires a quorum`
+      );
+    }
+    const summary = `${verdict.summary}, under ${source.whose}`;
+    if (!verdict.met) {
+      const warning = `the witnesses' quorum is not met: ${summary}`;
+      steps.set(step, "warning", warning);
+      return { warning, summary };
+    }
+    steps.set(step, "ok", summary);
+    return { summary };
   }
 
   // --- RFC 9162 proofs --------------------------------------------------------------------------
@@ -676,6 +907,17 @@
     }
   }
 
+  // A step's state, marked in its text too (not by colour alone): "warning" is an advisory
+  // witness quorum not met, "neutral" a step with nothing to check (no witness policy).
+  const STATE_MARKS = {
+    ok: "\u2714 ",
+    failed: "\u2718 ",
+    warning: "\u26a0 ",
+    neutral: "",
+    skipped: "",
+    pending: "",
+  };
+
   class Steps {
     constructor(section) {
       this.section = section;
@@ -693,8 +935,7 @@
       const item = this.items.find((each) => each.dataset.step === step);
       if (!item) return;
       item.dataset.state = state;
-      item.querySelector(".step-status").textContent =
-        { ok: "\u2714 ", failed: "\u2718 ", skipped: "", pending: "" }[state] + text;
+      item.querySelector(".step-status").textContent = STATE_MARKS[state] + text;
     }
 
     name(step) {
@@ -720,11 +961,20 @@
       this.result.dataset.failedStep = step;
     }
 
-    succeed(message) {
-      this.result.className = "result verified";
-      this.result.textContent = message;
+    // A warning (an advisory witness quorum not met) comes first, and the result is not shown
+    // as a pass ("warned", not "verified").
+    succeed(message, warning) {
+      this.result.className = warning ? "result warned" : "result verified";
+      this.result.textContent = warning ? `Warning: ${warning}. ${message}` : message;
       delete this.result.dataset.failedStep;
     }
+  }
+
+  // What the result says of the witnesses: nothing without a policy; never "verified" of a
+  // witness that was not checked (the summary names only those whose cosignature verified).
+  function witnessSentence(witnessed, which = "") {
+    if (!witnessed || witnessed.warning) return "";
+    return ` Witnesses of the ${which}checkpoint: ${witnessed.summary}.`;
   }
 
   async function pinnedKey() {
@@ -778,6 +1028,9 @@
         "ok",
         `${checkpoint.origin}, ${checkpoint.size} events, root ${short(checkpoint.root)}`
       );
+
+      current = "witnesses";
+      const witnessed = await checkWitnessStep(note, steps);
 
       current = "leaf";
       const leaf = await leafHash(record);
@@ -861,7 +1114,8 @@
           `${shown.type}) is leaf ${sequence} of ${checkpoint.origin}, in the tree of ` +
           `${checkpoint.size} events whose root ${hex(checkpoint.root)} is signed by the key you ` +
           `pinned (${key.label}). ${says[0].toUpperCase()}${says.slice(1)}: ` +
-          `${fields}${openings}${notChecked}.`
+          `${fields}${openings}${notChecked}.${witnessSentence(witnessed)}`,
+        witnessed && witnessed.warning
       );
     } catch (error) {
       steps.fail(error, current);
@@ -892,6 +1146,9 @@
       );
       steps.set("key", "ok", `${key.label}, fingerprint ${key.fingerprint.slice(0, 19)}\u2026`);
       steps.set("current", "ok", `${now.origin}, ${now.size} events, root ${short(now.root)}`);
+
+      current = "witnesses";
+      const witnessed = await checkWitnessStep(currentNote, steps);
 
       current = "consistency";
       if (kept.size > now.size) {
@@ -943,7 +1200,8 @@
         `Verified by your browser: the log ${now.origin} now has ${now.size} events and ` +
           `extends the ${kept.size} events of your kept checkpoint${origin}: nothing signed ` +
           "then was changed, removed or reordered. Both checkpoints are signed by the key you " +
-          `pinned (${key.label}).`
+          `pinned (${key.label}).${witnessSentence(witnessed, "current ")}`,
+        witnessed && witnessed.warning
       );
     } catch (error) {
       steps.fail(error, current);
@@ -1026,6 +1284,90 @@
     showPinned(widget);
   }
 
+  // --- the pinned witness policy ---------------------------------------------------------------
+
+  async function showPinnedPolicy(widget) {
+    const status = widget.querySelector("[data-policy-status]");
+    const form = widget.querySelector("[data-policy-form]");
+    const input = widget.querySelector("[data-policy-input]");
+    delete status.dataset.pinned;
+    const missing = cryptoMissing();
+    if (missing) {
+      status.textContent = `Checking is not possible here: ${missing}.`;
+      return;
+    }
+    const pinned = storage(POLICY_STORE);
+    if (!pinned) {
+      status.textContent =
+        "No witness policy is pinned in this browser: checks use the operator's own policy, " +
+        "if this site serves one, as trust on first use. Pin one below to check against " +
+        "witnesses you chose.";
+      return;
+    }
+    try {
+      const policy = await parsePolicy(pinned, "witnesses", "the pinned witness policy");
+      status.replaceChildren(
+        "Pinned: a quorum of ",
+        Object.assign(document.createElement("strong"), { textContent: String(policy.quorum) }),
+        ` of ${policy.witnesses.length} witness${policy.witnesses.length === 1 ? "" : "es"} (`,
+        ...policy.witnesses.flatMap((w, i) => [
+          i ? ", " : "",
+          Object.assign(document.createElement("code"), { textContent: w.label }),
+        ]),
+        `), mode ${policy.mode}: ` +
+          (policy.mode === "required"
+            ? "a checkpoint without the quorum fails the check."
+            : "a checkpoint without the quorum is a warning.")
+      );
+      status.dataset.pinned = `${policy.quorum}/${policy.witnesses.length} ${policy.mode}`;
+      if (!input.value.trim()) input.value = policyText(policy);
+    } catch (error) {
+      status.textContent = `The pinned witness policy cannot be used: ${error.message}. Pin it again.`;
+      form.open = true;
+    }
+  }
+
+  function initPolicyPin(widget) {
+    const input = widget.querySelector("[data-policy-input]");
+    const message = widget.querySelector("[data-policy-message]");
+    widget.querySelector("[data-policy-save]").addEventListener("click", async () => {
+      try {
+        const missing = cryptoMissing();
+        if (missing) throw new StepError("witnesses", missing);
+        const policy = await parsePolicy(input.value, "witnesses", "this witness policy");
+        storage(POLICY_STORE, policyText(policy));
+        input.value = policyText(policy);
+        message.textContent =
+          `Pinned a quorum of ${policy.quorum} of ${policy.witnesses.length} witnesses, mode ${policy.mode}.`;
+      } catch (error) {
+        message.textContent = `Not pinned: ${error.message}.`;
+      }
+      showPinnedPolicy(widget);
+    });
+    widget.querySelector("[data-policy-fetch]").addEventListener("click", async () => {
+      try {
+        const response = await fetch("/log/witnesses", { cache: "no-store", credentials: "omit" });
+        if (response.status === 404) throw new Error("this site serves no witness policy");
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const policy = await parsePolicy(await response.text(), "witnesses", "this site's witness policy");
+        input.value = policyText(policy);
+        message.textContent =
+          "Filled in the operator's policy \u2014 trust on first use: it is this site's word " +
+          "about its own witnesses. Compare the witnesses' keys with ones from a channel you " +
+          "trust (the witnesses' own publications), then pin it.";
+      } catch (error) {
+        message.textContent = `Could not fill in this site's witness policy: ${error.message}.`;
+      }
+    });
+    widget.querySelector("[data-policy-forget]").addEventListener("click", () => {
+      storage(POLICY_STORE, null);
+      input.value = "";
+      message.textContent = "The pinned witness policy is forgotten.";
+      showPinnedPolicy(widget);
+    });
+    showPinnedPolicy(widget);
+  }
+
   function initDecision(section) {
     const steps = new Steps(section);
     section
@@ -1055,6 +1397,7 @@
 
   function start() {
     for (const widget of document.querySelectorAll("[data-pin]")) initPin(widget);
+    for (const widget of document.querySelectorAll("[data-witness-pin]")) initPolicyPin(widget);
     for (const section of document.querySelectorAll("[data-verify-decision]")) initDecision(section);
     for (const section of document.querySelectorAll("[data-verify-checkpoint]")) initKept(section);
   }
