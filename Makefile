@@ -34,13 +34,9 @@ fmt: $(VENV)/pyvenv.cfg
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark, one table (about 15 minutes); `make bench FULL=1` for the issues' sizes.
 bench: $(VENV)/pyvenv.cfg
-	$(BIN)/python bench/append.py
-	$(BIN)/python bench/transparency.py
-	$(BIN)/python bench/projections.py
-	$(BIN)/python bench/archive.py
-	$(BIN)/python bench/web.py
-	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/run.py $(if $(FULL),--full,)
 
 docs-check: $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pytest tests/docs -p no:cacheprovider

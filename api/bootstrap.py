@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -16,8 +17,9 @@ if TYPE_CHECKING:
     from api.actors import ActorStore
     from api.settings import Settings
     from domain.ledger import Ledger
+    from projections.health import Health
     from projections.queries import Queries
-    from projections.runner import ViewRunner
+    from projections.runner import ViewRecorder, ViewRunner
     from projections.translog.follower import LogFollower
     from projections.translog.recorders import StoredCheckpoint
     from projections.translog.service import LogService
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger("reliquary.log")
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 """The version of the store's tables, triggers and functions; bump it with any change to them
 (tests/integration/test_schema.py fails until you do). A start finding an older version in the
 store creates what is missing (every statement is idempotent) and records this one."""
@@ -75,7 +77,14 @@ def ensure_schema(settings: Settings) -> Ledger:
     """
     store = store_for(settings.database_url)
     if store.is_postgres:
-        return _ensure_postgres_schema(settings, store.env, store.postgres_schema)
+        ledger = _ensure_postgres_schema(settings, store.env, store.postgres_schema)
+        if settings.views_database_url is not None:
+            try:
+                _ensure_views_schema(settings, ledger)
+            except BaseException:
+                ledger.close()
+                raise
+        return ledger
     path = store.sqlite_path or ":memory:"
     if path == ":memory:":
         ledger = _open_ledger(settings, create=True)
@@ -110,17 +119,20 @@ def _create_projection_tables(
 
     ``stored_version`` is the schema version the store had (None: a new store); views whose
     columns changed since are dropped and rebuilt from the events (`ViewRunner.upgrade`).
+    Views kept in a database of their own (``views_database_url``) are created there, by
+    `_ensure_views_schema`, against that database's own version.
     """
     from api.actors import ActorStore
     from projections.translog.cosignature_store import CosignatureStore
     from projections.translog.witness import WitnessStore
 
     build_log(settings, ledger)  # the library creates a recorder's tables as it opens it
-    views = build_views(ledger, settings)
-    views.upgrade(stored_version)
-    ActorStore(views.recorder).create_table()
-    WitnessStore(views.recorder).create_table()
-    CosignatureStore(views.recorder).create_table()
+    if settings.views_database_url is None:
+        build_views(ledger, settings).upgrade(stored_version)
+    store = build_store_recorder(ledger, settings)
+    ActorStore(store).create_table()
+    WitnessStore(store).create_table()
+    CosignatureStore(store).create_table()
 
 
 def _create_private_file(path: str) -> None:
@@ -182,13 +194,7 @@ def _ensure_postgres_schema(
     with connection as conn:
 
         def stored_version() -> int | None:
-            found = conn.execute(
-                "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{_VERSION_TABLE}"',)
-            ).fetchone()
-            if not found or not found[0]:
-                return None
-            row = conn.execute(sql.SQL("SELECT MAX(version) FROM {}").format(table)).fetchone()
-            return int(row[0]) if row and row[0] is not None else None
+            return _stored_schema_version(conn, schema, table)
 
         if stored_version() == SCHEMA_VERSION:
             return _open_ledger(settings, create=False)
@@ -219,6 +225,89 @@ def _ensure_postgres_schema(
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"reliquary-schema:{schema}",))
 
 
+def _ensure_views_schema(settings: Settings, ledger: Ledger) -> None:
+    """Create or upgrade the views' tables in their own database (``views_database_url``).
+
+    That database keeps its own schema version (a ``reliquary_schema`` table of its own), so a
+    views database added to an existing ledger, or replaced by an empty one, is created at the
+    next start; and its views are upgraded against the version their tables were made by. As
+    for the ledger's store: one read when current, else the first start creates, under a
+    session advisory lock named after the views' schema.
+    """
+    import psycopg
+    from eventsourcing.persistence import OperationalError
+    from psycopg import sql
+
+    assert settings.views_database_url is not None  # noqa: S101 (checked by the caller)
+    store = store_for(settings.views_database_url)
+    env = store.env
+    schema = store.postgres_schema or "public"
+    table = sql.Identifier(schema, _VERSION_TABLE)
+    lock = f"reliquary-views-schema:{schema}"
+    try:
+        connection = psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            autocommit=True,
+            connect_timeout=5,
+        )
+    except psycopg.OperationalError as error:
+        raise OperationalError(
+            "the views' database (RELIQUARY_VIEWS_DATABASE_URL) is unreachable: "
+            + " ".join(str(error).split())
+        ) from None
+    with connection as conn:
+
+        def stored_version() -> int | None:
+            return _stored_schema_version(conn, schema, table)
+
+        if stored_version() == SCHEMA_VERSION:
+            return
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (lock,))
+        try:
+            stored = stored_version()
+            if stored == SCHEMA_VERSION:
+                return
+            if store.postgres_schema:
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                )
+            views = build_views(ledger, settings)
+            try:
+                views.upgrade(stored)
+            finally:
+                close_views(views, ledger)
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} (version integer NOT NULL)").format(
+                        table
+                    )
+                )
+                conn.execute(sql.SQL("DELETE FROM {}").format(table))
+                conn.execute(
+                    sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(table),
+                    (SCHEMA_VERSION,),
+                )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock,))
+
+
+def _stored_schema_version(conn: Any, schema: str, table: Any) -> int | None:
+    """The schema version a PostgreSQL schema records (None: not created yet)."""
+    from psycopg import sql
+
+    found = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{_VERSION_TABLE}"',)
+    ).fetchone()
+    if not found or not found[0]:
+        return None
+    row = conn.execute(sql.SQL("SELECT MAX(version) FROM {}").format(table)).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
 def build_log(settings: Settings, ledger: Ledger) -> TransparencyLog:
     """Open the ledger's transparency log (its tables live beside the events).
 
@@ -239,11 +328,14 @@ def build_log(settings: Settings, ledger: Ledger) -> TransparencyLog:
 
 
 def build_views(ledger: Ledger, settings: Settings, *, tables_exist: bool = False) -> ViewRunner:
-    """The views of a ledger (in its own database), with the runner that keeps them.
+    """The views of a ledger, with the runner that keeps them.
 
-    The settings' backend chooses the views' recorder. ``tables_exist`` says the store's schema
-    is ensured (`build_ledger`), so the runner runs no DDL. Whether reads catch the views up
-    is configured here (`views_catch_up_on_read`), and decided once.
+    The views live in the ledger's own database, or in ``views_database_url``'s (a PostgreSQL
+    database or schema of their own, with a connection pool of its own: `close_views` closes
+    it). The events are always read, and counted, in the ledger's. The settings' backend
+    chooses the views' recorder. ``tables_exist`` says the store's schema is ensured
+    (`build_ledger`), so the runner runs no DDL. Whether reads catch the views up is
+    configured here (`views_catch_up_on_read`), and decided once.
     """
     from projections.registers import AccessView, EssayView, PreferenceView
     from projections.runner import ViewRunner as Runner
@@ -252,7 +344,15 @@ def build_views(ledger: Ledger, settings: Settings, *, tables_exist: bool = Fals
     from projections.views import StatusView, TimelineView
 
     factory: Any = ledger.factory
-    if store_for(settings.database_url).is_postgres:
+    events = None
+    if settings.views_database_url is not None:
+        from projections.postgres_recorder import PostgresViewRecorder
+
+        recorder = _views_factory(settings, create=not tables_exist).tracking_recorder(
+            PostgresViewRecorder
+        )
+        events = build_store_recorder(ledger, settings)
+    elif store_for(settings.database_url).is_postgres:
         from projections.postgres_recorder import PostgresViewRecorder
 
         recorder = factory.tracking_recorder(PostgresViewRecorder)
@@ -278,7 +378,41 @@ def build_views(ledger: Ledger, settings: Settings, *, tables_exist: bool = Fals
         views,
         tables_exist=tables_exist,
         catches_up_on_read=views_catch_up_on_read(settings),
+        events=events,
     )
+
+
+def _views_factory(settings: Settings, *, create: bool) -> Any:
+    """The library's infrastructure on the views' own database (``views_database_url``)."""
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    assert settings.views_database_url is not None  # noqa: S101 (checked by the caller)
+    env = dict(store_for(settings.views_database_url).env)
+    env["POSTGRES_CONNECT_TIMEOUT"] = "5"  # fail in seconds when the server is unreachable
+    env["CREATE_TABLE"] = "y" if create else "n"
+    return InfrastructureFactory.construct(Environment("ReliquaryViews", env))
+
+
+def close_views(views: ViewRunner, ledger: Ledger) -> None:
+    """Close the views' connections if they have their own (``views_database_url``)."""
+    datastore = getattr(views.recorder, "datastore", None)
+    if datastore is not None and datastore is not getattr(ledger.factory, "datastore", None):
+        datastore.close()
+
+
+def build_store_recorder(ledger: Ledger, settings: Settings) -> ViewRecorder:
+    """A recorder on the ledger's own database, for what belongs with the events wherever the
+    views live: API tokens, the witness's state, the checkpoints' cosignatures, and the counts
+    of events the views' status needs. It creates nothing as it opens."""
+    datastore: Any = ledger.factory.datastore  # type: ignore[attr-defined]
+    if store_for(settings.database_url).is_postgres:
+        from projections.postgres_recorder import PostgresViewRecorder
+
+        return PostgresViewRecorder(datastore)
+    from projections.sqlite_recorder import SQLiteViewRecorder
+
+    return SQLiteViewRecorder(datastore)
 
 
 def views_catch_up_on_read(settings: Settings) -> bool | None:
@@ -317,6 +451,18 @@ class Services:
         return build_views(self.ledger, self.settings, tables_exist=True)
 
     @cached_property
+    def store(self) -> ViewRecorder:
+        """The ledger's own database, for the write side's tables beside the events (API
+        tokens, the witness's state, cosignatures), wherever the views live."""
+        return build_store_recorder(self.ledger, self.settings)
+
+    def take_views(self, names: Sequence[str]) -> None:
+        """This process takes only the named views (``reliquary projections follow --views``):
+        `views` and `queries` keep only them. An unknown name is refused (`InvalidQuery`)."""
+        self.__dict__["views"] = self.views.taking(names)
+        self.__dict__.pop("queries", None)
+
+    @cached_property
     def queries(self) -> Queries:
         """The read side: every question about the records."""
         from api.settings import checklist_policy, preference_policy
@@ -339,7 +485,7 @@ class Services:
         from projections.translog.witnessed import REQUIRED, Witnessing
 
         policy = own_witness_policy(self.settings)
-        store = CosignatureStore(self.views.recorder)
+        store = CosignatureStore(self.store)
         witnessing = None
         if policy is not None:
             witnessing = Witnessing(policy, store, self.settings.witness_mode == REQUIRED)
@@ -349,6 +495,24 @@ class Services:
             witnessing=witnessing,
             cosignatures=store,
         )
+
+    def health(self) -> Health:
+        """Ready, lagging or broken, for the service, the views and the log
+        (`projections.health`, with the ``RELIQUARY_HEALTH_*`` thresholds)."""
+        from api.settings import health_policy
+        from projections.health import health
+
+        views: ViewRunner | None = None
+        log: TransparencyLog | None = None
+        try:
+            views = self.views
+        except Exception:  # whatever stops them opening: the views part says broken
+            LOGGER.exception("health: the views could not be opened")
+        try:
+            log = self.log.log
+        except Exception:  # whatever stops it opening: the log part says broken
+            LOGGER.exception("health: the transparency log could not be opened")
+        return health(self.ledger, views, log, health_policy(self.settings))
 
     def submit_to_witnesses(
         self, *, sign: bool, policy_file: Path | None = None, timeout: float | None = None
@@ -371,7 +535,7 @@ class Services:
                     "to ask and their quorum"
                 )
             policy = own
-        store = CosignatureStore(self.views.recorder)
+        store = CosignatureStore(self.store)
         post = http_post(timeout if timeout is not None else self.settings.witness_timeout_seconds)
         return submit_latest(self.log, store, policy, post, sign=sign)
 
@@ -380,7 +544,7 @@ class Services:
         """The API's actors and their token hashes."""
         from api.actors import ActorStore
 
-        return ActorStore(self.views.recorder)
+        return ActorStore(self.store)
 
     @cached_property
     def witness(self) -> Witness | None:
@@ -393,7 +557,7 @@ class Services:
         if configured is None:
             return None
         logs, signing_key = configured
-        return Cosigner(logs, signing_key, WitnessStore(self.views.recorder))
+        return Cosigner(logs, signing_key, WitnessStore(self.store))
 
     def follow_log(self) -> LogFollower:
         """Start keeping the log caught up in the background (a service that stays up).
@@ -433,6 +597,9 @@ class Services:
         if self.follower is not None:
             self.follower.stop()
             self.follower = None
+        views = self.__dict__.get("views")
+        if views is not None:
+            close_views(views, self.ledger)
         self.ledger.close()
 
 
@@ -488,24 +655,64 @@ def grant_role(settings: Settings, role: str, *, runs: str, create_role: bool = 
                 version,
             ],
         )
-        if runs == "service":
-            return grant_service_role(
-                log_recorder,
-                role,
-                service_tables,
-                insert_function=ledger_recorder.insert_function_name,
-                create_role=create_role,
-            )
+        tables = (
+            service_tables
+            if runs == "service"
+            else projection_role_tables(ledger_recorder, services.views, more=[version])
+        )
+        function = ledger_recorder.insert_function_name if runs == "service" else None
+        # The views' tables: in the events' schema, or in the views' own database.
+        elsewhere = services.settings.views_database_url is not None
+        of_views = _view_tables(services.views) if elsewhere else set()
         granted = grant_service_role(
             log_recorder,
             role,
-            projection_role_tables(ledger_recorder, services.views, more=[version]),
-            insert_function=None,
+            [grant for grant in tables if grant.table not in of_views],
+            insert_function=function,
             create_role=create_role,
         )
+        if elsewhere:
+            # The same role, granted in the views' database: its views, their tracking and
+            # counts, and that database's schema version; no function, no sequence.
+            views_recorder: Any = services.views.recorder
+            in_views = grant_service_role(
+                views_recorder,
+                role,
+                [grant for grant in tables if grant.table in of_views] + [version],
+                insert_function=None,
+                create_role=create_role,
+            )
+            granted = replace(
+                granted,
+                schema=f"{granted.schema} (events) and {_views_place(services.settings)} (views)",
+                tables=granted.tables + in_views.tables,
+                role_created=granted.role_created or in_views.role_created,
+                ungranted=granted.ungranted + in_views.ungranted,
+            )
+        if runs == "service":
+            return granted
         # The tables it is not granted that the code knows (the service's) are withheld on
         # purpose; only a table no list names is worth a warning.
         known = {grant.table for grant in service_tables}
         return replace(granted, ungranted=tuple(t for t in granted.ungranted if t not in known))
     finally:
         services.close()
+
+
+def _view_tables(views: ViewRunner) -> set[str]:
+    """The tables that live with the views: theirs, their tracking and their counts."""
+    from projections.runner import TRACKING_TABLE
+
+    return {TRACKING_TABLE, "view_counts"} | {
+        table for view in views.views.values() for table in view.tables
+    }
+
+
+def _views_place(settings: Settings) -> str:
+    """The views' database and schema, as the grants report them (no password)."""
+    assert settings.views_database_url is not None  # noqa: S101 (checked by the caller)
+    env = store_for(settings.views_database_url).env
+    return (
+        f"schema {env['POSTGRES_SCHEMA'] or 'public'} of database {env['POSTGRES_DBNAME']} "
+        f"on {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}"
+    )

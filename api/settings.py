@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.rules import PreferencePolicy
 
 if TYPE_CHECKING:
     from projections.checklist import ChecklistPolicy
+    from projections.health import HealthPolicy
     from projections.translog.witness import LogEntry
     from projections.translog.witness_policy import WitnessPolicy
 from domain.storage import store_for
@@ -26,6 +27,12 @@ class Settings(BaseSettings):
         default="sqlite:///reliquary.db",
         description="sqlite:///FILE (the default, reliquary.db here) or "
         "postgresql://user@host:port/dbname[?schema=name]",
+    )
+    views_database_url: str | None = Field(
+        default=None,
+        description="where the views and their tracking live: postgresql://user@host:port/"
+        "dbname[?schema=name], another PostgreSQL database (or schema) than the events'; "
+        "unset, the views live beside the events. Needs a PostgreSQL database_url",
     )
     create_tables: bool = Field(
         default=True,
@@ -124,6 +131,27 @@ class Settings(BaseSettings):
         le=300,
         description="how long each witness may take to answer a submitted checkpoint",
     )
+    health_max_lag_events: int = Field(
+        default=1000,
+        ge=0,
+        le=1_000_000_000,
+        description="GET /health: how many events a view may be behind the log and still "
+        "count as ready (beyond: lagging)",
+    )
+    health_max_lag_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=86_400 * 365,
+        description="GET /health: how old the oldest event a view has not taken may be, in "
+        "seconds, and the view still count as ready (beyond: lagging)",
+    )
+    health_max_log_lag_events: int = Field(
+        default=10_000,
+        ge=0,
+        le=1_000_000_000,
+        description="GET /health: how many events the transparency log's tree may be behind "
+        "the ledger (its follower catching up: lagging); beyond, the service is broken",
+    )
     preference_min_interviews: int = Field(default=2, ge=1)
     preference_min_days: int = Field(default=2, ge=1)
     preference_min_framings: int = Field(default=2, ge=1)
@@ -135,6 +163,27 @@ class Settings(BaseSettings):
         store_for(value)  # raises InvalidDatabaseURL naming the problem
         return value
 
+    @field_validator("views_database_url")
+    @classmethod
+    def _views_elsewhere(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A PostgreSQL URL, for a PostgreSQL ledger: SQLite's views live in the ledger's file
+        (a second SQLite file would need a second, unsynchronised connection to follow it)."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not store_for(value).is_postgres:
+            raise ValueError(
+                "RELIQUARY_VIEWS_DATABASE_URL must be a postgresql:// URL (views elsewhere "
+                "live in PostgreSQL)"
+            )
+        ledger = info.data.get("database_url")
+        if ledger is not None and not store_for(ledger).is_postgres:
+            raise ValueError(
+                "RELIQUARY_VIEWS_DATABASE_URL needs a PostgreSQL ledger (RELIQUARY_DATABASE_URL "
+                "postgresql://...); a SQLite ledger keeps its views in its own file: unset it"
+            )
+        return value
+
 
 def preference_policy(settings: Settings) -> PreferencePolicy:
     """The preference stability policy these settings configure."""
@@ -142,6 +191,17 @@ def preference_policy(settings: Settings) -> PreferencePolicy:
         settings.preference_min_interviews,
         settings.preference_min_days,
         settings.preference_min_framings,
+    )
+
+
+def health_policy(settings: Settings) -> HealthPolicy:
+    """The thresholds of ``GET /health`` these settings configure."""
+    from projections.health import HealthPolicy as Policy
+
+    return Policy(
+        max_lag_events=settings.health_max_lag_events,
+        max_lag_seconds=settings.health_max_lag_seconds,
+        max_log_lag_events=settings.health_max_log_lag_events,
     )
 
 

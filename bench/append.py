@@ -50,7 +50,7 @@ from api.settings import Settings  # noqa: E402
 from domain.commands import Command, parse_command  # noqa: E402
 from domain.ledger import Ledger  # noqa: E402
 
-GOALS = {("postgres", "single"): 0.4, ("postgres", "batch"): 0.5}
+GOALS = {("postgres", "single"): 0.5, ("postgres", "batch"): 0.5}
 """The issue's goals: the ledger's rate as a fraction of the plain driver's, on PostgreSQL."""
 
 PG_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")

@@ -13,13 +13,14 @@ import collections
 import contextlib
 import copy
 import dataclasses
+import functools
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
@@ -465,7 +466,7 @@ class Ledger(Application[UUID]):
     ) -> Recorded:
         with contextlib.ExitStack() as turns:
             in_turn = False
-            identifier = model_id(command.model)
+            identifier = _model_id(command.model)
             if self._contended_recently(identifier):
                 # Writers of a busy model take turns from their first try: a writer that has
                 # just saved (its cached copy current) would otherwise win every race.
@@ -538,7 +539,7 @@ class Ledger(Application[UUID]):
         cache = self.repository.cache
         if cache is not None:
             try:
-                cached = cache.get(model_id(name))
+                cached = cache.get(_model_id(name))
             except KeyError:
                 pass
             else:
@@ -709,7 +710,7 @@ class Ledger(Application[UUID]):
 
     def _load(self, name: str) -> ModelLifecycle:
         try:
-            model: ModelLifecycle = self.repository.get(model_id(name))
+            model: ModelLifecycle = self.repository.get(_model_id(name))
         except AggregateNotFoundError:
             raise ModelNotFound(name) from None
         return model
@@ -730,6 +731,11 @@ class Ledger(Application[UUID]):
             version=model.version,
             sequence=last.notification.id if last else None,
         )
+
+
+_model_id = functools.lru_cache(maxsize=4096)(model_id)
+"""`model_id`, remembered: a UUID 5 (a SHA-1 and a normalisation) costs a command about 10 µs,
+twice (docs/performance.md)."""
 
 
 @dataclass(frozen=True)
@@ -801,13 +807,21 @@ def _kept_apart(events: Sequence[Any], manifests: Sequence[Manifest] = ()) -> di
 
 def _sealed_values(events: Iterable[Any]) -> list[Sealed]:
     """The sealed values of new events that carry their opening: to store with the events."""
+    # Most fields are plain values: test their type here before walking them (an import
+    # batch looks at every field of thousands of events).
+    atomic = _ATOMIC_FIELD
     return [
         value
         for event in events
         for field in vars(event).values()
+        if type(field) not in atomic
         for value in sealed_in(field)
         if value.opening is not None
     ]
+
+
+_ATOMIC_FIELD = frozenset({str, int, float, bool, type(None), date, datetime, UUID})
+"""Field types that hold no sealed value (`domain.decisions.sealed_in` returns none for them)."""
 
 
 def restored_event(

@@ -208,25 +208,12 @@ class SealedRecords:
                 (subject, secrets.token_hex(32), now),
             )
             cursor.execute(f"SELECT key FROM {self.subjects_table} WHERE subject = {p}", (subject,))
-            key = _rows(cursor)[0][0]
-            if not key:  # NULL or SCRUB_PENDING: erased
-                raise SubjectErased(
-                    f"subject {subject} was erased; nothing more is recorded about them",
-                    subject=subject,
-                )
-            keys[subject] = bytes.fromhex(key)
-        for each in sealed:
-            if each.value is None or each.opening is None:
-                continue  # sealed elsewhere (a restored event): nothing to store
-            nonce = os.urandom(12)
-            plaintext = each.opening + each.value.encode("utf-8")
-            ciphertext = AESGCM(keys[each.subject]).encrypt(
-                nonce, plaintext, each.commitment.encode()
-            )
+            keys[subject] = subject_key(subject, _rows(cursor)[0][0])
+        for row in encrypted_openings(sealed, keys):
             cursor.execute(
                 f"INSERT INTO {self.openings_table} (commitment, subject, nonce, ciphertext) "
                 f"VALUES ({p}, {p}, {p}, {p})",
-                (each.commitment, each.subject, nonce.hex(), ciphertext.hex()),
+                row,
             )
 
     def read_openings(self, sealed: Iterable[Sealed]) -> dict[str, Opened]:
@@ -350,3 +337,31 @@ class SealedRecords:
         if not rows:
             return None
         return "active" if rows[0][0] else "erased"
+
+
+def subject_key(subject: str, stored: str | None) -> bytes:
+    """A subject's key as stored (hex), or `SubjectErased` if it is gone (NULL, or the scrub
+    pending mark): nothing more is sealed for an erased subject."""
+    if not stored:
+        raise SubjectErased(
+            f"subject {subject} was erased; nothing more is recorded about them",
+            subject=subject,
+        )
+    return bytes.fromhex(stored)
+
+
+def encrypted_openings(
+    sealed: Iterable[Sealed], keys: dict[str, bytes]
+) -> list[tuple[str, str, str, str]]:
+    """The openings table's rows for sealed values: (commitment, subject, nonce, ciphertext),
+    the opening and the value encrypted under the subject's key with AES-GCM, the commitment
+    as associated data. Values sealed elsewhere (restored events) have nothing to store."""
+    rows = []
+    for each in sealed:
+        if each.value is None or each.opening is None:
+            continue
+        nonce = os.urandom(12)
+        plaintext = each.opening + each.value.encode("utf-8")
+        ciphertext = AESGCM(keys[each.subject]).encrypt(nonce, plaintext, each.commitment.encode())
+        rows.append((each.commitment, each.subject, nonce.hex(), ciphertext.hex()))
+    return rows

@@ -83,6 +83,18 @@ class History:
 
 
 @dataclass(frozen=True)
+class ModelAt:
+    """A model now and as read (now, at a version or at a moment), with its retirement
+    checklist as of that moment (`Queries.model_at`)."""
+
+    model: str
+    current: ModelLifecycle
+    lifecycle: ModelLifecycle
+    state: dict[str, Any]
+    checklist: Checklist
+
+
+@dataclass(frozen=True)
 class TimelinePage:
     """One page of the timeline, and where the next page starts (None on the last)."""
 
@@ -131,22 +143,26 @@ class Queries:
         Each model's checklist is read from its events recorded by T (`projections.checklist`);
         a successor counts as registered if a model of that name was registered by T.
         """
-        from projections.checklist import checklist
-
         at = _end_of(as_of)
         names = [model] if model is not None else self.ledger.model_names()
-        registered_by = {
-            name: self.ledger.history(name)[0].timestamp for name in self.ledger.model_names()
-        }
+        return [self._checklist(name, self.ledger.history(name), at) for name in names]
 
-        def registered(name: str) -> bool:
-            moment = registered_by.get(name)
-            return moment is not None and moment <= at
+    def _checklist(self, name: str, events: list[Any], at: datetime) -> Checklist:
+        """One model's checklist as of ``at``, from its events (every one, in order)."""
+        from projections.checklist import checklist
 
-        return [
-            checklist(name, self.ledger.history(name), at, self.checklist_policy, registered)
-            for name in names
-        ]
+        def registered(successor: str) -> bool:
+            # Asked only of a retired model's successor: its first event alone tells, where
+            # reading every model's history to find when each was registered would cost a
+            # checklist the whole ledger (docs/performance.md, the web console).
+            try:
+                (first,) = self.ledger.history(successor, up_to_version=1)
+            except ModelNotFound:
+                return False
+            # The name as recorded: a name the ledger finds under another spelling is not it.
+            return getattr(first, "name", None) == successor and first.timestamp <= at
+
+        return checklist(name, events, at, self.checklist_policy, registered)
 
     # -- views ---------------------------------------------------------------------------------
 
@@ -295,6 +311,30 @@ class Queries:
             lifecycle=state,
         )
 
+    def model_at(
+        self, model: str, *, version: int | None = None, at: datetime | None = None
+    ) -> ModelAt:
+        """A model now, as read (now, at a version or at a moment), and its checklist as of
+        ``at`` (the web console's model page).
+
+        The checklist is read from the model's events; the states come from the ledger's
+        aggregate cache (now) or a replay up to the version (in the past). Unlike `history`,
+        no event is turned into a record: a page showing a state needs none of them.
+        """
+        current = self.state_at(model)
+        travelling = version is not None or at is not None
+        state = self.state_at(model, version=version, at=at) if travelling else current
+        # The checklist's moment is checked before the model's events are read.
+        moment = _end_of(at)
+        checklist = self._checklist(model, self.ledger.history(model), moment)
+        return ModelAt(
+            model=model,
+            current=current,
+            lifecycle=state,
+            state=model_state(state, self.policy, as_of=_read_day(state, version, at)),
+            checklist=checklist,
+        )
+
     def weights(self, model: str) -> PreservedWeights:
         """A model's latest preserved weights (`NoPreservedWeights` if it has none)."""
         _check_text(model=model)
@@ -403,17 +443,27 @@ class Queries:
         model: str | None = None,
         event_type: str | None = None,
         limit: int = 20,
+        after: str | None = None,
     ) -> list[Hit]:
-        """Decisions ranked by how well their rationale and evidence match ``text``."""
-        from projections.search import search
+        """Decisions holding the words of ``text``: those holding every word first, then
+        newest first (`projections.search`); the page after the cursor ``after``, if given."""
+        from projections.search import InvalidSearch, parse_cursor, query_terms, search
 
-        _check_text(q=text, model=model, type=event_type)
+        _check_text(q=text, model=model, type=event_type, after=after)
         _check_event_type(event_type)
         if not 1 <= limit <= MAX_SEARCH_RESULTS:
             raise InvalidQuery(f"limit must be from 1 to {MAX_SEARCH_RESULTS}; got {limit}")
+        try:
+            query_terms(text)
+            if after is not None:
+                parse_cursor(after)
+        except InvalidSearch as error:
+            raise InvalidQuery(str(error)) from None
         self.views.refresh()
         self._check_model(model)
-        return search(self.views.recorder, text, model=model, event_type=event_type, limit=limit)
+        return search(
+            self.views.recorder, text, model=model, event_type=event_type, limit=limit, after=after
+        )
 
     # -- the filters' names ---------------------------------------------------------------------
 

@@ -36,8 +36,13 @@ _ENVELOPE = frozenset(
 )
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Convert event and state values to plain JSON types (dates as ISO 8601, UTC ``Z``)."""
+    if type(value) in _PLAIN:  # most values: tested first, by exact type (the timeline's rows)
+        return value
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, date):

@@ -7,6 +7,7 @@ configured `PreferencePolicy` (so changing the policy needs no rebuild).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,10 +15,12 @@ import orjson
 
 from domain.rules import PreferencePolicy, Support, is_stable
 from domain.state import grant_status
+from projections.page_rows import KeyedRows
 from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
 from projections.runner import (
     ERASED,
     Context,
+    RowColumn,
     View,
     ViewRecorder,
     day_of_decision,
@@ -37,6 +40,16 @@ class AccessView(View):
     tables = ("view_access_requests", "view_access_policies")
     changed_in = 6  # reason_code and resubmission_of (4), subject (6)
     opens_sealed = True  # requesters, purposes and reasons, for the readers of the register
+    opened_types = frozenset(
+        {
+            "AccessRequested",
+            "AccessRequestApproved",
+            "AccessRequestDenied",
+            "AccessDenialAppealed",
+            "AccessRevoked",
+            "AccessPolicySet",
+        }
+    )
 
     def create_statements(self, dialect: str) -> list[str]:  # noqa: ARG002 (one DDL for both)
         """Requests and the policy in force, per model."""
@@ -58,91 +71,171 @@ class AccessView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Open, decide, appeal, revoke; set the policy."""
+        self.apply_page(cursor, [event], [context])
+
+    def read_page(self, cursor: Any, events: Sequence[Any], contexts: Sequence[Context]) -> Any:
+        """Ask for the requests and policies the page changes (unless it holds an erasure:
+        then each part of the page around it asks for its own, as it is taken)."""
+        if any(type(event).__name__ == "SubjectErased" for event in events):
+            return None
+        return self._ask(cursor, list(zip(events, contexts, strict=True)))
+
+    def apply_page(
+        self, cursor: Any, events: Sequence[Any], contexts: Sequence[Context], read: Any = None
+    ) -> None:
+        """The page folded per request and per model (`KeyedRows`). An erasure blanks the rows
+        of its subject as it comes: what the page changed before it is written first."""
+        if read is not None:
+            self._take_segment(cursor, list(zip(events, contexts, strict=True)), read)
+            return
+        segment: list[tuple[Any, Context]] = []
+        for event, context in zip(events, contexts, strict=True):
+            if type(event).__name__ == "SubjectErased":
+                self._take_segment(cursor, segment)
+                segment = []
+                self._erase(cursor, event.subject)
+            else:
+                segment.append((event, context))
+        self._take_segment(cursor, segment)
+
+    def _ask(self, cursor: Any, segment: list[tuple[Any, Context]]) -> tuple[KeyedRows, KeyedRows]:
+        requests = KeyedRows(self.view, cursor, "view_access_requests", _REQUEST_KEY, _REQUEST)
+        policies = KeyedRows(self.view, cursor, "view_access_policies", _POLICY_KEY, _POLICY)
+        for event, context in segment:
+            kind = type(event).__name__
+            if kind == "AccessPolicySet":
+                policies.need((context.model,))
+            elif kind in _REQUEST_CHANGES:
+                requests.need((context.model, event.request_id))
+        requests.load()
+        policies.load()
+        return requests, policies
+
+    def _take_segment(
+        self,
+        cursor: Any,
+        segment: list[tuple[Any, Context]],
+        read: tuple[KeyedRows, KeyedRows] | None = None,
+    ) -> None:
+        if not segment:
+            return
+        requests, policies = read if read is not None else self._ask(cursor, segment)
+        for event, context in segment:
+            _fold_access(event, context, requests, policies)
+        requests.write()
+        policies.write()
+
+    def _erase(self, cursor: Any, subject: str) -> None:
+        # The person's key is gone: so is every value of theirs this register showed.
         p = self.view.param
-        kind = type(event).__name__
-        execute = self.view.execute
-        day = day_of_decision(event).isoformat()
-        key = (context.model, getattr(event, "request_id", None))
-        if kind == "AccessRequested":
-            execute(
-                cursor,
-                "INSERT INTO view_access_requests (model, request_id, requester, organisation, "
-                "requester_group, purpose, scope, requested_on, status, appealed, "
-                f"resubmission_of, subject) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, "
-                f"'pending', 0, {p}, {p})",
-                (
-                    *key,
-                    plain(event.requester),
-                    plain(event.organisation),
-                    event.requester_group,
-                    plain(event.purpose),
-                    plain(event.scope),
-                    day,
-                    event.resubmission_of,
-                    subject_of(event.requester),
-                ),
-            )
-        elif kind == "AccessRequestApproved":
-            execute(
-                cursor,
-                "UPDATE view_access_requests SET status = 'approved', "
-                f"first_decision = COALESCE(first_decision, 'approved'), decided_on = {p}, "
-                f"expires_on = {p}, terms = {p} WHERE model = {p} AND request_id = {p}",
-                (
-                    day,
-                    event.expires_on.isoformat() if event.expires_on else None,
-                    plain(event.terms),
-                    *key,
-                ),
-            )
+        self.view.execute(
+            cursor,
+            f"UPDATE view_access_requests SET requester = {p}, organisation = {p}, "
+            f"purpose = {p}, scope = {p}, reason = CASE WHEN reason IS NULL THEN NULL "
+            f"ELSE {p} END, terms = CASE WHEN terms IS NULL THEN NULL ELSE {p} END "
+            f"WHERE subject = {p}",
+            (ERASED, ERASED, ERASED, ERASED, ERASED, ERASED, subject),
+        )
+
+
+_REQUEST_KEY = (RowColumn("model", "text"), RowColumn("request_id", "text"))
+_REQUEST = (
+    *(
+        RowColumn(name, "text")
+        for name in (
+            "requester",
+            "organisation",
+            "requester_group",
+            "purpose",
+            "scope",
+            "requested_on",
+            "status",
+            "first_decision",
+            "decided_on",
+        )
+    ),
+    RowColumn("appealed", "integer"),
+    *(
+        RowColumn(name, "text")
+        for name in (
+            "expires_on",
+            "terms",
+            "reason",
+            "reason_code",
+            "resubmission_of",
+            "subject",
+        )
+    ),
+)
+_POLICY_KEY = (RowColumn("model", "text"),)
+_POLICY = tuple(
+    RowColumn(name, "text") for name in ("decided_on", "channels", "criteria", "rationale")
+)
+_REQUEST_CHANGES = frozenset(
+    {"AccessRequestApproved", "AccessRequestDenied", "AccessDenialAppealed", "AccessRevoked"}
+)
+
+
+def _fold_access(event: Any, context: Context, requests: KeyedRows, policies: KeyedRows) -> None:
+    """One event's change to the rows held for the page."""
+    kind = type(event).__name__
+    day = day_of_decision(event).isoformat()
+    if kind == "AccessRequested":
+        requests.add(
+            (context.model, event.request_id),
+            {
+                "requester": plain(event.requester),
+                "organisation": plain(event.organisation),
+                "requester_group": event.requester_group,
+                "purpose": plain(event.purpose),
+                "scope": plain(event.scope),
+                "requested_on": day,
+                "status": "pending",
+                "first_decision": None,
+                "decided_on": None,
+                "appealed": 0,
+                "expires_on": None,
+                "terms": None,
+                "reason": None,
+                "reason_code": None,
+                "resubmission_of": event.resubmission_of,
+                "subject": subject_of(event.requester),
+            },
+        )
+    elif kind == "AccessPolicySet":
+        channels = [[c.channel, c.audience] for c in event.channels]
+        criteria = orjson.dumps(event.criteria).decode() if event.criteria is not None else None
+        policies.add(
+            (context.model,),
+            {
+                "decided_on": day,
+                "channels": orjson.dumps(channels).decode(),
+                "criteria": criteria,
+                "rationale": event.rationale,
+            },
+        )
+    elif kind in _REQUEST_CHANGES:
+        row = requests.get((context.model, event.request_id))
+        if row is None:
+            raise LookupError(f"the view has no access request {event.request_id!r}")
+        if kind == "AccessRequestApproved":
+            row["status"] = "approved"
+            row["first_decision"] = row["first_decision"] or "approved"
+            row["decided_on"] = day
+            row["expires_on"] = event.expires_on.isoformat() if event.expires_on else None
+            row["terms"] = plain(event.terms)
         elif kind == "AccessRequestDenied":
-            execute(
-                cursor,
-                "UPDATE view_access_requests SET status = 'denied', "
-                f"first_decision = COALESCE(first_decision, 'denied'), decided_on = {p}, "
-                f"reason = {p}, reason_code = {p} WHERE model = {p} AND request_id = {p}",
-                (day, plain(event.reason), event.reason_code, *key),
-            )
+            row["status"] = "denied"
+            row["first_decision"] = row["first_decision"] or "denied"
+            row["decided_on"] = day
+            row["reason"] = plain(event.reason)
+            row["reason_code"] = event.reason_code
         elif kind == "AccessDenialAppealed":
-            execute(
-                cursor,
-                "UPDATE view_access_requests SET status = 'appealed', appealed = 1 "
-                f"WHERE model = {p} AND request_id = {p}",
-                key,
-            )
-        elif kind == "AccessRevoked":
-            execute(
-                cursor,
-                f"UPDATE view_access_requests SET status = 'revoked', reason = {p} "
-                f"WHERE model = {p} AND request_id = {p}",
-                (plain(event.reason), *key),
-            )
-        elif kind == "SubjectErased":
-            # The person's key is gone: so is every value of theirs this register showed.
-            execute(
-                cursor,
-                f"UPDATE view_access_requests SET requester = {p}, organisation = {p}, "
-                f"purpose = {p}, scope = {p}, reason = CASE WHEN reason IS NULL THEN NULL "
-                f"ELSE {p} END, terms = CASE WHEN terms IS NULL THEN NULL ELSE {p} END "
-                f"WHERE subject = {p}",
-                (ERASED, ERASED, ERASED, ERASED, ERASED, ERASED, event.subject),
-            )
-        elif kind == "AccessPolicySet":
-            channels = [[c.channel, c.audience] for c in event.channels]
-            execute(
-                cursor,
-                "INSERT INTO view_access_policies (model, decided_on, channels, criteria, "
-                f"rationale) VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (model) DO UPDATE SET "
-                "decided_on = excluded.decided_on, channels = excluded.channels, "
-                "criteria = excluded.criteria, rationale = excluded.rationale",
-                (
-                    context.model,
-                    day,
-                    orjson.dumps(channels).decode(),
-                    orjson.dumps(event.criteria).decode() if event.criteria is not None else None,
-                    event.rationale,
-                ),
-            )
+            row["status"] = "appealed"
+            row["appealed"] = 1
+        else:  # AccessRevoked
+            row["status"] = "revoked"
+            row["reason"] = plain(event.reason)
 
 
 def access_requests(
@@ -224,39 +317,73 @@ class EssayView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Follow an essay from draft to publication."""
-        p = self.view.param
-        kind = type(event).__name__
-        execute = self.view.execute
-        day = day_of_decision(event).isoformat()
-        key = (context.model, getattr(event, "essay_id", None))
-        if kind == "EssayDrafted":
-            execute(
-                cursor,
-                "INSERT INTO view_essays (model, essay_id, title, drafted_on, status) "
-                f"VALUES ({p}, {p}, {p}, {p}, 'drafted')",
-                (*key, event.title, day),
-            )
-        elif kind == "EssayApproved":
-            execute(
-                cursor,
-                f"UPDATE view_essays SET status = 'approved', reviewer = {p}, reviewed_on = {p} "
-                f"WHERE model = {p} AND essay_id = {p}",
-                (event.actor.id, day, *key),
-            )
-        elif kind == "EssayVetoed":
-            execute(
-                cursor,
-                f"UPDATE view_essays SET status = 'vetoed', reviewer = {p}, reviewed_on = {p}, "
-                f"risk_category = {p}, veto_reason = {p} WHERE model = {p} AND essay_id = {p}",
-                (event.actor.id, day, event.risk_category, event.reason, *key),
-            )
-        elif kind == "EssayPublished":
-            execute(
-                cursor,
-                f"UPDATE view_essays SET status = 'published', published_on = {p}, "
-                f"disclaimer_version = {p} WHERE model = {p} AND essay_id = {p}",
-                (day, event.disclaimer_version, *key),
-            )
+        self.apply_page(cursor, [event], [context])
+
+    def read_page(self, cursor: Any, events: Sequence[Any], contexts: Sequence[Context]) -> Any:
+        """Ask for the essays the page's reviews and publications change."""
+        essays = KeyedRows(self.view, cursor, "view_essays", _ESSAY_KEY, _ESSAY)
+        for event, context in zip(events, contexts, strict=True):
+            kind = type(event).__name__
+            if kind in _ESSAY_EVENTS and kind != "EssayDrafted":
+                essays.need((context.model, event.essay_id))
+        essays.load()
+        return essays
+
+    def apply_page(
+        self, cursor: Any, events: Sequence[Any], contexts: Sequence[Context], read: Any = None
+    ) -> None:
+        """The page folded per essay (`KeyedRows`)."""
+        essays = read if read is not None else self.read_page(cursor, events, contexts)
+        taken = [
+            (event, context)
+            for event, context in zip(events, contexts, strict=True)
+            if type(event).__name__ in _ESSAY_EVENTS
+        ]
+        for event, context in taken:
+            kind = type(event).__name__
+            key = (context.model, event.essay_id)
+            day = day_of_decision(event).isoformat()
+            if kind == "EssayDrafted":
+                row = dict.fromkeys(_ESSAY_NAMES)
+                row.update(title=event.title, drafted_on=day, status="drafted")
+                essays.add(key, row)
+                continue
+            found = essays.get(key)
+            if found is None:
+                raise LookupError(f"the view has no essay {event.essay_id!r} of {context.model!r}")
+            if kind == "EssayApproved":
+                found.update(status="approved", reviewer=event.actor.id, reviewed_on=day)
+            elif kind == "EssayVetoed":
+                found.update(
+                    status="vetoed",
+                    reviewer=event.actor.id,
+                    reviewed_on=day,
+                    risk_category=event.risk_category,
+                    veto_reason=event.reason,
+                )
+            else:  # EssayPublished
+                found.update(
+                    status="published",
+                    published_on=day,
+                    disclaimer_version=event.disclaimer_version,
+                )
+        essays.write()
+
+
+_ESSAY_KEY = (RowColumn("model", "text"), RowColumn("essay_id", "text"))
+_ESSAY_NAMES = (
+    "title",
+    "drafted_on",
+    "status",
+    "reviewer",
+    "reviewed_on",
+    "risk_category",
+    "veto_reason",
+    "published_on",
+    "disclaimer_version",
+)
+_ESSAY = tuple(RowColumn(name, "text") for name in _ESSAY_NAMES)
+_ESSAY_EVENTS = frozenset({"EssayDrafted", "EssayApproved", "EssayVetoed", "EssayPublished"})
 
 
 def essays(recorder: ViewRecorder, model: str | None = None) -> list[EssayRow]:
@@ -309,95 +436,113 @@ class PreferenceView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Keep each preference's supporting interviews and its decision."""
-        p = self.view.param
-        kind = type(event).__name__
-        execute = self.view.execute
-        if kind == "InterviewConducted":
-            execute(
-                cursor,
-                "INSERT INTO view_interviews (model, interview_id, conducted_on, framing) "
-                f"VALUES ({p}, {p}, {p}, {p})",
-                (context.model, event.interview_id, event.conducted_on.isoformat(), event.framing),
-            )
-            return
-        if kind not in _PREFERENCE_EVENTS:
-            return
-        if kind == "PreferenceRecorded":
-            supports = [self._support(cursor, context.model, i) for i in event.interview_ids]
-            execute(
-                cursor,
-                "INSERT INTO view_preferences (model, preference_id, statement, theme, "
-                "recorded_on, supports, since_contradiction, contradictions) "
-                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, 0)",
-                (
-                    context.model,
-                    event.preference_id,
-                    event.statement,
-                    event.theme,
-                    day_of_decision(event).isoformat(),
-                    orjson.dumps(supports).decode(),
-                    orjson.dumps(supports).decode(),
-                ),
-            )
-            return
-        row = self._preference(cursor, context.model, event.preference_id)
-        supports, since, contradictions = row
-        if kind == "PreferenceReaffirmed":
-            support = self._support(cursor, context.model, event.interview_id)
-            supports, since = [*supports, support], [*since, support]
-        elif kind == "PreferenceContradicted":
-            since, contradictions = [], contradictions + 1
-        execute(
-            cursor,
-            f"UPDATE view_preferences SET supports = {p}, since_contradiction = {p}, "
-            f"contradictions = {p} WHERE model = {p} AND preference_id = {p}",
-            (
-                orjson.dumps(supports).decode(),
-                orjson.dumps(since).decode(),
-                contradictions,
-                context.model,
-                event.preference_id,
-            ),
-        )
-        if kind == "PreferenceDecided":
-            execute(
-                cursor,
-                f"UPDATE view_preferences SET outcome = {p}, decided_on = {p}, "
-                f"supports_at_decision = {p}, decision_rationale = {p} "
-                f"WHERE model = {p} AND preference_id = {p}",
-                (
-                    event.outcome,
-                    day_of_decision(event).isoformat(),
-                    orjson.dumps(since).decode(),
-                    event.rationale,
-                    context.model,
-                    event.preference_id,
-                ),
-            )
+        self.apply_page(cursor, [event], [context])
 
-    def _support(self, cursor: Any, model: str, interview_id: str) -> list[str]:
-        p = self.view.param
-        row = self.view.fetch_row(
-            cursor,
-            "SELECT conducted_on, framing FROM view_interviews "
-            f"WHERE model = {p} AND interview_id = {p}",
-            (model, interview_id),
-        )
-        if row is None:
-            raise LookupError(f"the view has no interview {interview_id!r} of {model!r}")
-        return [interview_id, row[0], row[1]]
+    def read_page(self, cursor: Any, events: Sequence[Any], contexts: Sequence[Context]) -> Any:
+        """Ask for the interviews and preferences the page's preference events name."""
+        interviews = KeyedRows(self.view, cursor, "view_interviews", _INTERVIEW_KEY, _INTERVIEW)
+        preferences = KeyedRows(self.view, cursor, "view_preferences", _PREFERENCE_KEY, _PREFERENCE)
+        for event, context in zip(events, contexts, strict=True):
+            kind = type(event).__name__
+            if kind == "PreferenceRecorded":
+                for interview_id in event.interview_ids:
+                    interviews.need((context.model, interview_id))
+            elif kind in _PREFERENCE_EVENTS:
+                preferences.need((context.model, event.preference_id))
+                if kind == "PreferenceReaffirmed":
+                    interviews.need((context.model, event.interview_id))
+        interviews.load()
+        preferences.load()
+        return interviews, preferences
 
-    def _preference(self, cursor: Any, model: str, preference_id: str) -> tuple[Any, Any, int]:
-        p = self.view.param
-        row = self.view.fetch_row(
-            cursor,
-            "SELECT supports, since_contradiction, contradictions FROM view_preferences "
-            f"WHERE model = {p} AND preference_id = {p}",
-            (model, preference_id),
+    def apply_page(
+        self, cursor: Any, events: Sequence[Any], contexts: Sequence[Context], read: Any = None
+    ) -> None:
+        """The page folded per interview and per preference (`KeyedRows`): each read at most
+        once, written once."""
+        interviews, preferences = (
+            read if read is not None else self.read_page(cursor, events, contexts)
         )
-        if row is None:
-            raise LookupError(f"the view has no preference {preference_id!r} of {model!r}")
-        return orjson.loads(row[0]), orjson.loads(row[1]), int(row[2])
+        taken = [
+            (type(event).__name__, event, context)
+            for event, context in zip(events, contexts, strict=True)
+            if type(event).__name__ in _PREFERENCE_EVENTS
+            or type(event).__name__ == "InterviewConducted"
+        ]
+        for kind, event, context in taken:
+            _fold_preference(kind, event, context.model, interviews, preferences)
+        interviews.write()
+        preferences.write()
+
+
+_INTERVIEW_KEY = (RowColumn("model", "text"), RowColumn("interview_id", "text"))
+_INTERVIEW = (RowColumn("conducted_on", "text"), RowColumn("framing", "text"))
+_PREFERENCE_KEY = (RowColumn("model", "text"), RowColumn("preference_id", "text"))
+_PREFERENCE = (
+    *(
+        RowColumn(name, "text")
+        for name in ("statement", "theme", "recorded_on", "supports", "since_contradiction")
+    ),
+    RowColumn("contradictions", "integer"),
+    *(
+        RowColumn(name, "text")
+        for name in ("outcome", "decided_on", "supports_at_decision", "decision_rationale")
+    ),
+)
+
+
+def _support(interviews: KeyedRows, model: str, interview_id: str) -> list[str]:
+    row = interviews.get((model, interview_id))
+    if row is None:
+        raise LookupError(f"the view has no interview {interview_id!r} of {model!r}")
+    return [interview_id, row["conducted_on"], row["framing"]]
+
+
+def _fold_preference(
+    kind: str, event: Any, model: str, interviews: KeyedRows, preferences: KeyedRows
+) -> None:
+    """One event's change to the interviews and preferences held for the page."""
+    if kind == "InterviewConducted":
+        interviews.add(
+            (model, event.interview_id),
+            {"conducted_on": event.conducted_on.isoformat(), "framing": event.framing},
+        )
+        return
+    key = (model, event.preference_id)
+    if kind == "PreferenceRecorded":
+        supports = orjson.dumps([_support(interviews, model, i) for i in event.interview_ids])
+        preferences.add(
+            key,
+            {
+                "statement": event.statement,
+                "theme": event.theme,
+                "recorded_on": day_of_decision(event).isoformat(),
+                "supports": supports.decode(),
+                "since_contradiction": supports.decode(),
+                "contradictions": 0,
+                "outcome": None,
+                "decided_on": None,
+                "supports_at_decision": None,
+                "decision_rationale": None,
+            },
+        )
+        return
+    row = preferences.get(key)
+    if row is None:
+        raise LookupError(f"the view has no preference {event.preference_id!r} of {model!r}")
+    if kind == "PreferenceReaffirmed":
+        support = _support(interviews, model, event.interview_id)
+        row["supports"] = orjson.dumps([*orjson.loads(row["supports"]), support]).decode()
+        since = orjson.loads(row["since_contradiction"])
+        row["since_contradiction"] = orjson.dumps([*since, support]).decode()
+    elif kind == "PreferenceContradicted":
+        row["since_contradiction"] = "[]"
+        row["contradictions"] = int(row["contradictions"]) + 1
+    elif kind == "PreferenceDecided":
+        row["outcome"] = event.outcome
+        row["decided_on"] = day_of_decision(event).isoformat()
+        row["supports_at_decision"] = row["since_contradiction"]
+        row["decision_rationale"] = event.rationale
 
 
 _PREFERENCE_EVENTS = frozenset(

@@ -1,9 +1,12 @@
 """Following the event log into views: exactly once, in order, resumable, rebuildable.
 
 Each view is a library `Projection` whose view is a tracking recorder of the library on the
-ledger's own database (SQLite or PostgreSQL), extended with a `transaction` the view writes its
-rows in, together with the tracking record of the last event it took. The library's
-`ProjectionRunner` cannot follow an SQLite application (it has no subscriptions), so
+ledger's own database (SQLite or PostgreSQL) or on a database of the views' own
+(``RELIQUARY_VIEWS_DATABASE_URL``), extended with a `transaction` the view writes its rows in,
+together with the tracking record of the last event it took. A view writes a page in a few
+statements (`View.apply_page`: rows inserted and updated as arrays, `ViewRecorder.insert_rows`
+and `update_rows`; what a page changes per key folded in memory, `projections.page_rows`).
+The library's `ProjectionRunner` cannot follow an SQLite application (it has no subscriptions), so
 `ViewRunner` drives the same projections on both backends by reading the notification log
 after each view's tracked position through the ledger's pager (`Ledger.notifications_after`),
 a page at a time: one transaction per view per page, so a crash leaves each view either with
@@ -49,6 +52,17 @@ if TYPE_CHECKING:
 TRACKING_TABLE = "view_tracking"
 
 
+@dataclass(frozen=True)
+class RowColumn:
+    """A column of rows inserted together (`ViewRecorder.insert_rows`): its name, its
+    PostgreSQL type, and, if the stored value is computed from the one sent, the PostgreSQL
+    expression that computes it from ``{}`` (the value sent)."""
+
+    name: str
+    postgres_type: str
+    postgres_expression: str = "{}"
+
+
 class ViewRecorder(TrackingRecorder):
     """What a view needs from the database: transactions, a dialect, and tracking.
 
@@ -88,6 +102,80 @@ class ViewRecorder(TrackingRecorder):
         """Run one statement (written with `param`)."""
         cursor.execute(statement, tuple(params))
 
+    def insert_rows(
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[RowColumn],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        """Insert many rows in one statement (``executemany`` on SQLite; PostgreSQL overrides
+        it with one ``INSERT ... SELECT FROM unnest`` of binary arrays)."""
+        if not rows:
+            return
+        names = ", ".join(column.name for column in columns)
+        marks = ", ".join(self.param for _ in columns)
+        cursor.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 (names: code's)
+            [tuple(row) for row in rows],
+        )
+
+    def update_rows(
+        self,
+        cursor: Any,
+        table: str,
+        key: Sequence[RowColumn],
+        columns: Sequence[RowColumn],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        """Update many rows, each found by its key: rows are the key's values, then the
+        columns' (``executemany`` on SQLite; one ``UPDATE ... FROM unnest`` on PostgreSQL)."""
+        if not rows:
+            return
+        p = self.param
+        assignments = ", ".join(f"{column.name} = {p}" for column in columns)
+        where = " AND ".join(f"{column.name} = {p}" for column in key)
+        width = len(key)
+        cursor.executemany(
+            f"UPDATE {table} SET {assignments} WHERE {where}",  # noqa: S608 (names: code's)
+            [(*row[width:], *row[:width]) for row in rows],
+        )
+
+    def rows_by_keys(
+        self,
+        cursor: Any,
+        table: str,
+        key: Sequence[RowColumn],
+        columns: Sequence[RowColumn],
+        keys: Sequence[tuple[Any, ...]],
+    ) -> Callable[[], dict[tuple[Any, ...], tuple[Any, ...]]]:
+        """Ask for the named columns of the rows with these keys, in the transaction of
+        ``cursor``, in one statement; the answer, by key, when the returned function is called.
+
+        On PostgreSQL the statement is sent and its rows read only when asked for, so that a
+        page's reads all go out before its writes and the page waits for the server once
+        (`ViewRunner._take`). On SQLite (row values, in chunks under its limit on parameters)
+        the rows are read at once.
+        """
+        found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        names = ", ".join(column.name for column in (*key, *columns))
+        keyed = ", ".join(column.name for column in key)
+        width = len(key)
+        marks = "(" + ", ".join(self.param for _ in key) + ")"
+        chunk = max(1, 30_000 // width)
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            reader = self.reader(cursor)
+            reader.execute(
+                f"SELECT {names} FROM {table} WHERE ({keyed}) IN "  # noqa: S608 (names: code's)
+                f"(VALUES {', '.join(marks for _ in part)})",
+                [value for k in part for value in k],
+            )
+            for row in reader.fetchall():
+                values = self.values(row)
+                found[tuple(values[:width])] = tuple(values[width:])
+        return lambda: found
+
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a query in a transaction of its own; return its rows as tuples."""
         with self.reading() as cursor:
@@ -102,6 +190,22 @@ class ViewRecorder(TrackingRecorder):
         reader.execute(statement, tuple(params))
         row = reader.fetchone()
         return None if row is None else self.values(row)
+
+    def tracked_positions(self, cursor: Any, names: Sequence[str]) -> dict[str, int]:
+        """The last notification id each named view took (absent: none), read in the
+        transaction of ``cursor``."""
+        marks = ", ".join(self.param for _ in names)
+        reader = self.reader(cursor)
+        reader.execute(
+            "SELECT application_name, MAX(notification_id) "  # noqa: S608 (names: params)
+            f"FROM {TRACKING_TABLE} WHERE application_name IN ({marks}) "
+            "GROUP BY application_name",
+            tuple(names),
+        )
+        return {
+            str(name): int(position or 0)
+            for name, position in (self.values(row) for row in reader.fetchall())
+        }
 
     def track(self, cursor: Any, tracking: Tracking) -> None:
         """Record, in the view's transaction, the last event the view took."""
@@ -138,6 +242,9 @@ class View(Projection[ViewRecorder]):
     # Whether the view takes private fields opened (their values, for the readers the API lets
     # see them) or sealed (commitments, as in the public log). See `opened_events`.
     opens_sealed = False
+    # The event types whose sealed values a view that opens them needs opened (None: all).
+    # Events of other types reach it as they are: finding a page's sealed values costs.
+    opened_types: frozenset[str] | None = None
 
     def create_statements(self, dialect: str) -> list[str]:
         """DDL that creates the view's tables if they do not exist."""
@@ -146,6 +253,32 @@ class View(Projection[ViewRecorder]):
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Write what one event changes (the runner tracks it in the same transaction)."""
         raise NotImplementedError
+
+    def read_page(self, cursor: Any, events: Sequence[Any], contexts: Sequence[Context]) -> Any:  # noqa: ARG002 (a view that reads overrides it)
+        """Ask for what the view must read to take a page (nothing by default), before any
+        view writes: the runner asks every view first, then has each write (`apply_page`,
+        given what this returned), so that on PostgreSQL a page waits for the server once
+        rather than once per view."""
+        return None
+
+    def apply_page(
+        self,
+        cursor: Any,
+        events: Sequence[Any],
+        contexts: Sequence[Context],
+        read: Any = None,  # noqa: ARG002 (this view reads nothing first)
+    ) -> None:
+        """Write what a page of events changes, in the page's transaction.
+
+        One event at a time by default. A view whose rows a page can write in a few statements
+        (the timeline's and search's in one each, the status folded per model) overrides this:
+        a statement costs the client about 20 µs whatever it writes, and the views issued four
+        per event when each was written alone (docs/performance.md). Whatever a view writes
+        here must equal what `apply`, one event at a time, would have written: the tests
+        compare a rebuild with an incremental catch-up of pages of every size.
+        """
+        for event, context in zip(events, contexts, strict=True):
+            self.apply(cursor, event, context)
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """The library's interface: take one event and its tracking record atomically."""
@@ -249,12 +382,32 @@ class Basis:
 
 @dataclass(frozen=True)
 class ViewStatus:
-    """Where a view stands against the head of the log."""
+    """Where a view stands against the head of the log, and how far behind it is.
+
+    ``behind`` counts the events after ``position`` (notification ids have gaps on PostgreSQL,
+    so it is counted, not ``head - position``); with a limit (`ViewRunner.status`) it stops
+    there. ``lag_seconds`` is the age of the oldest event the view has not taken (now minus
+    that event's timestamp, the writer's clock when it was recorded), 0 when caught up:
+    how long the oldest decision not yet in the view has been waiting for it.
+    """
 
     name: str
     position: int  # the last notification id taken (0 if none)
     head: int  # the last notification id in the log
     behind: int  # events not yet taken
+    lag_seconds: float = 0.0
+    waiting_since: datetime | None = None  # when the oldest event not taken was recorded
+
+    def as_json(self) -> dict[str, Any]:
+        """The status as JSON (``reliquary projections status --json``, ``GET /health``)."""
+        return {
+            "view": self.name,
+            "position": self.position,
+            "head": self.head,
+            "behind": self.behind,
+            "lag_seconds": round(self.lag_seconds, 3),
+            "waiting_since": None if self.waiting_since is None else self.waiting_since.isoformat(),
+        }
 
 
 class ViewRunner:
@@ -270,9 +423,14 @@ class ViewRunner:
         *,
         tables_exist: bool = False,
         catches_up_on_read: bool | None = True,
+        events: ViewRecorder | None = None,
     ) -> None:
         self.ledger = ledger
         self.recorder = recorder
+        # The ledger's own database, where the events are counted (`recorded_after`,
+        # `status`): the views' recorder when they live beside the events; else a recorder on
+        # the ledger's database (`api.bootstrap.build_views`, RELIQUARY_VIEWS_DATABASE_URL).
+        self.events = events if events is not None else recorder
         self.views = {view.name: view for view in views}
         self._names: dict[str, str] = {}
         # Whether the tables are known to exist (the store's schema was ensured when the ledger
@@ -353,16 +511,95 @@ class ViewRunner:
         found = {name: (int(taken), int(position or 0)) for name, taken, position in rows}
         return min((found.get(name, (0, 0)) for name in names), default=(0, 0))
 
-    def recorded_after(self, position: int) -> int:
-        """How many events the ledger holds after notification id ``position`` (one count)."""
+    def recorded_after(self, position: int, limit: int | None = None) -> int:
+        """How many events the ledger holds after notification id ``position`` (one count).
+
+        Counted in the ledger's database (`events`), over the ids after ``position`` only: a
+        range of the primary key's index, as long as the views' lag, never the whole log. With
+        ``limit``, the count stops there (a check against a threshold costs the threshold).
+        """
         table = self.ledger.recorder.events_table_name  # type: ignore[attr-defined]
-        column = "notification_id" if self.recorder.dialect == "postgres" else "rowid"
-        p = self.recorder.param
-        rows = self.recorder.fetch(
-            f"SELECT COUNT(*) FROM {table} WHERE {column} > {p}",  # noqa: S608 (no input)
-            (position,),
-        )
+        column = "notification_id" if self.events.dialect == "postgres" else "rowid"
+        p = self.events.param
+        if limit is None:
+            statement = f"SELECT COUNT(*) FROM {table} WHERE {column} > {p}"  # noqa: S608 (no input)
+            params: tuple[int, ...] = (position,)
+        else:
+            statement = (
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} "  # noqa: S608 (no input)
+                f"WHERE {column} > {p} ORDER BY {column} LIMIT {p}) AS pending"
+            )
+            params = (position, max(limit, 0))
+        rows = self.events.fetch(statement, params)
         return int(rows[0][0]) if rows else 0
+
+    def waiting_since(self, position: int) -> datetime | None:
+        """When the first event after notification id ``position`` was recorded (None: none).
+
+        One event read through the ledger's pager and decoded: its timestamp is the writer's
+        clock as it recorded the event.
+        """
+        first = next(iter(self.ledger.notifications_after(position, page=1)), None)
+        if first is None:
+            return None
+        event: Any = self.ledger.mapper.to_domain_event(first)
+        moment: datetime = event.timestamp
+        return moment
+
+    def positions(self) -> dict[str, int]:
+        """Each view's position (the last notification id it took; 0 if none), in one read."""
+        names = list(self.views)
+        p = self.recorder.param
+        marks = ", ".join([p] * len(names))
+        rows = self.recorder.fetch(
+            f"SELECT application_name, MAX(notification_id) FROM {TRACKING_TABLE} "  # noqa: S608 (names: params)
+            f"WHERE application_name IN ({marks}) GROUP BY application_name",
+            names,
+        )
+        found = {str(name): int(position or 0) for name, position in rows}
+        return {name: found.get(name, 0) for name in names}
+
+    def taking(self, names: Sequence[str]) -> ViewRunner:
+        """A runner over the same databases that takes only the named views (in this order).
+
+        Several `follow` processes may each take a subset; an unknown name is refused
+        (`InvalidQuery`, naming it and the views there are). Give each view to one process:
+        two taking the same view take a page they both read once (its tracking record
+        conflicts for the second to write it, which rolls back and looks again, `catch_up`),
+        but not yet a page one read longer than the other's (`_take` does not compare the
+        view's position as it writes).
+        """
+        from domain.errors import InvalidQuery
+
+        chosen = list(dict.fromkeys(name.strip() for name in names if name.strip()))
+        if not chosen:
+            raise InvalidQuery(f"name at least one view; the views: {', '.join(self.views)}")
+        unknown = [name for name in chosen if name not in self.views]
+        if unknown:
+            raise InvalidQuery(f"no view named {unknown[0]!r}; the views: {', '.join(self.views)}")
+        runner = ViewRunner(
+            self.ledger,
+            self.recorder,
+            [self.views[name] for name in chosen],
+            tables_exist=self._created,
+            catches_up_on_read=self._catches_up_on_read,
+            events=self.events,
+        )
+        runner.page = self.page
+        return runner
+
+    def missing_tables(self) -> list[str]:
+        """The views' tables (and their tracking and counts) the views' database lacks."""
+        wanted = [TRACKING_TABLE, "view_counts"] + [
+            table for view in self.views.values() for table in view.tables
+        ]
+        missing = []
+        for table in wanted:
+            try:
+                self.recorder.fetch(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608 (code's names)
+            except Exception:  # noqa: BLE001 (whatever the driver says: the table cannot be read)
+                missing.append(table)
+        return missing
 
     def create_tables(self) -> None:
         """Create every view's tables, unless they are known to exist (idempotent)."""
@@ -403,8 +640,8 @@ class ViewRunner:
                 view.name: self.recorder.max_tracking_id(view.name) or 0 for view in chosen
             }
             try:
-                for group, notifications in self._pages(chosen, positions):
-                    self._take(group, notifications)
+                for group, notifications, start in self._pages(chosen, positions):
+                    self._take(group, notifications, start)
                     taken += len(notifications) * len(group)
                     if on_progress:
                         on_progress(len(notifications) * len(group))
@@ -424,13 +661,14 @@ class ViewRunner:
 
     def _pages(
         self, views: Sequence[View], positions: dict[str, int]
-    ) -> Iterator[tuple[list[View], list[Notification]]]:
-        """The next page of the log and the views that take it, until none is left.
+    ) -> Iterator[tuple[list[View], list[Notification], int]]:
+        """The next page of the log, the views that take it, and where they stand (the
+        notification id before the page), until none is left.
 
         The views furthest behind take each page, read through the ledger's pager
         (`Ledger.notifications_after`). When they reach another view's position, the groups
         are formed again: that view joins them, or, passed over, goes first. ``positions`` is
-        kept as the pages are yielded (each is taken before the next is read).
+        kept here as the pages are read; `_take` checks each view's position as it writes.
         """
         while True:
             lowest = min(positions[view.name] for view in views)
@@ -438,7 +676,7 @@ class ViewRunner:
             ahead = min((positions[v.name] for v in views if v not in group), default=None)
             notifications = self.ledger.notifications_after(lowest, page=self.page)
             while page := list(itertools.islice(notifications, self.page)):
-                yield group, page
+                yield group, page, lowest
                 lowest = page[-1].id
                 positions.update((view.name, lowest) for view in group)
                 if ahead is not None and lowest >= ahead:
@@ -446,15 +684,32 @@ class ViewRunner:
             else:
                 return
 
-    def status(self) -> list[ViewStatus]:
-        """Each view's position against the head of the log."""
+    def status(self, limit: int | None = None, now: datetime | None = None) -> list[ViewStatus]:
+        """Each view's position against the head of the log, its lag in events and seconds.
+
+        What it costs: the head (one read of the events' largest id), the positions (one read
+        of the views' tracking), and, once per distinct position behind the head (views share
+        one when they move together), a count of the events after it (an index range as long
+        as the lag; with ``limit``, at most ``limit`` entries) and one event read and decoded
+        for its timestamp. Never a count over the whole log.
+        """
         head = self.ledger.recorder.max_notification_id() or 0
+        positions = self.positions()
+        moment = now or datetime.now(UTC)
+        lags: dict[int, tuple[int, datetime | None]] = {}
         statuses = []
-        for name in self.views:
-            position = self.recorder.max_tracking_id(name) or 0
-            pending = self.ledger.notifications_after(position) if head > position else ()
-            behind = sum(1 for _ in pending)
-            statuses.append(ViewStatus(name, position, head, behind))
+        for name, position in positions.items():
+            if position >= head:
+                statuses.append(ViewStatus(name, position, head, 0))
+                continue
+            if position not in lags:
+                lags[position] = (
+                    self.recorded_after(position, limit),
+                    self.waiting_since(position),
+                )
+            behind, since = lags[position]
+            age = 0.0 if since is None else max((moment - since).total_seconds(), 0.0)
+            statuses.append(ViewStatus(name, position, head, behind, age, since))
         return statuses
 
     def upgrade(self, stored_version: int | None) -> list[str]:
@@ -514,35 +769,95 @@ class ViewRunner:
                 )
         return self.catch_up(chosen, on_progress)
 
-    def _take(self, views: Sequence[View], notifications: Sequence[Notification]) -> None:
-        """One page into some views, each with its tracking record, in one transaction."""
+    def _decode(self, notifications: Sequence[Notification]) -> tuple[list[Any], list[str]]:
+        """A page's events and the names of their models."""
         mapper = self.ledger.mapper
         events = [mapper.to_domain_event(notification) for notification in notifications]
-        models = [self._name_of(event) for event in events]
-        opened = opened_events(self.ledger, events) if any(v.opens_sealed for v in views) else []
+        return events, [self._name_of(event) for event in events]
+
+    def _take(
+        self,
+        views: Sequence[View],
+        notifications: Sequence[Notification],
+        start: int,
+    ) -> None:
+        """One page into some views, each with its tracking record, in one transaction.
+
+        ``start`` is the notification id the views were at when the page was read: if another
+        runner moved any of them on since, the page is refused (`IntegrityError`, so that
+        `catch_up` looks again), and nothing of it is written.
+        """
+        events, models = self._decode(notifications)
+        opening = [view for view in views if view.opens_sealed]
+        opened: list[Any] = []
+        if opening:
+            kinds = [view.opened_types for view in opening]
+            only = None if None in kinds else frozenset().union(*(k for k in kinds if k))
+            opened = opened_events(self.ledger, events, only)
         with self.recorder.transaction() as cursor:
+            positions = self._claim(cursor, views, start)
+            # Views at the same position (the usual case) share the page's contexts.
+            shared: dict[int, list[Context]] = {}
+            # Every view asks for what it reads first; then each writes (`View.read_page`).
+            asked: list[tuple[View, Sequence[Any], list[Context], Any]] = []
             for view in views:
-                position = self._position(cursor, view)
-                taken = opened if view.opens_sealed else events
-                for offset, (event, notification) in enumerate(
-                    zip(taken, notifications, strict=True)
-                ):
-                    context = Context(
-                        model=models[offset],
-                        position=position + offset,
-                        notification_id=notification.id,
-                    )
-                    view.apply(cursor, event, context)
-                self._count(cursor, view, position + len(notifications))
+                position = positions.get(view.name, 0)
+                contexts = shared.get(position)
+                if contexts is None:
+                    contexts = shared[position] = [
+                        Context(
+                            model=models[offset],
+                            position=position + offset,
+                            notification_id=notification.id,
+                        )
+                        for offset, notification in enumerate(notifications)
+                    ]
+                page: Sequence[Any] = opened if view.opens_sealed else events
+                asked.append((view, page, contexts, view.read_page(cursor, page, contexts)))
+            for view, page, contexts, read in asked:
+                view.apply_page(cursor, page, contexts, read)
+                self._count(cursor, view, positions.get(view.name, 0) + len(notifications))
                 self.recorder.track(cursor, Tracking(view.name, notifications[-1].id))
 
-    def _position(self, cursor: Any, view: View) -> int:
-        """How many events the view has taken: the position (sequence) of the next one."""
+    def _claim(self, cursor: Any, views: Sequence[View], start: int) -> dict[str, int]:
+        """Take the views' count rows for this transaction, check that each view is still at
+        ``start``, and return how many events each has taken (the sequence of its next one).
+
+        Runners that share a view are serialised on its count row: created if missing, then
+        locked (``FOR UPDATE`` on PostgreSQL; on SQLite the first write takes the database's
+        lock). Once it holds them, a runner reads the views' tracked positions as the last
+        runner to commit left them: a page read before another runner took some of its events
+        would take them twice, so it is refused. Two statements whose rows are read, for all
+        the views at once (each waits for everything sent before it).
+        """
         p = self.recorder.param
-        row = self.recorder.fetch_row(
-            cursor, f"SELECT taken FROM view_counts WHERE name = {p}", (view.name,)
+        names = tuple(view.name for view in views)
+        marks = ", ".join(p for _ in names)
+        for name in names:
+            self.recorder.execute(
+                cursor,
+                f"INSERT INTO view_counts (name, taken) VALUES ({p}, 0) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name,),
+            )
+        lock = " FOR UPDATE" if self.recorder.dialect == "postgres" else ""
+        reader = self.recorder.reader(cursor)
+        reader.execute(
+            f"SELECT name, taken FROM view_counts WHERE name IN ({marks}){lock}",  # noqa: S608
+            names,
         )
-        return 0 if row is None else int(row[0])
+        taken = {
+            str(name): int(count)
+            for name, count in (self.recorder.values(row) for row in reader.fetchall())
+        }
+        tracked = self.recorder.tracked_positions(cursor, names)
+        moved = [name for name in names if tracked.get(name, 0) != start]
+        if moved:
+            raise IntegrityError(
+                f"view(s) {', '.join(moved)} moved on from notification {start} while this "
+                "page was read: another runner took it"
+            )
+        return taken
 
     def _count(self, cursor: Any, view: View, taken: int) -> None:
         p = self.recorder.param
@@ -576,26 +891,34 @@ ERASED = "[erased]"
 """What a view shows of a private value whose subject was erased."""
 
 
-def opened_events(ledger: Any, events: Sequence[Any]) -> list[Any]:
-    """The events with each sealed value carrying its value, as the store opens it.
+def opened_events(
+    ledger: Any, events: Sequence[Any], only: frozenset[str] | None = None
+) -> list[Any]:
+    """The events with each sealed value carrying its value, as the store opens it (only
+    those of the types in ``only``, if given; the others as they are).
 
     A value whose subject was erased (or never stored here: an event restored from a bundle
     without its openings) reads `ERASED`. The events themselves are not changed: each one
     with a sealed value is copied.
     """
-    sealed = [v for event in events for field in vars(event).values() for v in sealed_in(field)]
+    holding = [
+        [v for field in vars(event).values() for v in sealed_in(field)]
+        if only is None or type(event).__name__ in only
+        else []
+        for event in events
+    ]
+    sealed = [value for values in holding for value in values]
     if not sealed:
         return list(events)
     found = ledger.opened(sealed)
-    result = []
-    for event in events:
-        result.append(
-            _with_sealed(
-                event,
-                lambda v: Sealed(v.commitment, v.subject, _value_of(found.get(v.commitment))),
-            )
+    return [
+        _with_sealed(
+            event, lambda v: Sealed(v.commitment, v.subject, _value_of(found.get(v.commitment)))
         )
-    return result
+        if values
+        else event
+        for event, values in zip(events, holding, strict=True)
+    ]
 
 
 def plain(value: Any) -> Any:

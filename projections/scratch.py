@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from projections.runner import ViewRecorder
@@ -51,6 +51,10 @@ class ScratchRecorder(ViewRecorder):
     def track(self, cursor: Any, tracking: Tracking) -> None:  # noqa: ARG002 (kept in a dict)
         """Remember the last event a view took (in this object, not in the database)."""
         self._tracked[tracking.application_name] = tracking.notification_id
+
+    def tracked_positions(self, cursor: Any, names: Sequence[str]) -> dict[str, int]:  # noqa: ARG002
+        """The last event each named view took here (absent: none)."""
+        return {name: self._tracked[name] for name in names if name in self._tracked}
 
     def insert_tracking(self, tracking: Tracking) -> None:
         """Remember the last event a view took."""

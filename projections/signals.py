@@ -8,11 +8,13 @@ corrected, the reason, the day of the correction and the value it replaced.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from projections.runner import Context, View, ViewRecorder, day_of_decision
+from projections.page_rows import KeyedRows
+from projections.runner import Context, RowColumn, View, ViewRecorder, day_of_decision
 
 
 @dataclass(frozen=True)
@@ -53,27 +55,79 @@ class SignalView(View):
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """A period's first value inserts its row; a correction (or, in events recorded before
         corrections existed, a second value) replaces the value and keeps the one it replaced."""
-        if type(event).__name__ != "SignalRecorded":
-            return
-        p = self.view.param
-        day = day_of_decision(event).isoformat()
-        key = (
-            context.model,
-            event.kind,
-            event.period_start.isoformat(),
-            event.period_end.isoformat(),
-        )
-        self.view.execute(
-            cursor,
-            "INSERT INTO view_signals (model, kind, period_start, period_end, value, unit, "  # noqa: S608 (placeholders only)
-            f"recorded_on, corrections) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, 0) "
-            "ON CONFLICT (model, kind, period_start, period_end) DO UPDATE SET "
-            "replaced_value = view_signals.value, replaced_unit = view_signals.unit, "
-            "value = excluded.value, unit = excluded.unit, "
-            "corrections = view_signals.corrections + 1, "
-            f"corrected_on = {p}, correction_reason = {p}",
-            (*key, float(event.value), event.unit, day, day, event.correction_reason),
-        )
+        self.apply_page(cursor, [event], [context])
+
+    def read_page(self, cursor: Any, events: Sequence[Any], contexts: Sequence[Context]) -> Any:
+        """Ask for the rows of the periods the page's signals fall in."""
+        rows = KeyedRows(self.view, cursor, "view_signals", _SIGNAL_KEY, _SIGNAL)
+        for event, context in zip(events, contexts, strict=True):
+            if type(event).__name__ == "SignalRecorded":
+                rows.need(_key(event, context))
+        rows.load()
+        return rows
+
+    def apply_page(
+        self, cursor: Any, events: Sequence[Any], contexts: Sequence[Context], read: Any = None
+    ) -> None:
+        """The page folded per model, kind and period (`KeyedRows`)."""
+        rows = read if read is not None else self.read_page(cursor, events, contexts)
+        taken = [
+            (event, _key(event, context))
+            for event, context in zip(events, contexts, strict=True)
+            if type(event).__name__ == "SignalRecorded"
+        ]
+        for event, key in taken:
+            day = day_of_decision(event).isoformat()
+            row = rows.get(key)
+            if row is None:
+                rows.add(
+                    key,
+                    {
+                        "value": float(event.value),
+                        "unit": event.unit,
+                        "recorded_on": day,
+                        "corrections": 0,
+                        "corrected_on": None,
+                        "correction_reason": None,
+                        "replaced_value": None,
+                        "replaced_unit": None,
+                    },
+                )
+            else:
+                row.update(
+                    replaced_value=row["value"],
+                    replaced_unit=row["unit"],
+                    value=float(event.value),
+                    unit=event.unit,
+                    corrections=int(row["corrections"]) + 1,
+                    corrected_on=day,
+                    correction_reason=event.correction_reason,
+                )
+        rows.write()
+
+
+def _key(event: Any, context: Context) -> tuple[str, str, str, str]:
+    return (
+        context.model,
+        event.kind,
+        event.period_start.isoformat(),
+        event.period_end.isoformat(),
+    )
+
+
+_SIGNAL_KEY = tuple(
+    RowColumn(name, "text") for name in ("model", "kind", "period_start", "period_end")
+)
+_SIGNAL = (
+    RowColumn("value", "float8"),
+    RowColumn("unit", "text"),
+    RowColumn("recorded_on", "text"),
+    RowColumn("corrections", "integer"),
+    RowColumn("corrected_on", "text"),
+    RowColumn("correction_reason", "text"),
+    RowColumn("replaced_value", "float8"),
+    RowColumn("replaced_unit", "text"),
+)
 
 
 def signals(recorder: ViewRecorder, model: str | None = None) -> list[SignalRow]:

@@ -5,8 +5,9 @@
   PostgreSQL recorder takes a ``tracking_table_name``; the views and the transparency log
   each keep their own, because the library keys tracking by application name only.
 - `SQLiteViewRecorder`: the views' recorder (`projections.runner.ViewRecorder`), also used for
-  API tokens and idempotency keys. Statements are written once for both backends with its
-  `param`, ``?``; what SQLite adds is how a transaction opens and how a row is read.
+  API tokens and the witness's tables (`api.bootstrap.build_store_recorder`). Statements are
+  written once for both backends with its `param`, ``?``; what SQLite adds is how a
+  transaction opens and how a row is read.
 """
 
 from __future__ import annotations

@@ -12,9 +12,8 @@ not produce, and each column whose stored value differs from the recomputed one.
 
 Values are normalised so that both backends compare equal: booleans as integers, integral
 floats as integers (PostgreSQL DOUBLE PRECISION against SQLite REAL), bytes as bytes. The
-search index differs by backend: on SQLite both sides hold the FTS5 text; on PostgreSQL the
-stored ``document`` is compared, as text, with ``to_tsvector('english', text)`` computed by the
-stored database for each recomputed page.
+search index is compared as its terms (`projections.search.search_terms`), which both backends
+store exactly: FTS5's text on SQLite, the tsvector's lexemes on PostgreSQL.
 
 What it trusts: the views' tracking records (a position moved back makes the stored view hold
 rows the replay does not, which are named; moved forward, rows are missing, also named), and
@@ -44,8 +43,6 @@ PAGE = 1000
 KEPT = 10_000
 """The most differences an audit keeps (all are counted; the first ones are kept)."""
 COUNTS_TABLE = "view_counts"
-# Tables without a primary key (SQLite's FTS5 search index), and the columns that identify a row.
-_KEYS = {"view_search": ("sequence",)}
 _MISSING, _UNEXPECTED, _CHANGED = "missing", "unexpected", "changed"
 
 
@@ -207,33 +204,53 @@ class _Table:
     columns: tuple[str, ...]  # the key's columns first
     stored_select: str
     scratch_select: str
-    tsvector: str | None  # a column whose recomputed text the stored database turns to tsvector
 
 
-def _table(stored: ViewRecorder, scratch: ScratchRecorder, name: str) -> _Table:
-    """How to read one table from both databases in the same key order."""
+def _table(
+    stored: ViewRecorder, scratch: ScratchRecorder, name: str, views: Sequence[str]
+) -> _Table:
+    """How to read one table from both databases in the same key order (of the counts, the
+    audited views' rows only: other views may share the table)."""
+    if name == "view_search":
+        return _search_table(stored)
     info = scratch.connection.execute(f"PRAGMA table_info({name})").fetchall()
     types = {row[1]: str(row[2]).upper() for row in info}
     primary = [row[1] for row in sorted((row for row in info if row[5]), key=lambda r: r[5])]
-    key = tuple(primary) or _KEYS.get(name) or tuple(types)
+    key = tuple(primary) or tuple(types)
     columns = key + tuple(column for column in types if column not in key)
-    tsvector = None
-    stored_columns = list(columns)
-    if stored.dialect == "postgres" and name == "view_search":
-        tsvector = "body"
-        stored_columns[columns.index("body")] = "document::text AS document"
     postgres = stored.dialect == "postgres"
     order = ", ".join(
         f'{column} COLLATE "C"' if postgres and "TEXT" in types[column] else column
         for column in key
     )
+    where = ""
+    if name == COUNTS_TABLE:  # view names are the code's own: quoted here, never input
+        where = "WHERE name IN (" + ", ".join(f"'{view}'" for view in views) + ") "
     return _Table(
         name=name,
         key=key,
         columns=columns,
-        stored_select=f"SELECT {', '.join(stored_columns)} FROM {name} ORDER BY {order}",  # noqa: S608 (names from the views' own DDL)
-        scratch_select=f"SELECT {', '.join(columns)} FROM {name} ORDER BY {', '.join(key)}",  # noqa: S608
-        tsvector=tsvector,
+        stored_select=f"SELECT {', '.join(columns)} FROM {name} {where}ORDER BY {order}",  # noqa: S608 (names from the views' own DDL)
+        scratch_select=f"SELECT {', '.join(columns)} FROM {name} {where}ORDER BY {', '.join(key)}",  # noqa: S608
+    )
+
+
+def _search_table(stored: ViewRecorder) -> _Table:
+    """The search index, as its terms: FTS5's text (rowid = sequence) on SQLite; on PostgreSQL
+    the tsvector's lexemes, which are exactly the terms (``array_to_tsvector``), in code point
+    order as `projections.search.search_terms` sorts them."""
+    sqlite = "SELECT rowid AS sequence, terms, model, type FROM view_search ORDER BY rowid"
+    postgres = (
+        "SELECT sequence, array_to_string(ARRAY(SELECT lexeme FROM "
+        "unnest(tsvector_to_array(document)) AS lexeme ORDER BY lexeme COLLATE \"C\"), ' ') "
+        "AS terms, model, type FROM view_search ORDER BY sequence"
+    )
+    return _Table(
+        name="view_search",
+        key=("sequence",),
+        columns=("sequence", "terms", "model", "type"),
+        stored_select=postgres if stored.dialect == "postgres" else sqlite,
+        scratch_select=sqlite,
     )
 
 
@@ -254,10 +271,10 @@ def _compare(
 
     with stored.reading() as cursor:
         for number, name in enumerate(audit.tables):
-            table = _table(stored, scratch, name)
+            table = _table(stored, scratch, name, audit.views)
             width = len(table.key)
             have = _stored_rows(stored, cursor, table, page, number)
-            want = _scratch_rows(stored, cursor, scratch, table, page)
+            want = _scratch_rows(scratch, table, page)
             s, e = next(have, None), next(want, None)
             while s is not None or e is not None:
                 if e is None or (s is not None and _order(s[:width]) < _order(e[:width])):
@@ -294,32 +311,11 @@ def _stored_rows(
             reader.close()
 
 
-def _scratch_rows(
-    stored: ViewRecorder, cursor: Any, scratch: ScratchRecorder, table: _Table, page: int
-) -> Iterator[tuple[Any, ...]]:
+def _scratch_rows(scratch: ScratchRecorder, table: _Table, page: int) -> Iterator[tuple[Any, ...]]:
     """The recomputed table in key order, a page at a time."""
     reader = scratch.connection.execute(table.scratch_select)
     while rows := reader.fetchmany(page):
-        if table.tsvector is not None:
-            rows = _as_tsvector(stored, cursor, rows, table.columns.index(table.tsvector))
         yield from _ordered(table, (_normal_row(tuple(row)) for row in rows))
-
-
-def _as_tsvector(
-    stored: ViewRecorder, cursor: Any, rows: list[Any], index: int
-) -> list[tuple[Any, ...]]:
-    """A page of rows with one text column turned into PostgreSQL's text of its tsvector."""
-    reader = stored.reader(cursor)
-    reader.execute(
-        "SELECT to_tsvector('english', t.body)::text AS document "
-        "FROM unnest(%s::text[]) WITH ORDINALITY AS t(body, i) ORDER BY t.i",
-        ([row[index] for row in rows],),
-    )
-    documents = [stored.values(found)[0] for found in reader.fetchall()]
-    return [
-        (*row[:index], document, *row[index + 1 :])
-        for row, document in zip(rows, documents, strict=True)
-    ]
 
 
 def _pages(reader: Any, page: int) -> Iterator[Any]:

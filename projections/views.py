@@ -6,6 +6,7 @@ view recorder and return plain rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,12 +16,13 @@ import orjson
 from domain.decisions import Sealed
 from domain.sealed import PSEUDONYM
 from projections.records import event_facts, jsonable
-from projections.runner import Context, View, ViewRecorder, day_of_decision
+from projections.runner import Context, RowColumn, View, ViewRecorder, day_of_decision
 
 
 def moment(value: datetime) -> str:
     """A fixed-width UTC timestamp, so that text order is time order in both databases."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # ``isoformat`` rather than ``strftime``: the same text, in a quarter of the time.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _json(value: Any) -> str:
@@ -51,30 +53,65 @@ class TimelineView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """One row per event."""
-        p = self.view.param
-        recorded = moment(event.timestamp)
-        effective = moment(event.effective_at) if event.effective_at else None
-        self.view.execute(
+        self.apply_page(cursor, [event], [context])
+
+    def apply_page(
+        self,
+        cursor: Any,
+        events: Sequence[Any],
+        contexts: Sequence[Context],
+        read: Any = None,  # noqa: ARG002 (this view reads nothing first)
+    ) -> None:
+        """The page's rows, in one statement."""
+        self.view.insert_rows(
             cursor,
-            "INSERT INTO view_timeline (sequence, notification_id, model, version, type, "
-            "recorded_at, effective_at, at, actor_id, actor_role, rationale, evidence, facts) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
-            (
-                context.position,
-                context.notification_id,
-                context.model,
-                event.originator_version,
-                type(event).__name__,
-                recorded,
-                effective,
-                effective or recorded,
-                sealed_text(event.actor.id),
-                event.actor.role,
-                sealed_text(event.rationale),
-                _json(event.evidence),
-                orjson.dumps(event_facts(event)).decode(),
-            ),
+            "view_timeline",
+            _TIMELINE_ROW,
+            [
+                _timeline_row(event, context)
+                for event, context in zip(events, contexts, strict=True)
+            ],
         )
+
+
+_TIMELINE_ROW = tuple(
+    RowColumn(name, kind)
+    for name, kind in (
+        ("sequence", "bigint"),
+        ("notification_id", "bigint"),
+        ("model", "text"),
+        ("version", "bigint"),
+        ("type", "text"),
+        ("recorded_at", "text"),
+        ("effective_at", "text"),
+        ("at", "text"),
+        ("actor_id", "text"),
+        ("actor_role", "text"),
+        ("rationale", "text"),
+        ("evidence", "text"),
+        ("facts", "text"),
+    )
+)
+
+
+def _timeline_row(event: Any, context: Context) -> tuple[Any, ...]:
+    recorded = moment(event.timestamp)
+    effective = moment(event.effective_at) if event.effective_at else None
+    return (
+        context.position,
+        context.notification_id,
+        context.model,
+        event.originator_version,
+        type(event).__name__,
+        recorded,
+        effective,
+        effective or recorded,
+        sealed_text(event.actor.id),
+        event.actor.role,
+        sealed_text(event.rationale),
+        _json(event.evidence),
+        orjson.dumps(event_facts(event)).decode(),
+    )
 
 
 _SEALED_PREFIX = '{"commitment":'
@@ -242,53 +279,72 @@ class StatusView(View):
 
     def apply(self, cursor: Any, event: Any, context: Context) -> None:
         """Keep the model's row current."""
+        self.apply_page(cursor, [event], [context])
+
+    def apply_page(
+        self,
+        cursor: Any,
+        events: Sequence[Any],
+        contexts: Sequence[Context],
+        read: Any = None,  # noqa: ARG002 (this view reads nothing first)
+    ) -> None:
+        """The page's changes folded per model: one INSERT or UPDATE per model it touches."""
+        registered: dict[str, dict[str, Any]] = {}
+        changed: dict[str, dict[str, Any]] = {}
+        for event, context in zip(events, contexts, strict=True):
+            if type(event).__name__ == "ModelRegistered":
+                registered[context.model] = {
+                    "model": context.model,
+                    "family": event.family,
+                    "developer": event.developer,
+                    "release_date": event.release_date.isoformat(),
+                    "status": "registered",
+                    "version": 1,
+                    "updated_at": moment(event.timestamp),
+                }
+            else:
+                row = registered.get(context.model)
+                if row is None:
+                    row = changed.setdefault(context.model, {})
+                row.update(_status_changes(event))
         p = self.view.param
-        kind = type(event).__name__
-        execute = self.view.execute
-        if kind == "ModelRegistered":
-            execute(
+        for row in registered.values():
+            names = ", ".join(row)
+            marks = ", ".join(p for _ in row)
+            self.view.execute(
                 cursor,
-                "INSERT INTO view_models (model, family, developer, release_date, status, "
-                f"version, updated_at) VALUES ({p}, {p}, {p}, {p}, 'registered', 1, {p})",
-                (
-                    context.model,
-                    event.family,
-                    event.developer,
-                    event.release_date.isoformat(),
-                    moment(event.timestamp),
-                ),
+                f"INSERT INTO view_models ({names}) VALUES ({marks})",  # noqa: S608 (names: code's)
+                tuple(row.values()),
             )
-            return
-        if kind == "RetirementScheduled":
-            execute(
+        for model, changes in changed.items():
+            assignments = ", ".join(f"{name} = {p}" for name in changes)
+            self.view.execute(
                 cursor,
-                f"UPDATE view_models SET status = 'retirement_scheduled', retirement_date = {p}, "
-                f"successor = {p} WHERE model = {p}",
-                (event.retirement_date.isoformat(), event.successor, context.model),
+                f"UPDATE view_models SET {assignments} WHERE model = {p}",  # noqa: S608 (code's)
+                (*changes.values(), model),
             )
-        elif kind == "ModelRetired":
-            execute(
-                cursor,
-                f"UPDATE view_models SET status = {p}, final_status = {p}, retired_on = {p} "
-                f"WHERE model = {p}",
-                (
-                    event.final_status,
-                    event.final_status,
-                    event.retired_on.isoformat(),
-                    context.model,
-                ),
-            )
-        elif kind == "WeightsPreserved":
-            execute(
-                cursor,
-                f"UPDATE view_models SET weights_digest = {p} WHERE model = {p}",
-                (event.manifest_digest, context.model),
-            )
-        execute(
-            cursor,
-            f"UPDATE view_models SET version = {p}, updated_at = {p} WHERE model = {p}",
-            (event.originator_version, moment(event.timestamp), context.model),
+
+
+def _status_changes(event: Any) -> dict[str, Any]:
+    """What an event after the registration changes in its model's row."""
+    kind = type(event).__name__
+    changes: dict[str, Any] = {}
+    if kind == "RetirementScheduled":
+        changes.update(
+            status="retirement_scheduled",
+            retirement_date=event.retirement_date.isoformat(),
+            successor=event.successor,
         )
+    elif kind == "ModelRetired":
+        changes.update(
+            status=event.final_status,
+            final_status=event.final_status,
+            retired_on=event.retired_on.isoformat(),
+        )
+    elif kind == "WeightsPreserved":
+        changes.update(weights_digest=event.manifest_digest)
+    changes.update(version=event.originator_version, updated_at=moment(event.timestamp))
+    return changes
 
 
 @dataclass(frozen=True)

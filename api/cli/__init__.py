@@ -1,89 +1,39 @@
 """The `reliquary` command line: a thin layer that parses, calls the ledger, and presents.
 
 Each command imports what it uses inside its body, so ``reliquary schema`` or ``reliquary
---help`` never pays for what other commands need. Errors the ledger reports become one line
-on stderr and the exit code of their kind (`exit_code`); usage errors exit 2; no traceback
-reaches the user.
+--help`` never pays for what other commands need. The two commands that hash weights,
+``manifest`` and ``verify-archive``, do not even pay for the CLI framework: `main` runs them
+through `api.cli.fast`, and every other command line through the typer application
+(`api.cli.typer_app`, also ``api.cli.app``), imported only then. Errors the ledger reports
+become one line on stderr and the exit code of their kind (`exit_code`); usage errors exit 2;
+no traceback reaches the user.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any
-
-import typer
-
-app = typer.Typer(
-    name="reliquary",
-    help="Reliquary: the governance ledger for the retirement of AI models.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+from collections.abc import Sequence
+from typing import Any
 
 
-@app.callback()
-def _options(
-    ctx: typer.Context,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            envvar="RELIQUARY_DATABASE_URL",
-            help="sqlite:///FILE (default sqlite:///reliquary.db) or postgresql://user@host/db",
-            show_envvar=True,
-        ),
-    ] = None,
-) -> None:
-    """Options shared by every command."""
-    ctx.obj = {"database_url": database_url}
-
-
-def _register_commands() -> None:
-    from api.cli import (
-        archive_cmds,
-        audit_cmds,
-        checklist_cmds,
-        ledger_cmds,
-        log_cmds,
-        monitor_cmds,
-        service_cmds,
-        witness_cmds,
-    )
-
-    ledger_cmds.register(app)
-    audit_cmds.register(app)
-    log_cmds.register(app)
-    archive_cmds.register(app)
-    service_cmds.register(app)
-    checklist_cmds.register(app)
-    witness_cmds.register(app)
-    monitor_cmds.register(app)
-
-
-_register_commands()
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return its exit code (0 done, 1 refused, 2 usage or invalid input, 3 damaged
     data, 4 something unavailable, such as the signing key)."""
+    from api.cli import fast
     from domain.errors import LedgerError
 
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=argv, prog_name="reliquary", standalone_mode=False)
+        try:
+            return fast.run(args)
+        except fast.HandOver:
+            from api.cli.typer_app import run_typer
+
+            return run_typer(args)
     except LedgerError as error:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201
         return exit_code(error)
-    except typer.Exit as done:
-        return done.exit_code
-    except typer.Abort:
-        print("aborted", file=sys.stderr)  # noqa: T201
-        return 1
-    except _click_exception() as error:
-        usage: Any = error  # click's exceptions are untyped here (typer vendors click)
-        usage.show()
-        return int(usage.exit_code)
     except _store_error() as error:
         print(f"error: the ledger's store is unavailable: {error}", file=sys.stderr)  # noqa: T201
         return 1
@@ -98,8 +48,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    # In non-standalone mode click returns a command's exit code instead of exiting.
-    return result if isinstance(result, int) else 0
 
 
 def exit_code(error: Any) -> int:
@@ -117,17 +65,19 @@ def exit_code(error: Any) -> int:
     return codes[error.kind]
 
 
-def _click_exception() -> type[Exception]:
-    # typer 0.29 vendors click (typer._click); earlier releases use click itself. Either way
-    # ClickException is an ancestor of typer.BadParameter.
-    ancestors = typer.BadParameter.__mro__
-    return next(cls for cls in ancestors if cls.__name__ == "ClickException")
-
-
 def _store_error() -> type[Exception]:
     from eventsourcing.persistence import PersistenceError
 
     return PersistenceError
+
+
+def __getattr__(name: str) -> Any:
+    # ``api.cli.app``, the typer application, built on first use (tests and tools read it).
+    if name == "app":
+        from api.cli.typer_app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run() -> None:

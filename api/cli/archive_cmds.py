@@ -1,19 +1,20 @@
-"""CLI commands for preserved weights: manifest, preserve, verify-archive, archive manifest."""
+"""CLI commands for preserved weights: manifest, preserve, verify-archive, archive manifest.
+
+``manifest`` and ``verify-archive`` do their work in `api.cli.fast`, which also runs them
+without typer (their start-up counts against the hashing); here they are declared for help,
+usage errors and completeness.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
+from api.cli import fast
 from api.cli.ledger_cmds import JsonFlag, _services
-from api.cli.output import fail, print_json, print_table, progress, say
-
-if TYPE_CHECKING:
-    from projections.archive import FileCheck, TreeManifest
-    from projections.translog.proven import RecordedWeights
+from api.cli.output import print_json, print_table, say
 
 archive_app = typer.Typer(
     help="Recorded weights manifests, read by digest from the store.", no_args_is_help=True
@@ -24,30 +25,13 @@ Workers = Annotated[
 ]
 
 
-def _hash(directory: Path, workers: int | None) -> TreeManifest:
-    """Hash a directory with a bytes-per-second bar on a terminal."""
-    from projections.archive import hash_tree, scan_tree
-
-    total = sum(size for _, _, size in scan_tree(directory))
-    with progress("hashing", total, "B") as bar:
-        return hash_tree(directory, workers=workers, on_bytes=bar.advance)
-
-
 def manifest(
     directory: Annotated[Path, typer.Argument(help="The archive's directory")],
     workers: Workers = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Hash every regular file under DIR (SHA-256) and print the manifest and its digest."""
-    tree = _hash(directory, workers)
-    if as_json:
-        print_json(tree.to_json())
-        return
-    print_table(
-        f"{len(tree.files)} files, manifest digest {tree.digest}",
-        ["path", "size", "sha256"],
-        [(entry.path, entry.size, entry.sha256) for entry in tree.files],
-    )
+    fast.manifest(directory, workers, as_json)
 
 
 def preserve(
@@ -74,7 +58,7 @@ def preserve(
     from domain.authority import Authentication
     from domain.commands import parse_command_object
 
-    tree = _hash(directory, workers)
+    tree = fast.hash_directory(directory, workers)
     document: dict[str, Any] = {
         "command": "preserve_weights",
         "model": model,
@@ -138,136 +122,28 @@ def verify_archive(
     Exit 0 when every file and the manifest digest match, 1 on any difference, 2 on a usage
     error.
     """
-    from projections.archive import compare
-
-    if record and (bundle is not None or not (location and actor_id and actor_role)):
-        raise typer.BadParameter(
-            "--record needs the ledger (not --bundle) and --location, --actor-id, --actor-role"
-        )
-    source = _recorded(ctx, model, bundle, key_text)
-    tree = _hash_or_usage_error(directory, workers)
-    checks = compare(source.files, tree.files)
-    differing = [check for check in checks if check.status != "ok"]
-    digest_matches = tree.digest == source.manifest_digest
-    intact = not differing and digest_matches
-    result = {
-        "model": model,
-        "intact": intact,
-        "recorded_manifest_digest": source.manifest_digest,
-        "observed_manifest_digest": tree.digest,
-        "recorded_in": source.recorded_in,
-        "files": [_check_json(check) for check in checks],
-    }
-    if record:
-        result["recorded_check"] = _record_check(
-            ctx, model, location or "", actor_id or "", actor_role or "", tree, differing
-        )
-    if as_json:
-        print_json(result)
-    else:
-        _present(result, differing, len(checks))
-    if not intact:
-        raise typer.Exit(1)
-
-
-def _hash_or_usage_error(directory: Path, workers: int | None) -> TreeManifest:
-    """Hash the copy; a directory that cannot be hashed is a usage error (exit 2)."""
-    from domain.errors import ArchiveError
-
     try:
-        return _hash(directory, workers)
-    except ArchiveError as error:
-        fail(f"error: {error}")
-        raise typer.Exit(2) from None
-
-
-def _recorded(
-    ctx: typer.Context, model: str, bundle: Path | None, key_text: str | None
-) -> RecordedWeights:
-    """The model's recorded weights, proven in the signed log or in a verified bundle."""
-    from api.cli.log_cmds import _key_text
-    from projections.translog.proven import recorded_weights_in_bundle
-
-    pinned = _key_text(key_text) if key_text else None
-    if bundle is not None:
-        return recorded_weights_in_bundle(bundle, model, pinned)
-    services = _services(ctx)
-    try:
-        return services.log.recorded_weights(model, pinned)
-    finally:
-        services.close()
-
-
-def _record_check(
-    ctx: typer.Context,
-    model: str,
-    location: str,
-    actor_id: str,
-    actor_role: str,
-    tree: TreeManifest,
-    differing: list[FileCheck],
-) -> dict[str, Any]:
-    from domain.authority import Authentication
-    from domain.commands import parse_command_object
-
-    command = parse_command_object(
-        {
-            "command": "record_archive_check",
-            "model": model,
-            "actor": {"id": actor_id, "role": actor_role},
-            "rationale": (
-                f"Copy at {location} checked file by file against the preserved manifest: "
-                + ("every file matches." if not differing else f"{len(differing)} file(s) differ.")
-            ),
-            "location": location,
-            "checked_at": datetime.now(UTC).isoformat(),
-            "observed_digest": tree.digest,
-            "differing_files": [{"path": c.path, "status": c.status} for c in differing],
-        }
-    )
-    services = _services(ctx)
-    try:
-        recorded = services.ledger.execute(command, authentication=Authentication.OPERATOR)
-    finally:
-        services.close()
-    return {"version": recorded.version, "event": recorded.event_type}
-
-
-def _check_json(check: FileCheck) -> dict[str, Any]:
-    return {
-        "path": check.path,
-        "status": check.status.upper(),
-        "recorded_sha256": check.recorded_sha256,
-        "observed_sha256": check.observed_sha256,
-        "recorded_size": check.recorded_size,
-        "observed_size": check.observed_size,
-    }
-
-
-def _present(result: dict[str, Any], differing: list[FileCheck], total: int) -> None:
-    where = result["recorded_in"]
-    if differing:
-        print_table(
-            f"{len(differing)} of {total} files differ",
-            ["status", "path", "recorded sha256", "observed sha256"],
-            [
-                (c.status.upper(), c.path, c.recorded_sha256 or "", c.observed_sha256 or "")
-                for c in differing
-            ],
+        code = fast.verify_archive(
+            _database_url(ctx),
+            model,
+            directory,
+            bundle=bundle,
+            key_text=key_text,
+            record=record,
+            location=location,
+            actor_id=actor_id,
+            actor_role=actor_role,
+            workers=workers,
+            as_json=as_json,
         )
-    if result["intact"]:
-        say(f"OK: {total} files match; manifest digest {result['observed_manifest_digest']}")
-    else:
-        fail(
-            f"FAIL: the copy differs from the record: manifest digest "
-            f"{result['observed_manifest_digest']}, recorded {result['recorded_manifest_digest']}"
-        )
-    say(
-        f"OK: recorded in version {where['version']} (sequence {where['sequence']}), proven in "
-        f"the signed checkpoint of {where['checkpoint_size']} events"
-    )
-    if "recorded_check" in result:
-        say(f"OK: this check is recorded as version {result['recorded_check']['version']}")
+    except fast.UsageProblem as problem:
+        raise typer.BadParameter(str(problem)) from None
+    if code:
+        raise typer.Exit(code)
+
+
+def _database_url(ctx: typer.Context) -> str | None:
+    return ctx.obj.get("database_url") if ctx.obj else None
 
 
 @archive_app.command("manifest")

@@ -51,29 +51,48 @@ def _when(text: str | None, name: str) -> datetime | None:
     return parse_moment(text, name) if text is not None else None
 
 
+ViewsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--views",
+        help="Only these views, comma-separated (e.g. timeline,search): several processes "
+        "may each take a subset. Default: every view",
+    ),
+]
+
+
+def _taking(ctx: typer.Context, views: str | None) -> Services:
+    """The services, taking only the views named (comma-separated), if any are."""
+    services = _services(ctx)
+    if views is not None:
+        services.take_views(views.split(","))
+    return services
+
+
 @projections_app.command("status")
-def projections_status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Each view's position against the head of the event log."""
-    statuses = _services(ctx).queries.view_status()
+def projections_status(
+    ctx: typer.Context, views: ViewsOption = None, as_json: JsonFlag = False
+) -> None:
+    """Each view's position (the last event id it took) against the head of the event log,
+    and its lag: in events, and in seconds (how long the oldest event it has not taken has
+    been waiting; 0 when caught up)."""
+    statuses = _taking(ctx, views).queries.view_status()
     if as_json:
-        print_json(
-            [
-                {"view": s.name, "position": s.position, "head": s.head, "behind": s.behind}
-                for s in statuses
-            ]
-        )
+        print_json([s.as_json() for s in statuses])
         return
     print_table(
         "Views",
-        ["view", "position", "head", "behind"],
-        [(s.name, s.position, s.head, s.behind) for s in statuses],
+        ["view", "position", "head", "behind", "lag (s)"],
+        [(s.name, s.position, s.head, s.behind, f"{s.lag_seconds:.1f}") for s in statuses],
     )
 
 
 @projections_app.command("catch-up")
-def projections_catch_up(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def projections_catch_up(
+    ctx: typer.Context, views: ViewsOption = None, as_json: JsonFlag = False
+) -> None:
     """Take every new event into the views once, with a progress bar (the runner's role)."""
-    services = _services(ctx)
+    services = _taking(ctx, views)
     behind = max((s.behind for s in services.queries.view_status()), default=0)
     with progress("catching up", behind * len(services.views.views), "events") as bar:
         taken = services.queries.catch_up(on_progress=bar.advance)
@@ -96,6 +115,7 @@ def projections_follow(
             help="Seconds between looks for new events (RELIQUARY_FOLLOW_INTERVAL_SECONDS)",
         ),
     ] = None,
+    views: ViewsOption = None,
 ) -> None:
     """Keep the views current until stopped (SIGTERM or SIGINT): the projection runner.
 
@@ -105,7 +125,7 @@ def projections_follow(
     import signal
     import threading
 
-    services = _services(ctx)
+    services = _taking(ctx, views)
     stop = threading.Event()
 
     def stopping(signum: int, frame: object) -> None:  # noqa: ARG001 (the handler's signature)
@@ -131,10 +151,13 @@ def projections_rebuild(
     names: Annotated[
         list[str] | None, typer.Argument(help="Views to rebuild (default: all)")
     ] = None,
+    views: ViewsOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Drop views and take every event again, with a progress bar."""
-    services = _services(ctx)
+    """Drop views and take every event again, with a progress bar (NAMES or --views)."""
+    services = _taking(ctx, views)
+    if views is not None and not names:
+        names = list(services.views.views)
     head = services.ledger.recorder.max_notification_id() or 0
     total = head * len(names or services.views.views)
     with progress("rebuilding", total, "events") as bar:
@@ -226,22 +249,28 @@ def why(
     model: ModelOption = None,
     event_type: TypeOption = None,
     limit: Annotated[int, typer.Option("--limit", help="Decisions shown (1 to 200)")] = 10,
+    after: Annotated[
+        str | None,
+        typer.Option("--after", help="The cursor of the last hit seen: show the page after it"),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Decisions ranked by how well their rationale and evidence match QUERY."""
+    """Decisions holding the words of QUERY: those holding every word first, newest first."""
     from projections.queries import MAX_SEARCH_RESULTS
 
     services = _caught_up(ctx)
     queries = services.queries
     if as_json:
-        hits = queries.search(query, model=model, event_type=event_type, limit=limit)
-        print_json([{"rank": round(hit.rank, 6), **hit.entry.as_json()} for hit in hits])
+        hits = queries.search(query, model=model, event_type=event_type, limit=limit, after=after)
+        print_json(
+            [{"rank": hit.rank, "cursor": hit.cursor, **hit.entry.as_json()} for hit in hits]
+        )
         _say_basis(services)
         return
     # For people, one hit more than shown, to say whether more match (a limit out of range is
     # passed as given, for `Queries.search` to refuse).
     asked = limit + 1 if 1 <= limit < MAX_SEARCH_RESULTS else limit
-    hits = queries.search(query, model=model, event_type=event_type, limit=asked)
+    hits = queries.search(query, model=model, event_type=event_type, limit=asked, after=after)
     more = len(hits) > limit
     hits = hits[:limit]
     rows = []
@@ -253,7 +282,7 @@ def why(
         )
         rows.append(
             (
-                f"{hit.rank:.3f}",
+                "every word" if hit.rank == 2 else "some words",
                 f"{entry.model} v{entry.version} (seq {entry.sequence})",
                 entry.type,
                 f"{shown(entry.actor_id)} ({entry.actor_role})",
@@ -264,18 +293,15 @@ def why(
         )
     print_table(
         f"Why: {query}",
-        ["rank", "decision", "type", "who", "when", "rationale", "criteria and evidence"],
+        ["matches", "decision", "type", "who", "when", "rationale", "criteria and evidence"],
         rows,
     )
     if more:
-        say(
-            f"showing the {limit} best matches, and more decisions match: "
-            f"use --limit N (up to {MAX_SEARCH_RESULTS}) to see more"
-        )
+        say(f"showing {limit}; more decisions match: the next page is --after {hits[-1].cursor}")
     elif len(hits) == MAX_SEARCH_RESULTS:
         say(
-            f"showing the {MAX_SEARCH_RESULTS} best matches, the most `why` shows; "
-            "more may match: narrow with --model or --type"
+            f"showing {MAX_SEARCH_RESULTS}, the most a page shows; more may match: "
+            f"--after {hits[-1].cursor}"
         )
     _say_basis(services)
 

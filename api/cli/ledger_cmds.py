@@ -38,27 +38,9 @@ def load_policy(path: Path | None) -> WitnessPolicy | None:
 
 
 def _settings(ctx: typer.Context) -> Settings:
-    from api.settings import Settings
+    from api.cli.fast import settings
 
-    overrides = {}
-    if ctx.obj and ctx.obj.get("database_url"):
-        overrides["database_url"] = ctx.obj["database_url"]
-    try:
-        return Settings(**overrides)
-    except Exception as error:  # pydantic's ValidationError, reported as one line
-        from domain.errors import LedgerError
-
-        raise LedgerError(_first_line(error)) from None
-
-
-def _first_line(error: Exception) -> str:
-    from pydantic import ValidationError
-
-    if isinstance(error, ValidationError):
-        detail = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in detail["loc"])
-        return f"invalid setting {where}: {detail['msg']}"
-    return str(error)
+    return settings(ctx.obj.get("database_url") if ctx.obj else None)
 
 
 def _ledger(ctx: typer.Context) -> Ledger:

@@ -22,7 +22,15 @@ def create_app(settings: Settings) -> FastAPI:
     """The Reliquary API over the ledger, log and views that ``settings`` name."""
     from api.http import problems
     from api.http.limits import RequestGuard
-    from api.http.routes import archive, checklist, commands, queries, transparency, witness
+    from api.http.routes import (
+        archive,
+        checklist,
+        commands,
+        health,
+        queries,
+        transparency,
+        witness,
+    )
     from api.web.context import router as web_router
 
     @asynccontextmanager
@@ -58,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(transparency.router)
     app.include_router(transparency.tiles_router)
     app.include_router(archive.router)
+    app.include_router(health.router)
     witness.install(app, settings)  # POST /witness/add-checkpoint, only if configured
     # The log's own witness policy is read now, so that a bad one stops `serve` at start.
     from api.settings import own_witness_policy

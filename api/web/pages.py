@@ -163,10 +163,9 @@ def model_page(request: Request, model: str) -> Response:
     version = whole_number(params, "version", 1, MAX_VERSION)
     as_of_text = text(params, "as_of", MOMENT_CHARS)
     as_of = moment(as_of_text, "as_of")
-    current = queries.state_at(model)
-    answer = queries.history(model, version=version, at=as_of, reader=seen.actor)
-    checklist = queries.checklist(model, as_of=as_of)[0]
-    state, shown = answer.lifecycle, answer.state
+    # The model now and as read, with its checklist: its events read once, none as records.
+    read = queries.model_at(model, version=version, at=as_of)
+    current, state, shown = read.current, read.lifecycle, read.state
     filters = TimelineFilters.parse(params, model=model)
     timeline = _timeline(services, filters)
     path = f"/web/models/{path_part(model)}"
@@ -205,7 +204,7 @@ def model_page(request: Request, model: str) -> Response:
             "essays": queries.register("essays", model),
             "preferences": queries.register("preferences", model),
             "signals": queries.register("signals", model),  # by kind, then period
-            "checklist": checklist,
+            "checklist": read.checklist,
             "roles": ROLES,
             "page_sizes": PAGE_SIZES,
         },
@@ -308,7 +307,16 @@ def search_page(request: Request) -> Response:
     model = text(params, "model", 200)
     kind = text(params, "type", 100)
     limit = whole_number(params, "limit", 1, MAX_SEARCH_RESULTS) or 20
-    hits = queries.search(query, model=model, event_type=kind, limit=limit) if query else []
+    after = text(params, "after", 40)
+    # One more than shown, to know whether a next page exists (at the largest page, a full
+    # page may have one).
+    asked = min(limit + 1, MAX_SEARCH_RESULTS)
+    found = (
+        queries.search(query, model=model, event_type=kind, limit=asked, after=after)
+        if query
+        else []
+    )
+    hits, more = found[:limit], len(found) > limit or len(found) == MAX_SEARCH_RESULTS
     return page(
         request,
         "search.html",
@@ -320,6 +328,9 @@ def search_page(request: Request) -> Response:
             "model": model or "",
             "type": kind or "",
             "hits": hits,
+            "after": after or "",
+            "next_after": hits[-1].cursor if more else None,
+            "limit": limit,
             "model_names": [m.model for m in queries.model_statuses()],
         },
     )

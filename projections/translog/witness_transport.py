@@ -9,6 +9,8 @@ is read up to `MAX_ANSWER_BYTES` and no further; a network error or a timeout is
 
 from __future__ import annotations
 
+import threading
+
 from projections.translog.witness_policy import (
     MAX_ANSWER_BYTES,
     PolicyWitness,
@@ -28,10 +30,22 @@ def http_post(timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Post:
     """A ``post`` that sends the body to the witness's ``add-checkpoint`` URL over HTTP(S)."""
     import httpx
 
+    # One client for every submission this ``post`` makes (in parallel threads: httpx's client
+    # is safe to share), built at the first: building one loads the CA bundle into a new TLS
+    # context, about 20 ms, which was most of a witness round over loopback.
+    clients: list[httpx.Client] = []
+    building = threading.Lock()
+
+    def client_for_posts() -> httpx.Client:
+        with building:
+            if not clients:
+                clients.append(httpx.Client(timeout=timeout))
+            return clients[0]
+
     def post(witness: PolicyWitness, body: bytes) -> PostAnswer:
+        client = client_for_posts()
         try:
             with (
-                httpx.Client(timeout=timeout) as client,
                 client.stream(
                     "POST",
                     witness.add_checkpoint_url,

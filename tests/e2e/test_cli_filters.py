@@ -165,17 +165,32 @@ def test_the_json_timeline_is_unchanged_and_carries_its_cursor(setup: Any) -> No
     assert "more follow" not in err
 
 
-def test_why_at_its_limit_says_more_decisions_match(setup: Any) -> None:
+def test_why_at_its_limit_says_more_decisions_match_and_pages_on(setup: Any) -> None:
     run, model, _ = setup
     code, out, err = run("why", "licence review", "--model", model, "--limit", "2")
     assert code == 0, err
-    assert "showing the 2 best matches, and more decisions match: use --limit N" in err
-    code, out, err = run("why", "licence review", "--model", model, "--limit", "20")
+    assert "showing 2; more decisions match: the next page is --after " in err
+    code, out, err = run("why", "licence review", "--model", model, "--limit", "20", "--json")
     assert code == 0 and "more decisions match" not in err
-    code, out, err = run("why", "licence review", "--model", model, "--limit", "2", "--json")
-    assert (code, len(json.loads(out))) == (0, 2)
-    assert "more decisions match" not in err
+    every = json.loads(out)
+    assert len(every) > 2
+    # Pages of two, each after the last cursor, give the same hits in the same order.
+    paged: list[dict[str, Any]] = []
+    after: list[str] = []
+    while True:
+        code, out, err = run("why", "licence review", "--model", model, "--limit", "2",
+                             "--json", *after)  # fmt: skip
+        assert code == 0, err
+        page = json.loads(out)
+        assert "more decisions match" not in err
+        if not page:
+            break
+        paged += page
+        after = ["--after", page[-1]["cursor"]]
+    assert [hit["sequence"] for hit in paged] == [hit["sequence"] for hit in every]
     assert run("why", "licence", "--limit", "0")[0] == 2  # still refused by the service
+    code, _, err = run("why", "licence", "--after", "3:1")
+    assert code == 2 and "after must be a hit's cursor" in err
 
 
 # -- expected_version in a command file ---------------------------------------------------------

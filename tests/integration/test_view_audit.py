@@ -109,7 +109,9 @@ def test_a_changed_signal_value_and_a_search_entry_are_named(views: ViewRunner) 
         "AND period_start = ? AND period_end = ?",
         (model, kind, start, end),
     )
-    tamper(views, "DELETE FROM view_search WHERE sequence = 0")
+    # The search index's sequence is the FTS5 table's rowid on SQLite.
+    sequence = "rowid" if views.recorder.dialect == "sqlite" else "sequence"
+    tamper(views, f"DELETE FROM view_search WHERE {sequence} = 0")
     audit = audit_views(views)
     found = {(d.table, d.problem, d.column) for d in audit.differences}
     assert found == {("view_signals", "changed", "value"), ("view_search", "missing", None)}

@@ -199,11 +199,16 @@ def search(
     model: TextQuery = None,
     type: Annotated[str | None, Query(alias="type")] = None,  # noqa: A002
     limit: int = 20,
+    after: Annotated[
+        str | None,
+        Query(description="The `cursor` of the last hit seen: the page after it"),
+    ] = None,
 ) -> list[dict[str, Any]]:
-    """Decisions ranked by how well their rationale and evidence match ``q``."""
-    hits = services.queries.search(q, model=model, event_type=type, limit=limit)
+    """Decisions holding the words of ``q``: those holding every word first (rank 2), then
+    those holding some (rank 1); newest first within each. Page with ``after``."""
+    hits = services.queries.search(q, model=model, event_type=type, limit=limit, after=after)
     _basis(services, response)
-    return [{"rank": hit.rank, **hit.entry.as_json()} for hit in hits]
+    return [{"rank": hit.rank, "cursor": hit.cursor, **hit.entry.as_json()} for hit in hits]
 
 
 def _register(
