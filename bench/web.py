@@ -19,10 +19,11 @@ overhead is left out):
 2. the same pair a page deep into the ledger (``after`` = half the events) and filtered by a
    decision type;
 3. the **model page** ``/web/models/M`` (the model's state, its first 50 decisions, its
-   access policy, access requests, essays and preferences) against the JSON calls that return
-   the same data: ``/models/M``, ``/timeline?model=M&limit=50``, ``/registers/access?model=M``,
-   ``/registers/essays?model=M``, ``/registers/preferences?model=M`` and
-   ``/registers/policies``, their server times added up per sample.
+   access policy, access requests, essays, preferences, retirement checklist and signals)
+   against the JSON calls that return the same data: ``/models/M``,
+   ``/timeline?model=M&limit=50``, ``/registers/access?model=M``, ``/registers/essays?model=M``,
+   ``/registers/preferences?model=M``, ``/registers/policies``, ``/models/M/checklist`` and
+   ``/registers/signals?model=M``, their server times added up per sample.
 
 For each: median and 95th percentile in ms, and the page's ratio to the API (goal from issue
 8: the page within 1.5x of the API). Figures and analysis: docs/performance.md.
@@ -332,6 +333,9 @@ def measure(url: str, samples: int, model: str) -> dict[str, Any]:
                         f"/registers/essays?model={model}",
                         f"/registers/preferences?model={model}",
                         "/registers/policies",
+                        # What the page has shown since: the retirement checklist, the signals.
+                        f"/models/{model}/checklist",
+                        f"/registers/signals?model={model}",
                     )
                 ),
             ),
