@@ -179,15 +179,7 @@ def _ensure_postgres_schema(
 
     table = sql.Identifier(schema, _VERSION_TABLE)
     try:
-        connection = psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=env["POSTGRES_PORT"],
-            user=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"],
-            autocommit=True,
-            connect_timeout=5,
-        )
+        connection = _owner_connection(env)
     except psycopg.OperationalError as error:
         # The library's error, on one line, as every door reports an unreachable store.
         raise OperationalError(" ".join(str(error).split())) from None
@@ -245,15 +237,7 @@ def _ensure_views_schema(settings: Settings, ledger: Ledger) -> None:
     table = sql.Identifier(schema, _VERSION_TABLE)
     lock = f"reliquary-views-schema:{schema}"
     try:
-        connection = psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=env["POSTGRES_PORT"],
-            user=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"],
-            autocommit=True,
-            connect_timeout=5,
-        )
+        connection = _owner_connection(env)
     except psycopg.OperationalError as error:
         raise OperationalError(
             "the views' database (RELIQUARY_VIEWS_DATABASE_URL) is unreachable: "
@@ -293,6 +277,22 @@ def _ensure_views_schema(settings: Settings, ledger: Ledger) -> None:
                 )
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock,))
+
+
+def _owner_connection(env: dict[str, str]) -> Any:
+    """A connection in autocommit to the PostgreSQL database ``env`` names (the library's
+    settings), for creating and upgrading a schema."""
+    import psycopg
+
+    return psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        autocommit=True,
+        connect_timeout=5,
+    )
 
 
 def _stored_schema_version(conn: Any, schema: str, table: Any) -> int | None:

@@ -198,9 +198,10 @@ class Justification:
     it with a request's requester, who is named only by pseudonym (`domain.disclosure`)."""
 
 
-# Values that hold nothing inside: most of an event's fields. Tested first, by exact type, so
-# that looking for sealed values in a page of events costs little (the views open every page).
-_ATOMIC = frozenset({str, int, float, bool, type(None), date, datetime, UUID})
+HOLDS_NOTHING = frozenset({str, int, float, bool, type(None), date, datetime, UUID})
+"""Types of values that hold nothing inside (no sealed value): most of an event's fields. Tested
+first, by exact type, so that looking for sealed values costs little (the ledger on every save,
+the views on every page)."""
 
 
 def sealed_in(value: Any) -> Iterator[Sealed]:
@@ -212,7 +213,7 @@ def sealed_in(value: Any) -> Iterator[Sealed]:
 
 
 def _collect_sealed(value: Any, found: list[Sealed]) -> None:
-    if type(value) in _ATOMIC:
+    if type(value) in HOLDS_NOTHING:
         return
     if isinstance(value, Sealed):
         found.append(value)
@@ -226,7 +227,7 @@ def _collect_sealed(value: Any, found: list[Sealed]) -> None:
 
 def with_sealed(value: Any, replace: Callable[[Sealed], Any]) -> Any:
     """The value with each sealed value in it replaced (the value itself if it holds none)."""
-    if type(value) in _ATOMIC:
+    if type(value) in HOLDS_NOTHING:
         return value
     if isinstance(value, Sealed):
         return replace(value)

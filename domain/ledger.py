@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
@@ -39,6 +39,7 @@ from domain import commands as cmd
 from domain.authority import COMMAND_OF_EVENT, EVENT_OF_COMMAND, Authentication, require_role
 from domain.codec import VALUE_TRANSCODINGS, OrjsonTranscoder
 from domain.decisions import (
+    HOLDS_NOTHING,
     Actor,
     Evidence,
     Justification,
@@ -809,7 +810,7 @@ def _sealed_values(events: Iterable[Any]) -> list[Sealed]:
     """The sealed values of new events that carry their opening: to store with the events."""
     # Most fields are plain values: test their type here before walking them (an import
     # batch looks at every field of thousands of events).
-    atomic = _ATOMIC_FIELD
+    atomic = HOLDS_NOTHING
     return [
         value
         for event in events
@@ -818,10 +819,6 @@ def _sealed_values(events: Iterable[Any]) -> list[Sealed]:
         for value in sealed_in(field)
         if value.opening is not None
     ]
-
-
-_ATOMIC_FIELD = frozenset({str, int, float, bool, type(None), date, datetime, UUID})
-"""Field types that hold no sealed value (`domain.decisions.sealed_in` returns none for them)."""
 
 
 def restored_event(

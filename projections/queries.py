@@ -465,6 +465,25 @@ class Queries:
             self.views.recorder, text, model=model, event_type=event_type, limit=limit, after=after
         )
 
+    def search_page(
+        self,
+        text: str,
+        *,
+        model: str | None = None,
+        event_type: str | None = None,
+        limit: int = 20,
+        after: str | None = None,
+    ) -> SearchPage:
+        """A page of `search` for people: the hits and where the next page starts, if one
+        may (one hit more than shown is asked for, to know; at the largest page, a full page
+        may be followed by more)."""
+        asked = limit + 1 if 1 <= limit < MAX_SEARCH_RESULTS else limit
+        found = self.search(text, model=model, event_type=event_type, limit=asked, after=after)
+        hits = found[:limit]
+        certain = len(found) > limit
+        follows = certain or (bool(hits) and len(hits) == MAX_SEARCH_RESULTS)
+        return SearchPage(hits, hits[-1].cursor if follows else None, certain)
+
     # -- the filters' names ---------------------------------------------------------------------
 
     def _check_model(self, model: str | None) -> None:
@@ -627,6 +646,15 @@ def _check_role(role: str | None) -> None:
         raise InvalidQuery(
             f"role: no role {role!r}{_did_you_mean(role, known)}; the roles: {', '.join(known)}"
         )
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """A page of search hits, and the cursor of the next page (None: none follows)."""
+
+    hits: list[Hit]
+    next_after: str | None
+    more_certain: bool  # more decisions surely match (else, with a cursor: they may)
 
 
 def _did_you_mean(value: str, known: list[str]) -> str:

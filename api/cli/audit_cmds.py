@@ -267,12 +267,8 @@ def why(
         )
         _say_basis(services)
         return
-    # For people, one hit more than shown, to say whether more match (a limit out of range is
-    # passed as given, for `Queries.search` to refuse).
-    asked = limit + 1 if 1 <= limit < MAX_SEARCH_RESULTS else limit
-    hits = queries.search(query, model=model, event_type=event_type, limit=asked, after=after)
-    more = len(hits) > limit
-    hits = hits[:limit]
+    page = queries.search_page(query, model=model, event_type=event_type, limit=limit, after=after)
+    hits = page.hits
     rows = []
     for hit in hits:
         entry = hit.entry
@@ -296,12 +292,12 @@ def why(
         ["matches", "decision", "type", "who", "when", "rationale", "criteria and evidence"],
         rows,
     )
-    if more:
-        say(f"showing {limit}; more decisions match: the next page is --after {hits[-1].cursor}")
-    elif len(hits) == MAX_SEARCH_RESULTS:
+    if page.next_after is not None and page.more_certain:
+        say(f"showing {limit}; more decisions match: the next page is --after {page.next_after}")
+    elif page.next_after is not None:
         say(
             f"showing {MAX_SEARCH_RESULTS}, the most a page shows; more may match: "
-            f"--after {hits[-1].cursor}"
+            f"--after {page.next_after}"
         )
     _say_basis(services)
 

@@ -308,15 +308,12 @@ def search_page(request: Request) -> Response:
     kind = text(params, "type", 100)
     limit = whole_number(params, "limit", 1, MAX_SEARCH_RESULTS) or 20
     after = text(params, "after", 40)
-    # One more than shown, to know whether a next page exists (at the largest page, a full
-    # page may have one).
-    asked = min(limit + 1, MAX_SEARCH_RESULTS)
     found = (
-        queries.search(query, model=model, event_type=kind, limit=asked, after=after)
+        queries.search_page(query, model=model, event_type=kind, limit=limit, after=after)
         if query
-        else []
+        else None
     )
-    hits, more = found[:limit], len(found) > limit or len(found) == MAX_SEARCH_RESULTS
+    hits = found.hits if found else []
     return page(
         request,
         "search.html",
@@ -329,7 +326,7 @@ def search_page(request: Request) -> Response:
             "type": kind or "",
             "hits": hits,
             "after": after or "",
-            "next_after": hits[-1].cursor if more else None,
+            "next_after": found.next_after if found else None,
             "limit": limit,
             "model_names": [m.model for m in queries.model_statuses()],
         },
