@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from api.actors import ActorStore
     from api.settings import Settings
     from domain.ledger import Ledger
+    from projections.archive.oms import SignedOmsBundle
     from projections.health import Health
     from projections.queries import Queries
     from projections.runner import ViewRecorder, ViewRunner
@@ -474,6 +475,7 @@ class Services:
             preference_policy(self.settings),
             checklist_policy(self.settings),
             latest_checkpoint=lambda: self.log.log.recorder.latest_checkpoint(),
+            log_origin=lambda: self.log.origin,
         )
 
     @cached_property
@@ -538,6 +540,31 @@ class Services:
         store = CosignatureStore(self.store)
         post = http_post(timeout if timeout is not None else self.settings.witness_timeout_seconds)
         return submit_latest(self.log, store, policy, post, sign=sign)
+
+    def oms_bundle(self, model: str, private_key_pem: bytes, *, key_name: str) -> SignedOmsBundle:
+        """An OMS v1.0 ``model.sig`` of the model's latest preserved manifest, signed with an
+        ECDSA P-256 PEM key (``reliquary oms export``; `projections.archive.oms`).
+
+        The manifest is read by its digest from the store and checked against the digest and
+        the event's totals, as ``archive manifest`` reads it; ``key_name`` names the key in a
+        refusal, which never shows its bytes.
+        """
+        from domain.errors import NoPreservedWeights
+        from projections.archive.manifests import recorded_manifest
+        from projections.archive.oms import sign_oms_bundle
+
+        weights = self.ledger.state(model).weights
+        if weights is None:
+            raise NoPreservedWeights(f"model {model!r} has no preserved weights on record")
+        manifest = recorded_manifest(
+            self.ledger,
+            weights.manifest_digest,
+            file_count=weights.file_count,
+            total_bytes=weights.total_bytes,
+        )
+        return sign_oms_bundle(
+            manifest.files, model, manifest.digest, private_key_pem, key_name=key_name
+        )
 
     @cached_property
     def actors(self) -> ActorStore:

@@ -85,6 +85,7 @@ from domain.decisions import (  # noqa: E402
 from domain.identity import model_id  # noqa: E402
 from domain.ledger import Ledger  # noqa: E402
 from domain.lifecycle import ModelLifecycle  # noqa: E402
+from domain.manifests import Manifest  # noqa: E402
 from projections.runner import ViewRunner  # noqa: E402
 from projections.search import query_terms, search  # noqa: E402
 from projections.view_audit import audit_views  # noqa: E402
@@ -546,6 +547,7 @@ def _life(model: ModelLifecycle, name: str, texts: Texts) -> Iterator[None]:
                 ManifestEntry(f"model-{i:05d}-of-00004.safetensors", 4 << 30, texts.digest()[7:])
                 for i in range(4)
             )
+            PRESERVED[manifest_digest(files)] = Manifest(manifest_digest(files), files)
             model.preserve_weights(
                 decided(
                     "curator",
@@ -607,6 +609,11 @@ def _free_period(model: ModelLifecycle, kind: str, texts: Texts) -> tuple[date, 
     raise SystemExit(f"no free {kind} period left for {model.name}; use more --models")
 
 
+PRESERVED: dict[str, Manifest] = {}
+"""The manifests the lives preserve, by digest: stored with the events that name them, as the
+ledger's own commands store them (an audit bundle of the bench ledger needs them)."""
+
+
 def build(ledger: Ledger, events: int, models: int, seed: int = 7) -> Counter[str]:
     """Save ``events`` events across ``models`` models, 5,000 per transaction; count types."""
     if events < models:
@@ -641,7 +648,8 @@ def build(ledger: Ledger, events: int, models: int, seed: int = 7) -> Counter[st
         batch[name] = model
         made += 1
         if made % SAVE_BATCH == 0 or made == events:
-            ledger.save(*batch.values())
+            ledger.save(*batch.values(), manifests=list(PRESERVED.values()))
+            PRESERVED.clear()
             batch = {}
             if made % 100_000 == 0:
                 rate = made / (time.perf_counter() - began)

@@ -400,6 +400,14 @@ BENCHES = (
         optional=True,
     ),
     Bench(
+        "fairness",
+        "fairness.py",
+        (("--events", "20000"),),
+        (("--events", "100000"), ("--events", "100000", "--backend", "postgres")),
+        from_figures("fairness"),
+        1,
+    ),
+    Bench(
         "faults",
         "faults.py",
         (("--quick", "--only", "1,8"),),

@@ -359,13 +359,20 @@ class RetireModel(Command):
 
 
 class PreserveWeights(Command):
-    """Record the archived weights by manifest, where they are kept and by whom."""
+    """Record the archived weights by manifest, where they are kept and by whom.
+
+    ``oms_root_digest`` and ``oms_bundle_digest`` are given when an OpenSSF model-signing
+    ``model.sig`` signed the same files: its subject's root digest and the SHA-256 of the
+    bundle file. The aggregate checks the root against the files (`oms-root-mismatch`).
+    """
 
     command: Literal["preserve_weights"]
     manifest: Manifest
     locations: Annotated[list[URI], Field(min_length=1, max_length=MAX_LOCATIONS)]
     custodian: Name
     retention: ShortText
+    oms_root_digest: Sha256Hex | None = None
+    oms_bundle_digest: Sha256Hex | None = None
 
 
 class ArchiveArtifact(Command):

@@ -199,6 +199,18 @@ class ManifestDigestMismatch(LifecycleRuleViolation):
     kind = Kind.INVALID
 
 
+class OmsRootMismatch(LifecycleRuleViolation):
+    """The OMS root digest given is not the model-signing root of the files listed.
+
+    OpenSSF model signing (OMS v1.0) signs a folder as the SHA-256 of its files' raw SHA-256
+    digests in path order (`domain.manifests.oms_root_digest`); a preservation that names such
+    a root must list exactly the files it covers, and a bundle digest only with its root.
+    """
+
+    rule = "oms-root-mismatch"
+    kind = Kind.INVALID
+
+
 class ArchiveCheckWithoutPreservation(LifecycleRuleViolation):
     """An archive can be checked only against weights that were preserved."""
 
@@ -454,6 +466,24 @@ class NoPreservedWeights(LedgerError):
 
     rule = "no-preserved-weights"
     kind = Kind.NOT_FOUND
+
+
+class DigestNotPreserved(LedgerError):
+    """A digest a reader expects is neither the manifest digest nor the OMS root digest of the
+    model's latest preserved weights (``verify-archive --digest``)."""
+
+    rule = "digest-not-preserved"
+    kind = Kind.NOT_FOUND
+
+
+class OmsKeyRefused(LedgerError):
+    """A key that cannot sign an OMS bundle: not a PEM private key, encrypted, or not P-256.
+
+    The message names the key's file and its type, never a byte of the key.
+    """
+
+    rule = "oms-key-refused"
+    kind = Kind.INVALID
 
 
 class ManifestNotFound(LedgerError):

@@ -32,6 +32,7 @@ from domain.decisions import (
 )
 from domain.decisions import differing_digest as differing_digest_of
 from domain.disclosure import POLICY_VERSION
+from domain.manifests import oms_root_digest as oms_root_digest_of
 from domain.rules import Support, day_of, first_after, first_before, instant, takes_effect_too_late
 from domain.state import (
     APPEALED,
@@ -192,16 +193,20 @@ class ModelLifecycle(BaseAggregate[UUID]):
         The manifest itself (every file's path, size and SHA-256) is stored beside the event,
         once per digest, in the transaction that saves it (`domain.manifests`): a list of many
         files would not fit one entry of the transparency log, and the digest commits to it.
+        Version 3 added the OpenSSF model-signing (OMS) root digest of the same files and the
+        SHA-256 of the ``model.sig`` bundle that signed it, both None when no bundle was given.
         """
 
         TOPIC = "reliquary/WeightsPreserved/v1"
-        class_version = 2
+        class_version = 3
         manifest_digest: str
         file_count: int
         total_bytes: int
         locations: tuple[str, ...]
         custodian: str
         retention: str
+        oms_root_digest: str | None
+        oms_bundle_digest: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -213,6 +218,12 @@ class ModelLifecycle(BaseAggregate[UUID]):
             files = state.pop("files")
             state["file_count"] = len(files)
             state["total_bytes"] = sum(entry.size for entry in files)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """A preservation recorded before OMS interop named no model-signing bundle."""
+            state["oms_root_digest"] = None
+            state["oms_bundle_digest"] = None
 
         def apply(self, aggregate: ModelLifecycle) -> None:
             """The latest preservation is the one archive checks compare against."""
@@ -760,11 +771,16 @@ class ModelLifecycle(BaseAggregate[UUID]):
         locations: tuple[str, ...],
         custodian: str,
         retention: str,
+        oms_root_digest: str | None = None,
+        oms_bundle_digest: str | None = None,
     ) -> None:
         """Record the preserved weights; the digest given must be the digest of the files.
 
         The event records the digest, the count and the total size; the ledger stores the
-        files themselves beside it, by the digest, in the same transaction.
+        files themselves beside it, by the digest, in the same transaction. An OMS root
+        digest, when given, must be the model-signing root of these very files (so a
+        ``model.sig`` recorded here signs exactly what the manifest lists, whichever door
+        sent it); a bundle digest is recorded only with the root its bundle signs.
         """
         computed = manifest_digest(files)
         if computed != digest:
@@ -774,6 +790,22 @@ class ModelLifecycle(BaseAggregate[UUID]):
                 expected=computed,
                 given=digest,
             )
+        if oms_bundle_digest is not None and oms_root_digest is None:
+            raise errors.OmsRootMismatch(
+                "an OMS bundle digest is recorded only with the OMS root digest its bundle "
+                "signs: give oms_root_digest too",
+                given=oms_bundle_digest,
+            )
+        if oms_root_digest is not None:
+            oms_computed = oms_root_digest_of(files)
+            if oms_computed != oms_root_digest:
+                raise errors.OmsRootMismatch(
+                    f"the OMS root digest given, {oms_root_digest}, is not the model-signing "
+                    f"root of the {len(files)} files listed, which is {oms_computed}: the "
+                    "bundle signs other files or other contents",
+                    expected=oms_computed,
+                    given=oms_root_digest,
+                )
         self._check_dates(decided)
         self._decide(
             self.WeightsPreserved,
@@ -784,6 +816,8 @@ class ModelLifecycle(BaseAggregate[UUID]):
             locations=locations,
             custodian=custodian,
             retention=retention,
+            oms_root_digest=oms_root_digest,
+            oms_bundle_digest=oms_bundle_digest,
         )
 
     def archive_artifact(

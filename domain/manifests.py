@@ -28,6 +28,7 @@ statements are written once with ``{p}`` for the placeholder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -124,6 +125,27 @@ def manifest_of(files: Iterable[ManifestEntry], digest: str | None = None) -> Ma
             given=digest,
         )
     return Manifest(computed, ordered)
+
+
+def oms_order(path: str) -> tuple[str, ...]:
+    """A path's place in an OMS statement: model-signing sorts ``PurePosixPath``s, which
+    compare component by component ("a/b" before "a.b", unlike the manifest's byte order)."""
+    return tuple(path.split("/"))
+
+
+def oms_root_digest(files: Iterable[ManifestEntry]) -> str:
+    """The OMS root digest of these files: what an OpenSSF model-signing v1.0 statement
+    (``model_signing`` 1.1.1, file serialization, SHA-256) names as its subject's sha256.
+
+    It is the SHA-256 of the files' raw 32-byte SHA-256 digests, concatenated in `oms_order`.
+    A preservation may record it beside the manifest digest (``WeightsPreserved`` class
+    version 3), and the aggregate checks it is the root of the files listed; docs/archive.md
+    defines both digests.
+    """
+    hasher = hashlib.sha256()
+    for entry in sorted(files, key=lambda entry: oms_order(entry.path)):
+        hasher.update(bytes.fromhex(entry.sha256))
+    return hasher.hexdigest()
 
 
 def manifest_from_json(document: Any) -> Manifest:

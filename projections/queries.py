@@ -20,7 +20,7 @@ import base64
 import dataclasses
 import difflib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,8 @@ from projections.records import event_record, opened_record
 from projections.runner import ERASED
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from domain.ledger import Ledger, ModelSummary
     from domain.lifecycle import ModelLifecycle
     from domain.manifests import Manifest, ManifestPage
@@ -109,6 +111,35 @@ class TimelinePage:
         }
 
 
+MAX_KEPT_REPORTS = 8
+"""Fairness reports of "now" kept, one per set of thresholds (`Queries.fairness`)."""
+
+
+@dataclass(frozen=True)
+class _KeptReport:
+    """A fairness report of "now", and the log's head when it was read.
+
+    It is still the report of a later moment on the same day while the log has not grown and
+    none of its events awaited a later effective time or was stored out of its clock's order:
+    then the later moment would count exactly the same events, grants would expire on the same
+    day and essay weeks end in the same week. Its ``moment`` stays the one it was computed at,
+    which recomputes it (`projections.fairness.reproduce`).
+    """
+
+    report: Any
+    head: int | None
+
+    def still_holds(self, head: int | None, at: datetime) -> bool:
+        position = self.report.position
+        return (
+            head == self.head
+            and at.date() == position.moment.date()
+            and at >= position.moment
+            and not position.not_yet_in_effect
+            and not position.recorded_after
+        )
+
+
 class Queries:
     """Every question about the ledger's records, answered from the ledger and its views."""
 
@@ -119,6 +150,7 @@ class Queries:
         policy: PreferencePolicy,
         checklist_policy: ChecklistPolicy | None = None,
         latest_checkpoint: Callable[[], StoredCheckpoint | None] | None = None,
+        log_origin: Callable[[], str] | None = None,
     ) -> None:
         from projections.checklist import ChecklistPolicy as Policy
 
@@ -127,6 +159,11 @@ class Queries:
         # The log's latest signed checkpoint, which every answer's `basis` names (None: this
         # read side has no log, and a basis names no checkpoint).
         self.latest_checkpoint = latest_checkpoint
+        # The log's origin line, which a fairness report names with its tree's root.
+        self.log_origin = log_origin
+        # The latest fairness report per thresholds, while it is still the report of now.
+        self._reports: dict[Any, _KeptReport] = {}
+        self._reports_lock = threading.Lock()
         self.policy = policy
         self.checklist_policy = checklist_policy or Policy(
             archive_check_days=90, signal_days=45, preference=policy
@@ -568,53 +605,108 @@ class Queries:
     def fairness(
         self,
         *,
-        criteria_distance: float = DEFAULT_CRITERIA_DISTANCE,
+        thresholds: Mapping[str, Any] | None = None,
         as_of: date | datetime | None = None,
+        size: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> Any:
         """The fairness report (docs/fairness.md) of the decisions recorded and in effect at T.
 
         T is ``as_of``: a moment, or a day meaning the end of that day (UTC); without it, now.
-        Every section counts only the events recorded at or before T whose decision took
-        effect by T; missed essay weeks run to T's day. The report names the ledger position
-        it was computed at (`LedgerPosition`), so it can be recomputed. For T = now the views
-        answer when they hold exactly those events; otherwise the events are replayed.
+        The report is computed from the log's leaves (`projections.fairness.recorded`), never
+        from the views: every event counted was hashed into the tree whose size and root the
+        report names, so anyone holding an audit bundle of the log recomputes it
+        (`fairness_from_bundle`). ``size`` reads only the log's first ``size`` events (the size
+        a report names, to recompute it); ``thresholds`` are `FairnessPolicy`'s fields.
         """
-        from projections import fairness
-        from projections.fairness.recorded import rows_as_of, views_position
+        from projections.fairness.recorded import ledger_leaves, rows_of_leaves
 
-        if not 0.0 <= criteria_distance <= 10.0:
-            raise InvalidQuery(f"criteria distance must be from 0 to 10; got {criteria_distance}")
-        settings = fairness.FairnessPolicy(criteria_distance=criteria_distance)
-        if as_of is None:
-            at = datetime.now(UTC)
-            self.views.refresh()
-            recorder = self.views.recorder
-            for _ in range(3):  # the views' position before and after the rows must agree
-                position = views_position(recorder, at)
-                if position is None:
-                    break
-                rows = (
-                    registers.access_requests(recorder, as_of=at.date()),
-                    registers.access_policies(recorder),
-                    registers.essays(recorder),
-                    registers.preferences(recorder, self.policy),
-                )
-                if views_position(recorder, at) == position:
-                    return fairness.fairness_report(
-                        *rows, policy=settings, as_of=at.date(), position=position
-                    )
-        else:
-            at = _end_of(as_of)
-        recorded = rows_as_of(self.ledger, self.policy, at)
-        return fairness.fairness_report(
-            recorded.requests,
-            recorded.policies,
-            recorded.essays,
-            recorded.preferences,
-            policy=settings,
-            as_of=at.date(),
-            position=recorded.position,
+        settings = fairness_policy(thresholds)
+        if size is not None and not 0 <= size <= 2**62:
+            raise InvalidQuery(f"size must be a tree size from 0; got {size}")
+        at = _end_of(as_of)
+        latest = as_of is None and size is None
+        key = tuple(sorted(settings.__dict__.items()))
+        head = self.ledger.recorder.max_notification_id() if latest else None
+        if latest:
+            with self._reports_lock:
+                kept = self._reports.get(key)
+            if kept is not None and kept.still_holds(head, at):
+                return kept.report
+        origin = self.log_origin() if self.log_origin is not None else None
+        recorded = rows_of_leaves(
+            ledger_leaves(self.ledger),
+            self.policy,
+            at,
+            origin=origin,
+            size=size,
+            on_progress=on_progress,
         )
+        report = report_of(recorded, settings, self.policy, at)
+        if latest:
+            with self._reports_lock:
+                if len(self._reports) >= MAX_KEPT_REPORTS:
+                    self._reports.pop(next(iter(self._reports)))
+                self._reports[key] = _KeptReport(report, head)
+        return report
+
+
+def fairness_policy(thresholds: Mapping[str, Any] | None) -> Any:
+    """The report's `FairnessPolicy` from the thresholds a door parsed; a bad one is refused."""
+    from projections.fairness import FairnessPolicy
+
+    given = dict(thresholds or {})
+    distance = given.get("criteria_distance", DEFAULT_CRITERIA_DISTANCE)
+    if not 0.0 <= distance <= 10.0:
+        raise InvalidQuery(f"criteria distance must be from 0 to 10; got {distance}")
+    try:
+        return FairnessPolicy(**given)
+    except (TypeError, ValueError) as error:
+        raise InvalidQuery(f"fairness thresholds: {error}") from None
+
+
+def report_of(recorded: Any, settings: Any, stability: PreferencePolicy, at: datetime) -> Any:
+    """The fairness report of rows read at ``at`` (`recorded.RecordedRows`)."""
+    from projections import fairness
+
+    return fairness.fairness_report(
+        recorded.requests,
+        recorded.policies,
+        recorded.essays,
+        recorded.preferences,
+        policy=settings,
+        as_of=at.date(),
+        position=recorded.position,
+        stability=stability,
+    )
+
+
+def fairness_from_bundle(
+    directory: Path,
+    pinned_verifier: str,
+    *,
+    thresholds: Mapping[str, Any] | None = None,
+    stability: PreferencePolicy | None = None,
+    as_of: date | datetime | None = None,
+    size: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Any:
+    """The fairness report recomputed from an offline audit bundle alone: no database.
+
+    The bundle must verify against ``pinned_verifier`` (the key the operator published). Given
+    the T, size and settings a report names (`projections.fairness.reproduce`), the result is
+    that report, and its JSON the same bytes.
+    """
+    from domain.rules import PreferencePolicy as Stability
+    from projections.fairness.recorded import bundle_rows
+
+    settings = fairness_policy(thresholds)
+    if size is not None and not 0 <= size <= 2**62:
+        raise InvalidQuery(f"size must be a tree size from 0; got {size}")
+    chosen = stability if stability is not None else Stability()
+    at = _end_of(as_of)
+    recorded = bundle_rows(directory, pinned_verifier, chosen, at, size, on_progress)
+    return report_of(recorded, settings, chosen, at)
 
 
 def event_types() -> list[str]:

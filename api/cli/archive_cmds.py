@@ -1,4 +1,5 @@
-"""CLI commands for preserved weights: manifest, preserve, verify-archive, archive manifest.
+"""CLI commands for preserved weights: manifest, preserve, verify-archive, archive manifest,
+and ``oms export`` (an OpenSSF model-signing bundle of the preserved manifest).
 
 ``manifest`` and ``verify-archive`` do their work in `api.cli.fast`, which also runs them
 without typer (their start-up counts against the hashing); here they are declared for help,
@@ -14,10 +15,14 @@ import typer
 
 from api.cli import fast
 from api.cli.ledger_cmds import JsonFlag, _services
-from api.cli.output import print_json, print_table, say
+from api.cli.output import fail, print_json, print_table, say
 
 archive_app = typer.Typer(
     help="Recorded weights manifests, read by digest from the store.", no_args_is_help=True
+)
+oms_app = typer.Typer(
+    help="OpenSSF model signing (OMS v1.0): model.sig bundles of preserved weights.",
+    no_args_is_help=True,
 )
 
 Workers = Annotated[
@@ -51,14 +56,31 @@ def preserve(
     effective_at: Annotated[
         str | None, typer.Option("--effective-at", help="When it took effect (ISO 8601, zone)")
     ] = None,
+    oms_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--oms-bundle",
+            help="An OMS model.sig of DIR: record its root digest and its SHA-256 (its "
+            "signature is not verified here: run model_signing verify)",
+        ),
+    ] = None,
     workers: Workers = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Hash DIR and record it as the model's preserved weights, in one step."""
+    """Hash DIR and record it as the model's preserved weights, in one step.
+
+    With --oms-bundle, the model.sig must sign exactly DIR's files (same paths, same SHA-256);
+    the ledger checks that its root digest is the OMS root of the manifest's files.
+    """
     from domain.authority import Authentication
     from domain.commands import parse_command_object
 
     tree = fast.hash_directory(directory, workers)
+    evidence = None
+    if oms_bundle is not None:
+        from projections.archive.oms import oms_evidence
+
+        evidence = oms_evidence(oms_bundle, tree.files)
     document: dict[str, Any] = {
         "command": "preserve_weights",
         "model": model,
@@ -71,6 +93,9 @@ def preserve(
     }
     if effective_at is not None:
         document["effective_at"] = effective_at
+    if evidence is not None:
+        document["oms_root_digest"] = evidence.root_digest
+        document["oms_bundle_digest"] = evidence.bundle_digest
     command = parse_command_object(document)
     services = _services(ctx)
     try:
@@ -84,13 +109,20 @@ def preserve(
         "manifest_digest": tree.digest,
         "files": len(tree.files),
         "bytes": sum(entry.size for entry in tree.files),
+        "oms_root_digest": evidence.root_digest if evidence else None,
+        "oms_bundle_digest": evidence.bundle_digest if evidence else None,
     }
     if as_json:
         print_json(result)
-    else:
+        return
+    say(
+        f"OK: recorded {tree.digest} ({result['files']} files, {result['bytes']} bytes) "
+        f"as version {recorded.version} of {model}"
+    )
+    if evidence is not None:
         say(
-            f"OK: recorded {tree.digest} ({result['files']} files, {result['bytes']} bytes) "
-            f"as version {recorded.version} of {model}"
+            f"OK: with OMS root digest {evidence.root_digest} and model.sig SHA-256 "
+            f"{evidence.bundle_digest} (its signature is not verified: run model_signing verify)"
         )
 
 
@@ -114,13 +146,22 @@ def verify_archive(
     ] = None,
     actor_id: Annotated[str | None, typer.Option("--actor-id", help="With --record")] = None,
     actor_role: Annotated[str | None, typer.Option("--actor-role", help="With --record")] = None,
+    digest: Annotated[
+        str | None,
+        typer.Option(
+            "--digest",
+            help="The digest you expect: the manifest digest or the OMS root digest of the "
+            "latest preserved weights",
+        ),
+    ] = None,
     workers: Workers = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare a copy of an archive with the model's latest preserved manifest, file by file.
 
-    Exit 0 when every file and the manifest digest match, 1 on any difference, 2 on a usage
-    error.
+    The copy's OMS root digest is shown beside its manifest digest and compared with the one
+    recorded from a model.sig, if any. Exit 0 when every file and both digests match, 1 on
+    any difference (or a --digest that is neither digest of the record), 2 on a usage error.
     """
     try:
         code = fast.verify_archive(
@@ -135,6 +176,7 @@ def verify_archive(
             actor_role=actor_role,
             workers=workers,
             as_json=as_json,
+            digest=digest,
         )
     except fast.UsageProblem as problem:
         raise typer.BadParameter(str(problem)) from None
@@ -173,9 +215,57 @@ def recorded_manifest(
     )
 
 
+@oms_app.command("export")
+def oms_export(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The model whose latest preserved weights to sign")],
+    key: Annotated[Path, typer.Option("--key", help="An unencrypted ECDSA P-256 private key, PEM")],
+    output: Annotated[Path, typer.Option("--output", help="Where to write the model.sig")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write an OMS v1.0 model.sig of the model's latest preserved manifest, signed with KEY.
+
+    The bundle is what `model_signing sign key` writes (a Sigstore bundle v0.3 with a DSSE
+    envelope of the in-toto statement); `model_signing verify key --signature model.sig
+    --public_key PUB DIR` checks a copy with it. With --json: path, model, manifest_digest,
+    oms_root_digest, bundle_digest, files, key_hint. The key is never printed.
+    """
+    from projections.archive.oms import MAX_KEY_BYTES, read_limited
+
+    pem = read_limited(key, MAX_KEY_BYTES, "key file")
+    services = _services(ctx)
+    try:
+        bundle = services.oms_bundle(model, pem, key_name=str(key))
+    finally:
+        services.close()
+    try:
+        output.write_bytes(bundle.content)
+    except OSError as error:  # the path given cannot take it: a usage error
+        fail(f"error: cannot write {output}: {error.strerror}")
+        raise typer.Exit(2) from None
+    result = {
+        "path": str(output),
+        "model": model,
+        "manifest_digest": bundle.manifest_digest,
+        "oms_root_digest": bundle.root_digest,
+        "bundle_digest": bundle.bundle_digest,
+        "files": bundle.file_count,
+        "key_hint": bundle.key_hint,
+    }
+    if as_json:
+        print_json(result)
+        return
+    say(
+        f"OK: wrote {output}, an OMS model.sig of {bundle.file_count} files: OMS root digest "
+        f"{bundle.root_digest}, manifest digest {bundle.manifest_digest}, bundle SHA-256 "
+        f"{bundle.bundle_digest}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the CLI."""
     app.command()(manifest)
     app.command()(preserve)
     app.command("verify-archive")(verify_archive)
     app.add_typer(archive_app, name="archive")
+    app.add_typer(oms_app, name="oms")

@@ -9,9 +9,10 @@ commands: they write the views, under the role `grant-projection-role` prepared.
 from __future__ import annotations
 
 import shlex
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -330,14 +331,16 @@ def fairness(
     as_json: JsonFlag = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="A Markdown report")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV, one row per figure")] = False,
+    html: Annotated[
+        bool, typer.Option("--html", help="One printable HTML page (A4), charts inside it")
+    ] = False,
     output: Annotated[
         Path | None,
-        typer.Option("--output", help="With --markdown: write REPORT.md and its charts here"),
+        typer.Option(
+            "--output",
+            help="With --markdown: write REPORT.md and its charts here; with --html: REPORT.html",
+        ),
     ] = None,
-    criteria_distance: Annotated[
-        float,
-        typer.Option("--criteria-distance", help="How close criteria count as alike (0 to 10)"),
-    ] = 0.15,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -346,17 +349,103 @@ def fairness(
             "or an ISO 8601 moment with a time zone",
         ),
     ] = None,
+    size: Annotated[
+        int | None,
+        typer.Option("--size", help="Read only the log's first SIZE events (a report's size)"),
+    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Recompute from an offline audit bundle alone (no database)"),
+    ] = None,
+    key_text: Annotated[
+        str | None,
+        typer.Option("--key", help="With --bundle: the verifier key you pinned, text or file"),
+    ] = None,
+    criteria_distance: Annotated[
+        float | None,
+        typer.Option("--criteria-distance", help="How close criteria count as alike (0 to 10)"),
+    ] = None,
+    min_decided: Annotated[
+        int | None,
+        typer.Option("--min-decided", help="Fewer decided requests is a small sample (30)"),
+    ] = None,
+    four_fifths: Annotated[
+        float | None,
+        typer.Option("--four-fifths", help="The ratio below which a group is flagged (0.8)"),
+    ] = None,
+    significance: Annotated[
+        float | None,
+        typer.Option("--significance", help="Fisher's p below this: not plausibly chance (0.05)"),
+    ] = None,
+    min_group_share: Annotated[
+        float | None,
+        typer.Option(
+            "--min-group-share", help="Groups with a smaller share fold into other (0.02)"
+        ),
+    ] = None,
+    impact_range: Annotated[
+        bool,
+        typer.Option("--impact-range", help="Also check impact ratios in 0.8-1.25 (Aequitas)"),
+    ] = False,
+    stable_interviews: Annotated[
+        int | None,
+        typer.Option("--stable-interviews", help="With --bundle: the operator's stability rule"),
+    ] = None,
+    stable_days: Annotated[
+        int | None, typer.Option("--stable-days", help="With --bundle: as the operator's")
+    ] = None,
+    stable_framings: Annotated[
+        int | None, typer.Option("--stable-framings", help="With --bundle: as the operator's")
+    ] = None,
 ) -> None:
-    """Were requesters, models and essays treated alike? Access, criteria, essays, preferences."""
+    """Were requesters, models and essays treated alike? Computed from the log's events.
+
+    The report names the tree (size and root) it read and the moment T; the command it prints
+    recomputes it from an audit bundle with --bundle and --key, offline, to the same JSON.
+    """
     from domain.commands import parse_as_of
     from projections import fairness as reports
 
-    at = None
-    if as_of is not None:
-        at = parse_as_of(as_of, "--as-of")
-    services = _caught_up(ctx)
-    report = services.queries.fairness(criteria_distance=criteria_distance, as_of=at)
-    basis = services.queries.basis(report)
+    at = parse_as_of(as_of, "--as-of") if as_of is not None else None
+    given = {
+        "criteria_distance": criteria_distance,
+        "min_decided": min_decided,
+        "four_fifths": four_fifths,
+        "significance": significance,
+        "min_group_share": min_group_share,
+        "impact_range": impact_range or None,
+    }
+    thresholds = {name: value for name, value in given.items() if value is not None}
+    stability = {
+        "min_interviews": stable_interviews,
+        "min_days": stable_days,
+        "min_framings": stable_framings,
+    }
+    basis = None
+    if bundle is not None:
+        report = _bundle_report(bundle, key_text, thresholds, stability, at, size)
+    else:
+        if key_text is not None or any(v is not None for v in stability.values()):
+            raise typer.BadParameter(
+                "--key and --stable-* are for --bundle; the operator's stability rule is its "
+                "configuration (RELIQUARY_PREFERENCE_*)"
+            )
+        services = _services(ctx)
+        total = services.ledger.recorder.max_notification_id() or 0
+        with progress("reading the log", total, "events") as bar:
+            report = services.queries.fairness(
+                thresholds=thresholds, as_of=at, size=size, on_progress=bar.advance
+            )
+        basis = services.queries.basis(report)
+    if html:
+        page = reports.report_html(report)
+        if output is None:
+            print(page, end="")  # noqa: T201
+        else:
+            output.mkdir(parents=True, exist_ok=True)
+            (output / "REPORT.html").write_text(page)
+            say(f"OK: wrote {output / 'REPORT.html'}")
+        return
     if markdown:
         if output is None:
             # No files beside a page on stdout: the charts travel inside it, as data URIs.
@@ -372,13 +461,48 @@ def fairness(
         say(f"OK: wrote {output / 'REPORT.md'} and {len(charts)} chart(s)")
         return
     if csv_out:
-        print(reports.report_csv(report, basis), end="")  # noqa: T201
+        print(reports.report_csv(report), end="")  # noqa: T201
+    elif as_json:
+        # The report alone, so that the bundle's recomputation is the same bytes; what it
+        # stands on against the latest checkpoint goes to stderr.
+        print_json(reports.report_json(report))
+    else:
+        # For a terminal: the Markdown report, without chart links (no files beside it).
+        print(reports.report_markdown(report, {}, basis))  # noqa: T201
         return
-    if as_json:
-        print_json(reports.report_json(report, basis))
-        return
-    # For a terminal: the Markdown report, without chart links (there are no files beside it).
-    print(reports.report_markdown(report, {}, basis))  # noqa: T201
+    if basis is not None:
+        say(f"basis: {basis.text()}")
+
+
+def _bundle_report(
+    bundle: Path,
+    key_text: str | None,
+    thresholds: Mapping[str, object],
+    stability: Mapping[str, int | None],
+    at: date | datetime | None,
+    size: int | None,
+) -> Any:
+    """The report recomputed from a bundle, its key pinned (no database is opened)."""
+    from domain.rules import PreferencePolicy
+    from projections.queries import fairness_from_bundle
+    from projections.translog.bundle import read_pinned_key
+
+    if key_text is None:
+        raise typer.BadParameter(
+            "--bundle needs --key: the verifier key the operator published (a bundle's own key "
+            "proves nothing about who signed it)"
+        )
+    chosen = PreferencePolicy(
+        **{name: value for name, value in stability.items() if value is not None}
+    )
+    return fairness_from_bundle(
+        bundle,
+        read_pinned_key(key_text),
+        thresholds=thresholds,
+        stability=chosen,
+        as_of=at,
+        size=size,
+    )
 
 
 def register(app: typer.Typer) -> None:

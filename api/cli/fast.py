@@ -75,21 +75,34 @@ def verify_archive(
     actor_role: str | None = None,
     workers: int | None = None,
     as_json: bool = False,
+    digest: str | None = None,
 ) -> int:
     """Compare a copy of an archive with the model's latest preserved manifest, file by file.
 
-    Returns the exit code: 0 when every file and the manifest digest match, 1 on any
-    difference, 2 when the copy cannot be hashed. Raises `UsageProblem` before anything is
-    read when ``--record`` lacks what it needs.
+    The copy's OMS root digest is shown beside its manifest digest, and compared with the
+    one the preservation recorded from a ``model.sig``, if it did. ``digest``, when given, is
+    the digest the reader expects, in either form: it must be the manifest digest or the OMS
+    root digest of the latest preserved weights (`DigestNotPreserved` before anything is
+    hashed otherwise).
+
+    Returns the exit code: 0 when every file and both digests match, 1 on any difference, 2
+    when the copy cannot be hashed. Raises `UsageProblem` before anything is read when
+    ``--record`` lacks what it needs or ``--digest`` is not a SHA-256 in hex.
     """
     from domain.errors import ArchiveError
+    from domain.manifests import oms_root_digest
     from projections.archive import compare
 
     if record and (bundle is not None or not (location and actor_id and actor_role)):
         raise UsageProblem(
             "--record needs the ledger (not --bundle) and --location, --actor-id, --actor-role"
         )
-    source = _recorded(database_url, model, bundle, key_text)
+    if digest is not None and not _is_sha256_hex(digest):
+        raise UsageProblem(
+            "--digest is a manifest digest or an OMS root digest: 64 lower-case hex digits"
+        )
+    source, recorded_root, recorded_bundle = _recorded(database_url, model, bundle, key_text)
+    expected = _expected(model, digest, source) if digest is not None else None
     try:
         tree = hash_directory(directory, workers)
     except ArchiveError as error:  # a copy that cannot be hashed is a usage error
@@ -97,15 +110,25 @@ def verify_archive(
         return 2
     checks = compare(source.files, tree.files)
     differing = [check for check in checks if check.status != "ok"]
-    intact = not differing and tree.digest == source.manifest_digest
+    observed_root = oms_root_digest(tree.files)
+    intact = (
+        not differing
+        and tree.digest == source.manifest_digest
+        and (recorded_root is None or observed_root == recorded_root)
+    )
     result: dict[str, Any] = {
         "model": model,
         "intact": intact,
         "recorded_manifest_digest": source.manifest_digest,
         "observed_manifest_digest": tree.digest,
+        "recorded_oms_root_digest": recorded_root,
+        "recorded_oms_bundle_digest": recorded_bundle,
+        "observed_oms_root_digest": observed_root,
         "recorded_in": source.recorded_in,
         "files": [_check_json(check) for check in checks],
     }
+    if expected is not None:
+        result["expected_digest"] = expected
     if record:
         result["recorded_check"] = _record_check(
             database_url, model, location or "", actor_id or "", actor_role or "", tree, differing
@@ -148,19 +171,72 @@ def _first_line(error: Exception) -> str:
 
 def _recorded(
     database_url: str | None, model: str, bundle: Path | None, key_text: str | None
-) -> RecordedWeights:
-    """The model's recorded weights, proven in the signed log or in a verified bundle."""
+) -> tuple[RecordedWeights, str | None, str | None]:
+    """The model's recorded weights, proven in the signed log or in a verified bundle, with
+    the OMS root and bundle digests their event records (None when it records none)."""
+    from projections.archive.oms import recorded_oms
     from projections.translog.bundle import read_pinned_key
     from projections.translog.proven import recorded_weights_in_bundle
 
     pinned = read_pinned_key(key_text) if key_text else None
     if bundle is not None:
-        return recorded_weights_in_bundle(bundle, model, pinned)
+        weights = recorded_weights_in_bundle(bundle, model, pinned)
+        return weights, *recorded_oms(_bundle_facts(bundle, weights.recorded_in["sequence"]))
     opened = services(database_url)
     try:
-        return opened.log.recorded_weights(model, pinned)
+        weights = opened.log.recorded_weights(model, pinned)
+        event = _event_at(opened, model, weights.recorded_in["version"])
     finally:
         opened.close()
+    return weights, *recorded_oms(vars(event))
+
+
+def _event_at(opened: Services, model: str, version: int) -> Any:
+    """The model's event at this version: the proven ``WeightsPreserved``, with every field."""
+    from domain.identity import model_id
+
+    [event] = opened.ledger.events.get(model_id(model), gt=version - 1, lte=version)
+    return event
+
+
+def _bundle_facts(bundle: Path, sequence: int) -> dict[str, Any]:
+    """The facts of the bundle's leaf at this sequence (the bundle was verified whole)."""
+    import json
+
+    from projections.translog.bundle import EVENTS
+    from projections.translog.leaves import leaf_fields
+
+    with (bundle / EVENTS).open("rb") as lines:
+        for line in lines:
+            record = json.loads(line)
+            if record.get("sequence") == sequence:
+                facts: dict[str, Any] = leaf_fields(record)["facts"]
+                return facts
+    return {}
+
+
+def _is_sha256_hex(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _expected(model: str, digest: str, source: RecordedWeights) -> dict[str, str]:
+    """Which digest of the latest preserved weights ``digest`` is; `DigestNotPreserved` if
+    neither (the OMS root is computed from the recorded files, so it works for every event)."""
+    from domain.errors import DigestNotPreserved
+    from domain.manifests import oms_root_digest
+
+    if digest == source.manifest_digest:
+        return {"digest": digest, "form": "manifest_digest"}
+    root = oms_root_digest(source.files)
+    if digest == root:
+        return {"digest": digest, "form": "oms_root_digest"}
+    raise DigestNotPreserved(
+        f"the digest {digest} is neither the manifest digest ({source.manifest_digest}) nor "
+        f"the OMS root digest ({root}) of the latest preserved weights of model {model!r} "
+        f"(version {source.recorded_in['version']}); nothing was hashed",
+        digest=digest,
+        model=model,
+    )
 
 
 def _record_check(
@@ -229,12 +305,29 @@ def _present(result: dict[str, Any], differing: list[FileCheck], total: int) -> 
             f"FAIL: the copy differs from the record: manifest digest "
             f"{result['observed_manifest_digest']}, recorded {result['recorded_manifest_digest']}"
         )
+    _present_oms(result)
     say(
         f"OK: recorded in version {where['version']} (sequence {where['sequence']}), proven in "
         f"the signed checkpoint of {where['checkpoint_size']} events"
     )
     if "recorded_check" in result:
         say(f"OK: this check is recorded as version {result['recorded_check']['version']}")
+
+
+def _present_oms(result: dict[str, Any]) -> None:
+    observed, recorded = result["observed_oms_root_digest"], result["recorded_oms_root_digest"]
+    if recorded is None:
+        say(f"OMS root digest {observed} (the record names no OMS model.sig)")
+    elif observed == recorded:
+        say(
+            f"OK: OMS root digest {observed}, as recorded with the model.sig of SHA-256 "
+            f"{result['recorded_oms_bundle_digest']}"
+        )
+    else:
+        fail(f"FAIL: OMS root digest {observed}, recorded {recorded}")
+    if "expected_digest" in result:
+        form = result["expected_digest"]["form"].replace("_", " ").replace("oms", "OMS")
+        say(f"OK: the expected digest is the record's {form}")
 
 
 # The front. It accepts a subset of what the typer commands accept (the same options, spelled
@@ -268,6 +361,7 @@ def _parser(command: str) -> _Parser:
         parser.add_argument("--location")
         parser.add_argument("--actor-id")
         parser.add_argument("--actor-role")
+        parser.add_argument("--digest")
     return parser
 
 

@@ -60,7 +60,7 @@ from api.web.signin import sign_in_first
 from domain.authority import may_read
 from domain.decisions import Role
 from domain.errors import LedgerError
-from projections.queries import DEFAULT_CRITERIA_DISTANCE, MAX_SEARCH_RESULTS, TimelinePage
+from projections.queries import MAX_SEARCH_RESULTS, TimelinePage
 
 ROLES = tuple(role.value for role in Role)
 MANIFEST_SHOWN = 500
@@ -335,19 +335,27 @@ def search_page(request: Request) -> Response:
 
 @router.get("/fairness")
 def fairness_page(request: Request) -> Response:
-    """The fairness report with its charts, each figure explained; printable."""
+    """The fairness report with its charts, each figure explained; printable.
+
+    It names the tree it was computed from and the command that recomputes it from an audit
+    bundle (`/web/fairness/bundle`), offline, to the same JSON.
+    """
     from projections import fairness
+    from projections.fairness.reproduce import reproduce_command
 
     seen = reader(request)
     params = request.query_params
     distance_text = text(params, "criteria_distance", 20)
     distance = decimal(params, "criteria_distance", 0.0, MAX_CRITERIA_DISTANCE)
+    size = whole_number(params, "size", 0, 2**62)
     as_of_text = text(params, "as_of", MOMENT_CHARS)
     as_of = as_of_param(as_of_text, "as_of")
-    report = services_of(request).queries.fairness(
-        criteria_distance=DEFAULT_CRITERIA_DISTANCE if distance is None else distance, as_of=as_of
-    )
+    queries = services_of(request).queries
+    thresholds = {} if distance is None else {"criteria_distance": distance}
+    report = queries.fairness(thresholds=thresholds, as_of=as_of, size=size)
+    basis = queries.basis(report)
     charts = {name: svg_data_uri(svg) for name, svg in fairness.report_charts(report).items()}
+    signed = basis.checkpoint_size
     return page(
         request,
         "fairness.html",
@@ -361,7 +369,24 @@ def fairness_page(request: Request) -> Response:
             "criteria_names": report.criteria_consistency.criteria_names,
             "criteria_distance": distance_text or "",
             "as_of": as_of_text or "",
+            "reproduce": reproduce_command(report),
+            # A bundle of the latest signed checkpoint holds the report's events once it covers
+            # them (the service signs new events within its checkpoint interval).
+            "bundle_covers": signed is not None and signed >= report.position.log_size,
+            "signed_size": signed,
         },
+    )
+
+
+@router.get("/fairness/bundle")
+def fairness_bundle(request: Request) -> Response:
+    """The audit bundle of the latest signed checkpoint, to recompute a report offline."""
+    reader(request)
+    archive = services_of(request).log.export_archive()
+    return Response(
+        archive,
+        media_type="application/gzip",
+        headers={"Content-Disposition": 'attachment; filename="reliquary-bundle.tar.gz"'},
     )
 
 

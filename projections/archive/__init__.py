@@ -10,6 +10,9 @@ The manifest and its digest are defined once, in `domain.decisions` (`ManifestEn
   several workers;
 - `comparison`: a recorded manifest and an observed one compared file by file (`compare`);
 - `model_signing`: the OpenSSF model-signing v1.0 statement of the files, written and read.
+- `oms`: OMS ``model.sig`` bundles: one read against a manifest (``preserve --oms-bundle``) and
+  one signed for a recorded manifest (``oms export``); imported by name, not re-exported here,
+  as it is needed only by those two commands.
 - `manifests`: a recorded manifest read back by its digest (`WeightsPreserved` names it so),
   whole and checked (`recorded_manifest`) or a page at a time (`manifest_page`).
 

@@ -41,15 +41,13 @@ class ModelSigningManifest:
     ignore_paths: tuple[str, ...]
     """Paths the signer left out (by default ``.git``, ``.gitattributes``, ``.github``,
     ``.gitignore`` and the signature file): files there are in a Reliquary manifest, not in it."""
-
-
-def _model_signing_order(path: str) -> tuple[str, ...]:
-    # model-signing sorts `PurePosixPath`s, which compare component by component: "a/b" comes
-    # before "a.b" there, after it in the manifest digest's byte order.
-    return tuple(path.split("/"))
+    root_digest: str
+    """The subject's sha256, checked to be the root over the resources in the order listed (a
+    statement model-signing wrote lists them in `domain.manifests.oms_order`)."""
 
 
 def _model_signing_root(digests: Iterable[str]) -> str:
+    """The root over digests in the order a statement lists them (a signer's own order)."""
     hasher = hashlib.sha256()
     for digest in digests:
         hasher.update(bytes.fromhex(digest))
@@ -64,13 +62,17 @@ def to_model_signing(files: Iterable[ManifestEntry], model_name: str) -> dict[st
     no ignored paths (a Reliquary manifest leaves no file out). Signing it is model-signing's
     job (a key, a certificate or Sigstore); this function does not sign.
     """
-    ordered = sorted(files, key=lambda entry: _model_signing_order(entry.path))
+    # Imported here: `reliquary manifest` imports this package and must not pay for the
+    # store's modules (docs/performance.md).
+    from domain.manifests import oms_order, oms_root_digest
+
+    ordered = sorted(files, key=lambda entry: oms_order(entry.path))
     return {
         "_type": IN_TOTO_STATEMENT_TYPE,
         "subject": [
             {
                 "name": model_name,
-                "digest": {"sha256": _model_signing_root(entry.sha256 for entry in ordered)},
+                "digest": {"sha256": oms_root_digest(ordered)},
             }
         ],
         "predicateType": MODEL_SIGNING_PREDICATE_TYPE,
@@ -165,4 +167,5 @@ def from_model_signing(document: Mapping[str, Any]) -> ModelSigningManifest:
         model_name=str(subject.get("name", "")),
         digests=digests,
         ignore_paths=tuple(str(path) for path in ignored) if isinstance(ignored, list) else (),
+        root_digest=computed,
     )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from projections.fairness.figures import FairnessReport, Interval, VetoRate
-from projections.fairness.text import _pct, _svg_text
+from projections.fairness.text import _p_is, _pct, _svg_text
 
 APPROVAL_CHART = "approval-by-group.svg"
 """File name of the chart of approval rates by requester group."""
@@ -136,8 +136,10 @@ def _approval_chart(report: FairnessReport) -> bytes:
     for g in a.groups:
         if g.decided:
             note = f"{g.approved} of {g.decided} approved ({_pct(g.approval_rate)})"
-            if g.below_four_fifths:
-                note += ", below 4/5"
+            if g.flagged:
+                note += f", below 4/5 and {_p_is(g.fisher_p)}: flagged"
+            elif g.below_four_fifths:
+                note += f", below 4/5 ({_p_is(g.fisher_p)})"
             if g.small_sample:
                 note += f", small sample (<{p.min_decided})"
         else:
@@ -160,7 +162,8 @@ def _approval_chart(report: FairnessReport) -> bytes:
         "fifths of the best-served group's rate.",
         [("Requester group", bars)],
         reference,
-        "Orange bars are below four fifths of the best rate: a screening flag, not a verdict.",
+        "Orange bars are below four fifths of the best rate; flagged ones are also unlikely by "
+        "chance (Fisher's exact test): a signal, not a verdict.",
     )
 
 

@@ -3,9 +3,12 @@
 `fairness_report` reads lists of `projections.rows` values and returns a `FairnessReport`, a
 tree of frozen dataclasses in four sections, each figure named as in docs/fairness.md:
 
-- ``access_by_group``: researcher access requests by requester group (requests, approved,
-  denied, pending, approval rate with a Wilson 95% interval, disparity ratio against the
-  best-served group, the four-fifths flag, median days to decision, the small-sample warning);
+- ``access_by_group``: researcher access requests by requester group, groups under a minimum
+  share folded into "other" (requests, approved, denied, pending, approval rate with a Wilson
+  95% interval, disparity ratio against the best-served group, the four-fifths comparison,
+  Fisher's exact test against the best-served group and the flag that needs both, appeal,
+  overturn and revocation rates, median days to decision, the small-sample warning, denial
+  reasons; optionally Aequitas's impact range);
 - ``criteria_consistency``: extended-access outcomes held against the recorded criteria scores
   (pairs of models with close scores and different outcomes; decisions without criteria);
 - ``essay_review``: veto rates by model, reviewer and risk category; missed weekly essays;
@@ -19,7 +22,10 @@ the report into text or charts is `projections.fairness.formats` and `.charts`.
 The Wilson score interval is from E. B. Wilson, "Probable inference, the law of succession, and
 statistical inference", JASA 22 (1927) 209-212. The four-fifths rule is from the US Uniform
 Guidelines on Employee Selection Procedures, 29 CFR 1607.4(D) (1978), used here, as there, as a
-screening heuristic.
+screening heuristic. Fisher's exact test is R. A. Fisher, "On the interpretation of chi-squared
+from contingency tables, and the calculation of P", JRSS 85 (1922) 87-94, computed by SciPy. The
+2% folding rule is that of the audits under New York City Local Law 144 of 2021 (6 RCNY 5-301);
+the 0.8 to 1.25 range is Aequitas's (Saleiro et al., arXiv:1811.05577).
 """
 
 from __future__ import annotations
@@ -31,9 +37,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from domain.decisions import DENIAL_REASONS, NOT_CODED
+from domain.rules import PreferencePolicy
 from projections.rows import AccessPolicyRow, AccessRequestRow, EssayRow, PreferenceRow
+
+if TYPE_CHECKING:
+    from projections.fairness.summary import BoardSummary
 
 Z_95 = 1.959964
 """The standard normal quantile for a two-sided 95% interval (Phi^-1(0.975) = 1.95996398...)."""
@@ -45,6 +56,14 @@ EXTENDED = "retired_with_extended_access"
 NOT_RECORDED = "(not recorded)"
 ALL_GROUPS = "(all groups)"
 ALL_MODELS = "(all models)"
+OTHER_GROUP = "other"
+"""The group that requester groups under the minimum share are folded into."""
+MAX_GROUP_SHARE = 0.5
+"""The largest minimum group share a policy may set (above it, one group would remain)."""
+P_DIGITS = 12
+"""The significant digits a Fisher p-value is kept to (far below any level it is read at)."""
+IMPACT_RANGE = (Fraction(4, 5), Fraction(5, 4))
+"""Aequitas's range of fair impact ratios: 0.8 to 1.25, both ends included."""
 
 # A revoked grant was approved, and so was an expired one (an approval past its expires_on).
 _APPROVED = frozenset({"approved", "revoked", "expired"})
@@ -67,13 +86,23 @@ class FairnessPolicy:
     (Euclidean distance over the criteria both recorded, scores on a 0-1 scale) count as close.
     ``min_decided``: fewer decided requests than this in a group earns a small-sample warning.
     ``four_fifths``: a group whose approval rate is below this fraction of the best-served
-    group's is flagged. ``z``: the normal quantile of the intervals (1.959964 for 95%).
+    group's is below four fifths. ``z``: the normal quantile of the intervals (1.959964 for 95%).
+    ``significance``: the level below which Fisher's exact test calls a difference from the
+    best-served group "not plausibly chance"; a group is flagged only when it is below four
+    fifths and its p-value is below this level. ``min_group_share``: a requester group with a
+    smaller share of all requests is folded into one group, `OTHER_GROUP` (NYC Local Law 144
+    lets audits set aside categories under 2% of the data if they say how many records were);
+    0 folds nothing. ``impact_range``: also compare each group with the group with the most
+    decided requests and say whether the ratio lies in `IMPACT_RANGE` (Aequitas's 0.8 to 1.25).
     """
 
     criteria_distance: float = 0.15
     min_decided: int = 30
     four_fifths: float = 0.8
     z: float = Z_95
+    significance: float = 0.05
+    min_group_share: float = 0.02
+    impact_range: bool = False
 
     def __post_init__(self) -> None:
         """Refuse thresholds that would make the figures meaningless."""
@@ -85,10 +114,21 @@ class FairnessPolicy:
             raise ValueError(f"four_fifths must be in (0, 1], got {self.four_fifths!r}")
         if not (math.isfinite(self.z) and self.z > 0):
             raise ValueError(f"z must be > 0, got {self.z!r}")
+        if not (isinstance(self.significance, int | float) and 0 < self.significance < 1):
+            raise ValueError(f"significance must be in (0, 1), got {self.significance!r}")
+        share = self.min_group_share
+        if not (isinstance(share, int | float) and 0 <= share <= MAX_GROUP_SHARE):
+            raise ValueError(
+                f"min_group_share must be in [0, {MAX_GROUP_SHARE}], got {share!r} "
+                "(above one half, every group but the largest would be folded)"
+            )
+        if not isinstance(self.impact_range, bool):
+            raise ValueError(f"impact_range must be true or false, got {self.impact_range!r}")
 
 
 DEFAULT_POLICY = FairnessPolicy()
-"""The thresholds of docs/fairness.md: distance 0.15, 30 decided requests, 0.8, 95%."""
+"""The thresholds of docs/fairness.md: distance 0.15, 30 decided requests, 0.8, 95%, a 0.05
+significance level, groups under 2% of requests folded, no impact range check."""
 
 
 # --- the interval -------------------------------------------------------------------------------
@@ -152,6 +192,21 @@ class GroupAccess:
     # ``not_coded`` for denials recorded before codes), codes with no denial left out.
     denial_reasons: tuple[tuple[str, int], ...] = ()
     resubmissions: int = 0  # requests that resubmit an earlier denied request
+    first_denied: int = 0  # requests whose first decision was a denial (appealed or not)
+    appeal_rate: float | None = None  # appealed / first_denied
+    appeals_decided: int = 0  # appealed requests decided again (not awaiting the new decision)
+    overturn_rate: float | None = None  # overturned_on_appeal / appeals_decided
+    revocation_rate: float | None = None  # revoked / approved
+    # Fisher's exact test (two-sided) of approved/denied against the reference best-served
+    # group (`AccessByGroup.fisher_reference`); None for that group itself, with nothing
+    # decided, or with no best-served group.
+    fisher_p: float | None = None
+    chance_plausible: bool | None = None  # fisher_p >= policy.significance
+    flagged: bool = False  # below_four_fifths and fisher_p < policy.significance
+    # With policy.impact_range: the approval rate / the reference group's
+    # (`AccessByGroup.impact_reference`), and whether it lies in `IMPACT_RANGE`.
+    impact_ratio: float | None = None
+    in_impact_range: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +218,16 @@ class AccessByGroup:
     best_groups: tuple[str, ...]  # the groups with the highest approval rate (ties kept)
     best_rate: float | None
     four_fifths_line: float | None  # policy.four_fifths * best_rate
+    # The best-served group each group is tested against: of the best groups, the one with the
+    # most decided requests (then the first by name). None when nothing was decided.
+    fisher_reference: str | None = None
+    # Groups folded into `OTHER_GROUP` (share of requests below policy.min_group_share), with
+    # their requests, by name; and the requests folded in all.
+    folded: tuple[tuple[str, int], ...] = ()
+    folded_requests: int = 0
+    # With policy.impact_range: the group the impact ratios are taken against, the one with the
+    # most decided requests (then the first by name) whose approval rate is above 0.
+    impact_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -285,21 +350,25 @@ class Preferences:
 
 @dataclass(frozen=True)
 class LedgerPosition:
-    """Where in the ledger a report was computed: anyone can recompute it from this.
+    """Where in the signed log a report was computed: anyone holding the log recomputes it.
 
-    ``moment`` (T) is the cut-off: the report counts the events recorded at or before T (by
-    each event's recorded timestamp) whose decision was in effect by T (``effective_at``, else
-    the recorded time, at or before T). Every such event is among the log's first ``log_size``
-    events (ledger order, up to notification id ``last_notification_id``): a transparency-log
-    checkpoint of that tree size or larger covers all of them.
+    The report reads the first ``checkpoint_size`` events of the transparency log, whose
+    Merkle root is ``checkpoint_root`` (base64, as in the checkpoint's note) under the log named
+    ``origin``; every one was hashed as it was read, and the root compared, so the figures
+    follow from exactly those events. ``moment`` (T) is the cut-off among them: the report counts
+    the events recorded at or before T (by each event's recorded timestamp) whose decision was
+    in effect by T (``effective_at``, else the recorded time, at or before T). ``log_size`` is
+    the number of events up to and including the last one recorded by T.
     """
 
     moment: datetime
-    log_size: int  # events in the log up to and including the last one recorded by T
-    last_notification_id: int | None  # None: nothing was recorded by T
+    log_size: int  # events of the log up to and including the last one recorded by T
     events_counted: int  # recorded by T and in effect by T
     not_yet_in_effect: int  # recorded by T with an effective time after T: left out
     recorded_after: int  # among the first log_size, recorded after T (writers' clocks): left out
+    origin: str | None = None  # the log's origin line (None: no log was read)
+    checkpoint_size: int | None = None  # the events read: the tree size of the checkpoint
+    checkpoint_root: str | None = None  # their Merkle root (RFC 9162), base64
 
 
 @dataclass(frozen=True)
@@ -314,6 +383,14 @@ class FairnessReport:
     preferences: Preferences
     sources: dict[str, int] = field(default_factory=dict)  # rows read, by kind
     position: LedgerPosition | None = None  # where in the ledger (None: rows given directly)
+    stability: PreferencePolicy | None = None  # when a preference counts as stable
+
+    @property
+    def summary(self) -> BoardSummary:
+        """The summary the report opens with (`projections.fairness.summary.board_summary`)."""
+        from projections.fairness.summary import board_summary
+
+        return board_summary(self)
 
 
 # --- computing it -------------------------------------------------------------------------------
@@ -328,6 +405,7 @@ def fairness_report(
     policy: FairnessPolicy = DEFAULT_POLICY,
     as_of: date | None = None,
     position: LedgerPosition | None = None,
+    stability: PreferencePolicy | None = None,
 ) -> FairnessReport:
     """Compute the fairness report from the rows of the registers.
 
@@ -351,6 +429,7 @@ def fairness_report(
             "preferences": len(preferences),
         },
         position=position,
+        stability=stability,
     )
 
 
@@ -376,6 +455,11 @@ def _group_access(
             days.append((row.decided_on - row.requested_on).days)
     decided = approved + denied
     low, high = wilson_interval(approved, decided, policy.z)
+    revoked = sum(row.status == "revoked" for row in rows)
+    appealed = sum(row.appealed for row in rows)
+    overturned = sum(row.first_decision == "denied" and row.status in _APPROVED for row in rows)
+    first_denied = sum(row.first_decision == "denied" for row in rows)
+    appeals_decided = sum(row.appealed and row.status not in _PENDING for row in rows)
     return GroupAccess(
         group=group,
         requests=len(rows),
@@ -389,14 +473,22 @@ def _group_access(
         below_four_fifths=False,
         median_days_to_decision=float(statistics.median(days)) if days else None,
         small_sample=decided < policy.min_decided,
-        revoked=sum(row.status == "revoked" for row in rows),
-        appealed=sum(row.appealed for row in rows),
-        overturned_on_appeal=sum(
-            row.first_decision == "denied" and row.status in _APPROVED for row in rows
-        ),
+        revoked=revoked,
+        appealed=appealed,
+        overturned_on_appeal=overturned,
         denial_reasons=_denial_reasons(rows),
         resubmissions=sum(row.resubmission_of is not None for row in rows),
+        first_denied=first_denied,
+        appeal_rate=_share(appealed, first_denied),
+        appeals_decided=appeals_decided,
+        overturn_rate=_share(overturned, appeals_decided),
+        revocation_rate=_share(revoked, approved),
     )
+
+
+def _share(part: int, whole: int) -> float | None:
+    """``part / whole`` as the exact fraction rounded once; None when ``whole`` is 0."""
+    return float(Fraction(part, whole)) if whole else None
 
 
 def _denial_reasons(rows: Sequence[AccessRequestRow]) -> tuple[tuple[str, int], ...]:
@@ -422,19 +514,79 @@ def _exact_rate(g: GroupAccess) -> Fraction | None:
     return Fraction(g.approved, g.decided) if g.decided else None
 
 
-def access_by_group(requests: Sequence[AccessRequestRow], policy: FairnessPolicy) -> AccessByGroup:
-    """Section 1: approval rates by requester group, compared with the best-served group.
+def fold_small_groups(
+    requests: Sequence[AccessRequestRow], min_share: float
+) -> tuple[dict[str, list[AccessRequestRow]], tuple[tuple[str, int], ...]]:
+    """Split the requests by requester group, folding groups below ``min_share`` into "other".
 
-    Rates, ratios and the four-fifths comparison are computed on exact fractions of the counts
-    (`fractions.Fraction`); the floats reported are those fractions rounded once.
+    A group's share is its requests / all requests, compared exactly with the share as the
+    decimal it is written as (`exact`). A group already named `OTHER_GROUP` takes the folded
+    requests in with its own. Returns the groups (by name) and the folded ones with their
+    requests (by name); every request is in exactly one group.
     """
     by_group: dict[str, list[AccessRequestRow]] = defaultdict(list)
     for row in requests:
         by_group[row.requester_group or NOT_RECORDED].append(row)
-    plain = [_group_access(group, rows, policy) for group, rows in sorted(by_group.items())]
+    total = len(requests)
+    line = exact(min_share)
+    small = sorted(
+        name
+        for name, rows in by_group.items()
+        if name != OTHER_GROUP and Fraction(len(rows), total) < line
+    )
+    folded = tuple((name, len(by_group[name])) for name in small)
+    for name in small:
+        by_group[OTHER_GROUP].extend(by_group.pop(name))
+    return dict(sorted(by_group.items())), folded
+
+
+def fisher_exact_p(a_approved: int, a_denied: int, b_approved: int, b_denied: int) -> float:
+    """The two-sided p-value of Fisher's exact test of two groups' approved/denied counts.
+
+    It is the probability, with both groups' sizes and the total approved held fixed (the
+    hypergeometric distribution), of a split at most as likely as the one observed, if both
+    groups had the same chance of approval (`scipy.stats.fisher_exact`). SciPy is imported
+    here, not at the top: it takes a while to import, and most commands never need it.
+    """
+    from scipy.stats import fisher_exact  # type: ignore[import-untyped]
+
+    counts = (a_approved, a_denied, b_approved, b_denied)
+    if any(n < 0 for n in counts):
+        raise ValueError(f"Fisher's exact test needs counts >= 0, got {counts}")
+    result = fisher_exact([[a_approved, a_denied], [b_approved, b_denied]])
+    # Summing the tables' probabilities may land a hair above 1; and the last bits of the sum
+    # may differ between SciPy builds, so the value is kept to `P_DIGITS` significant digits:
+    # a reviewer's own install then prints the operator's figure, byte for byte.
+    return min(1.0, float(f"{float(result.pvalue):.{P_DIGITS}g}"))
+
+
+def _reference(
+    groups: Sequence[GroupAccess], eligible: Callable[[GroupAccess], bool]
+) -> GroupAccess | None:
+    """Of the eligible groups, the one with the most decided requests, then the first by name."""
+    candidates = [g for g in groups if eligible(g)]
+    return min(candidates, key=lambda g: (-g.decided, g.group)) if candidates else None
+
+
+def access_by_group(requests: Sequence[AccessRequestRow], policy: FairnessPolicy) -> AccessByGroup:
+    """Section 1: approval rates by requester group, compared with the best-served group.
+
+    Rates, ratios and the four-fifths comparison are computed on exact fractions of the counts
+    (`fractions.Fraction`); the floats reported are those fractions rounded once. Groups under
+    the policy's minimum share are folded into `OTHER_GROUP` first, and the folded group is
+    then computed like any other. Each group with decided requests is tested against the
+    reference best-served group (`fisher_exact_p`); it is flagged when it is below four fifths
+    and that test's p-value is below the policy's significance level.
+    """
+    by_group, folded = fold_small_groups(requests, policy.min_group_share)
+    plain = [_group_access(group, rows, policy) for group, rows in by_group.items()]
     rates = [r for r in (_exact_rate(g) for g in plain) if r is not None]
     best = max(rates) if rates else None
     line = exact(policy.four_fifths)
+    significance = exact(policy.significance)
+    best_groups = tuple(g.group for g in plain if best is not None and _exact_rate(g) == best)
+    fisher = _reference(plain, lambda g: g.group in best_groups)
+    impact = _reference(plain, lambda g: bool(_exact_rate(g))) if policy.impact_range else None
     groups: list[GroupAccess] = []
     for g in plain:
         rate = _exact_rate(g)
@@ -442,20 +594,40 @@ def access_by_group(requests: Sequence[AccessRequestRow], policy: FairnessPolicy
         # With a best rate of 0 nobody was approved: there is no disparity to measure.
         if rate is not None and best:
             ratio = rate / best
+        below = ratio is not None and ratio < line
+        p: float | None = None
+        if fisher is not None and rate is not None and g.group != fisher.group:
+            p = fisher_exact_p(g.approved, g.denied, fisher.approved, fisher.denied)
+        impact_ratio: Fraction | None = None
+        if impact is not None and rate is not None:
+            impact_ratio = rate / (_exact_rate(impact) or 1)
         groups.append(
             replace(
                 g,
                 disparity_ratio=None if ratio is None else float(ratio),
-                below_four_fifths=ratio is not None and ratio < line,
+                below_four_fifths=below,
+                fisher_p=p,
+                chance_plausible=None if p is None else exact(p) >= significance,
+                flagged=below and p is not None and exact(p) < significance,
+                impact_ratio=None if impact_ratio is None else float(impact_ratio),
+                in_impact_range=(
+                    None
+                    if impact_ratio is None
+                    else IMPACT_RANGE[0] <= impact_ratio <= IMPACT_RANGE[1]
+                ),
             )
         )
     best_rate = None if best is None else float(best)
     return AccessByGroup(
         groups=tuple(groups),
         overall=_group_access(ALL_GROUPS, requests, policy),
-        best_groups=tuple(g.group for g in plain if best is not None and _exact_rate(g) == best),
+        best_groups=best_groups,
         best_rate=best_rate,
         four_fifths_line=float(line * best) if best is not None else None,
+        fisher_reference=None if fisher is None else fisher.group,
+        folded=folded,
+        folded_requests=sum(n for _, n in folded),
+        impact_reference=None if impact is None else impact.group,
     )
 
 

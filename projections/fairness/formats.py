@@ -1,10 +1,11 @@
-"""The fairness report as text: JSON values, a long-format CSV and a Markdown page.
+"""The fairness report as text: JSON values, a long-format CSV, a Markdown page, a printable page.
 
 Each renderer reads a `FairnessReport` (`projections.fairness.figures`) and returns text or
 plain values, writing nothing: `report_json` (plain JSON values), `report_csv` (one
-long-format CSV, layout in `CSV_COLUMNS`) and `report_markdown` (a board-readable page that
-links the charts of `projections.fairness.charts` by relative file name; every piece of data
-in it is escaped).
+long-format CSV, layout in `CSV_COLUMNS`), `report_markdown` (a board-readable page that
+links the charts of `projections.fairness.charts` by relative file name) and `report_html` (a
+standalone HTML page for A4, rendered by Jinja2, imported only when it is asked for). Each opens
+with the board's summary (`projections.fairness.summary`); every piece of data is escaped.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from projections.fairness.charts import APPROVAL_CHART, VETO_CHART
+from projections.fairness.charts import APPROVAL_CHART, VETO_CHART, chart_data_uris
 from projections.fairness.figures import (
+    ALL_GROUPS,
+    OTHER_GROUP,
     AccessByGroup,
     CriteriaConsistency,
     EssayReview,
@@ -26,13 +31,15 @@ from projections.fairness.figures import (
     FairnessReport,
     GroupAccess,
     Interval,
-    LedgerPosition,
     Preferences,
     VetoRate,
 )
-from projections.fairness.text import _md, _pct
+from projections.fairness.summary import EXCLUSION_TEXT, FLAG_TEXT, SummaryGroup
+from projections.fairness.text import _md, _p_is, _p_value, _pct
 
 if TYPE_CHECKING:
+    import jinja2
+
     from projections.runner import Basis
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -55,10 +62,12 @@ def report_json(report: FairnessReport, basis: Basis | None = None) -> dict[str,
 
     Field names are those of the dataclasses; dates are ISO 8601 strings; intervals are
     ``{"low": .., "high": ..}``; criteria are ``[[name, score], ...]``; channels
-    ``[[channel, audience], ...]``. Floats are not rounded. With a ``basis``
-    (`projections.queries.Queries.basis`), its ``basis`` names the checkpoint it stands on.
+    ``[[channel, audience], ...]``. Floats are not rounded. ``summary``, right after
+    ``report``, is the board's summary (`projections.fairness.summary.BoardSummary`), the same
+    figures as the sections, gathered. With a ``basis`` (`projections.queries.Queries.basis`),
+    its ``basis`` names the checkpoint it stands on.
     """
-    result: dict[str, Any] = {"report": "fairness"}
+    result: dict[str, Any] = {"report": "fairness", "summary": _plain(report.summary)}
     result.update(_plain(report))
     if basis is not None:
         result["basis"] = basis.as_json()
@@ -70,7 +79,11 @@ def report_json(report: FairnessReport, basis: Basis | None = None) -> dict[str,
 CSV_COLUMNS = ("section", "subject", "item", "figure", "value")
 """The CSV's layout: one figure per line.
 
-``section`` is one of ``settings``, ``basis`` (what the report stands on: ``events``,
+``section`` is one of ``summary`` (the board's summary: the date, the data source, then for
+each group, subject the group, ``requests``, ``decided``, ``approved``, ``selection_rate``,
+``impact_ratio``, ``fisher_p`` and ``flags``), ``excluded`` (what the figures leave out: item
+the reason, subject a folded group, figure ``records``), ``settings``, ``basis`` (what the
+report stands on: ``events``,
 ``recorded``, ``behind_ledger``, ``relation``, ``unsigned``, ``checkpoint_size``,
 ``checkpoint_root_hash``, ``checkpoint_signed_at``), ``access_by_group``, ``denial_reason``,
 ``criteria_policy``, ``criteria_pair``, ``criteria_missing``, ``veto_by_model``,
@@ -124,9 +137,10 @@ def _csv_value(value: Any) -> str:
 def _csv_rows(
     report: FairnessReport, basis: Basis | None = None
 ) -> Iterable[tuple[str, str, str, str, Any]]:
+    yield from _csv_summary(report)
     p = report.policy
-    for name in ("criteria_distance", "min_decided", "four_fifths", "z"):
-        yield "settings", "", "", name, getattr(p, name)
+    for f in fields(p):
+        yield "settings", "", "", f.name, getattr(p, f.name)
     yield "settings", "", "", "as_of", report.as_of
     if report.position is not None:
         for f in fields(report.position):
@@ -183,6 +197,28 @@ def _csv_rows(
         yield from each(
             "preference_decision", d.model, d.preference_id, d, ("model", "preference_id")
         )
+
+
+def _csv_summary(report: FairnessReport) -> Iterable[tuple[str, str, str, str, Any]]:
+    """The summary's lines: they open the CSV, as the summary opens every other form."""
+    summary = report.summary
+    moment = None if summary.moment is None else moment_text(summary.moment)
+    yield "summary", "", "", "moment", moment
+    yield "summary", "", "", "as_of", summary.as_of
+    if summary.source is not None:
+        for f in fields(summary.source):
+            yield "summary", "", "", f.name, getattr(summary.source, f.name)
+    yield "summary", "", "", "fisher_reference", summary.fisher_reference
+    yield "summary", "", "", "significance", summary.significance
+    yield "summary", "", "", "impact_reference", summary.impact_reference
+    yield "summary", "", "", "flagged", summary.flagged
+    for line in (*summary.groups, summary.overall):
+        for f in fields(line):
+            if f.name != "group":
+                yield "summary", line.group, "", f.name, getattr(line, f.name)
+    for excluded in summary.excluded:
+        yield "excluded", excluded.subject, excluded.reason, "records", excluded.records
+    yield "summary", "", "", "reproduce", summary.reproduce
 
 
 def _csv_cell(value: Any) -> str:
@@ -245,41 +281,101 @@ def moment_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def reproduce_as_of(position: LedgerPosition) -> str:
-    """The ``--as-of`` value that recomputes a report: its day if T is a day's end, else T."""
-    at = position.moment.astimezone(UTC)
-    if at.time() == time.max:
-        return at.date().isoformat()
-    return moment_text(at)
-
-
-def _markdown_position(report: FairnessReport) -> list[str]:
-    position = report.position
-    if position is None:
-        return []
+def _markdown_summary(report: FairnessReport) -> list[str]:
+    """The summary the page opens with: date, source, the groups' figures, exclusions, command."""
+    summary = report.summary
     p = report.policy
-    last = position.last_notification_id
-    log = (
-        f"the log's first {position.log_size} event(s), up to notification id {last}"
-        if last is not None
-        else "no event (nothing was recorded by then)"
+    out = ["## Summary", ""]
+    if summary.moment is not None:
+        out.append(
+            f"- **Date**: T = {moment_text(summary.moment)}. Every figure counts the decisions "
+            "recorded at or before T that were in effect by T."
+        )
+    elif summary.as_of is not None:
+        out.append(f"- **Date**: as of {summary.as_of.isoformat()} (rows given directly).")
+    source = summary.source
+    if source is not None:
+        if source.checkpoint_size is not None:
+            checkpoint = (
+                f"the transparency log {_md(source.origin or '(origin not named)')}, checkpoint "
+                f"of size {source.checkpoint_size} with root `{source.checkpoint_root}`"
+            )
+        else:
+            checkpoint = "the ledger (no signed checkpoint named)"
+        read = (
+            f"the log's first {source.log_size} event(s) up to T"
+            if source.log_size
+            else "no event (nothing was recorded by T)"
+        )
+        out.append(
+            f"- **Data source**: {checkpoint}; {read}; {source.events_counted} event(s) counted."
+        )
+    else:
+        out.append("- **Data source**: rows given directly; no ledger position is named.")
+    reference = summary.fisher_reference
+    out.append(
+        f"- **Tests**: Fisher's exact test (two-sided) of each group against the best-served "
+        f"group{f' ({_md(reference)})' if reference else ''}; a group is **flagged** when it "
+        f"is below four fifths and p < {p.significance:g}."
+        + (
+            f" Impact ratio range 0.8 to 1.25 checked against {_md(summary.impact_reference)}."
+            if summary.impact_reference
+            else ""
+        )
     )
-    left_out = []
-    if position.not_yet_in_effect:
-        left_out.append(f"{position.not_yet_in_effect} recorded but not yet in effect")
-    if position.recorded_after:
-        left_out.append(f"{position.recorded_after} stored among them but recorded after T")
-    option = f" --criteria-distance {p.criteria_distance:g}" if p.criteria_distance != 0.15 else ""
-    return [
-        f"**Computed at**: T = {moment_text(position.moment)}. Every section counts the "
-        "decisions recorded at or before T that were in effect by T; the ledger position is "
-        f"{log} (a transparency-log checkpoint of that size or larger covers them); "
-        f"{position.events_counted} event(s) counted"
-        + (f", {'; '.join(left_out)} (left out)" if left_out else "")
-        + ". To recompute this report: "
-        f"`reliquary report fairness --as-of {reproduce_as_of(position)}{option}`.",
-        "",
-    ]
+    out.append("")
+    if not summary.overall.requests:
+        out += ["No access requests were recorded.", ""]
+    else:
+
+        def row(line: SummaryGroup) -> list[str]:
+            fisher = "reference" if line.group == reference else _p_value(line.fisher_p)
+            flags = ", ".join(FLAG_TEXT[code] for code in line.flags)
+            return [
+                _md(line.group),
+                str(line.requests),
+                str(line.decided),
+                _pct(line.selection_rate),
+                _num(line.impact_ratio, 3),
+                fisher if line.group != ALL_GROUPS else "",
+                _md(flags),
+            ]
+
+        out += _table(
+            [
+                "Group",
+                "Requests",
+                "Decisions",
+                "Selection rate",
+                "Impact ratio",
+                "Fisher p",
+                "Flags",
+            ],
+            [*(row(g) for g in summary.groups), row(summary.overall)],
+        )
+        out += [
+            f"{summary.flagged} group(s) flagged. The impact ratio is the selection (approval) "
+            "rate divided by the best-served group's; section 1 gives every figure.",
+            "",
+        ]
+    if summary.excluded:
+        out += ["**Excluded**:", ""]
+        for excluded in summary.excluded:
+            subject = f"{_md(excluded.subject)}: " if excluded.subject else ""
+            out.append(
+                f"- {subject}{excluded.records} record(s), {EXCLUSION_TEXT[excluded.reason]}."
+            )
+        out.append("")
+    else:
+        out += ["**Excluded**: nothing.", ""]
+    if summary.reproduce is not None:
+        out += [
+            "**To reproduce this report** from an offline audit bundle of the log (`reliquary "
+            "export`; BUNDLE, its folder; KEY, the verifier key the operator published), with no "
+            f"database, to the same JSON: `{summary.reproduce}`.",
+            "",
+        ]
+    return out
 
 
 def report_markdown(
@@ -293,24 +389,27 @@ def report_markdown(
     `VETO_CHART`) to the relative paths the charts were written to, or to their
     ``data:image/svg+xml;base64,`` URIs (`chart_data_uris`, for a page with no files beside
     it); a chart missing from it is not linked. None links each chart by its own file name, as
-    if written beside the page: use None only when the charts are written there. With a
-    ``basis``, a line after the ledger position names the checkpoint the report stands on.
+    if written beside the page: use None only when the charts are written there. The page
+    opens with the board's summary (`projections.fairness.summary`). With a ``basis``, a line
+    after the thresholds names the checkpoint the report stands on.
     Every piece of data (group, model, reviewer names, rationales) is escaped.
     """
     p = report.policy
     out: list[str] = ["# Fairness report", ""]
+    out += _markdown_summary(report)
     as_of = report.as_of.isoformat() if report.as_of else "the latest recorded essay draft"
     out += [
         f"As of {as_of}. Thresholds: criteria distance {p.criteria_distance:g}, "
         f"small sample below {p.min_decided} decided requests, four-fifths ratio "
-        f"{p.four_fifths:g}, intervals at z = {p.z} (1.959964 is 95%).",
+        f"{p.four_fifths:g}, intervals at z = {p.z} (1.959964 is 95%), significance level "
+        f"{p.significance:g}, groups under {p.min_group_share * 100:g}% of requests folded into "
+        f"{OTHER_GROUP}" + (", impact range 0.8 to 1.25 checked" if p.impact_range else "") + ".",
         "",
         "Every figure is a description of what was recorded, not a finding: a flag says where "
         "to look, never that a decision was unfair. The definitions and the limits of every "
         "figure are in the Reliquary documentation, docs/fairness.md.",
         "",
     ]
-    out += _markdown_position(report)
     if basis is not None:
         out += [f"**Checkpoint**: {_md(basis.text())}", ""]
     out += _markdown_access(report.access_by_group, p, chart_names)
@@ -331,17 +430,30 @@ def _markdown_access(
         "- **Approval rate**: approved divided by decided (approved plus denied).",
         "- **95% interval**: the Wilson score interval, the range of approval rates compatible "
         "with these counts; the fewer the decisions, the wider it is.",
-        "- **Disparity ratio**: the group's approval rate divided by the best-served group's. "
-        f"Below {p.four_fifths:g} (the four-fifths rule) the group is flagged for a closer look.",
+        "- **Disparity ratio**: the group's approval rate divided by the best-served group's "
+        f"(the impact ratio of audits); below {p.four_fifths:g} it is **below four fifths**.",
+        "- **Fisher p**: the p-value of Fisher's exact test (two-sided) of the group's approved "
+        "and denied against the best-served group's: how often a split at least this uneven "
+        "would arise by chance if both groups had the same approval rate.",
+        f"- **Flag**: below four fifths **and** p below {p.significance:g}; both signals are "
+        "shown apart, so a board sees either one.",
         "- **Median days**: the median number of days from request to its (final) decision.",
         f"- **Sample**: fewer than {p.min_decided} decided requests is a small sample.",
         "",
     ]
+    if a.folded:
+        out += [
+            f"**Folded into {OTHER_GROUP}**: "
+            + "; ".join(f"{_md(name)} ({n} request(s))" for name, n in a.folded)
+            + f", {a.folded_requests} request(s) in all: each group had less than "
+            f"{p.min_group_share * 100:g}% of all requests.",
+            "",
+        ]
     if not a.overall.requests:
         return [*out, "No access requests were recorded.", ""]
 
     def row(g: GroupAccess) -> list[str]:
-        flag = "below four fifths" if g.below_four_fifths else ""
+        fisher = "reference" if g.group == a.fisher_reference else _p_value(g.fisher_p)
         return [
             _md(g.group),
             str(g.requests),
@@ -351,7 +463,9 @@ def _markdown_access(
             _pct(g.approval_rate),
             _interval(g.approval_interval) if g.decided else "n/a",
             _num(g.disparity_ratio, 3),
-            flag,
+            "below four fifths" if g.below_four_fifths else "",
+            fisher if g.group != ALL_GROUPS else "",
+            "**flagged**" if g.flagged else "",
             _num(g.median_days_to_decision, 1),
             "small" if g.small_sample else "",
         ]
@@ -367,6 +481,8 @@ def _markdown_access(
             "95% interval",
             "Disparity ratio",
             "Four-fifths",
+            "Fisher p",
+            "Flag",
             "Median days",
             "Sample",
         ],
@@ -382,12 +498,27 @@ def _markdown_access(
         out += ["No group had a request approved, so no disparity ratio is computed.", ""]
     notes: list[str] = []
     for g in a.groups:
-        if g.below_four_fifths:
+        if g.flagged:
             notes.append(
                 f"- **Flag**: {_md(g.group)} is approved at {_pct(g.approval_rate)}, "
-                f"{_num(g.disparity_ratio, 3)} of the best-served group's rate, below four fifths. "
-                "This is a screening signal to look into (purposes, scopes, reasons given), "
-                "not a finding of unfair treatment."
+                f"{_num(g.disparity_ratio, 3)} of the best-served group's rate, below four fifths, "
+                f"and Fisher's exact test gives {_p_is(g.fisher_p)}, below "
+                f"{p.significance:g}: chance is not a plausible explanation. This is a signal to "
+                "look into (purposes, scopes, reasons given), not a finding of unfair treatment."
+            )
+        elif g.below_four_fifths:
+            notes.append(
+                f"- **Below four fifths, not flagged**: {_md(g.group)} is approved at "
+                f"{_pct(g.approval_rate)}, {_num(g.disparity_ratio, 3)} of the best-served "
+                f"group's rate, but Fisher's exact test gives {_p_is(g.fisher_p)}, not "
+                f"below {p.significance:g}: chance could explain a difference of this size between "
+                "groups of these sizes."
+            )
+        elif g.chance_plausible is False:
+            notes.append(
+                f"- **Not plausibly chance, not flagged**: {_md(g.group)} differs from the "
+                f"best-served group with {_p_is(g.fisher_p)}, but its ratio "
+                f"({_num(g.disparity_ratio, 3)}) is not below four fifths."
             )
     for g in a.groups:
         if g.decided == 0:
@@ -421,11 +552,70 @@ def _markdown_access(
         )
     if notes:
         out += [*notes, ""]
+    out += _markdown_impact_range(a)
+    out += _markdown_rates(a)
     out += _markdown_denial_reasons(a)
     out += _image(
         "Approval rate by requester group, with 95% interval", APPROVAL_CHART, chart_names
     )
     return out
+
+
+def _markdown_impact_range(a: AccessByGroup) -> list[str]:
+    """Aequitas's check, when asked for: each group's ratio to the reference, in range or not."""
+    if a.impact_reference is None:
+        return []
+    out = [
+        f"**Impact range** (Aequitas): each group's approval rate divided by that of "
+        f"{_md(a.impact_reference)}, the group with the most decided requests; a group is in "
+        "range when the ratio lies between 0.8 and 1.25.",
+        "",
+    ]
+    rows = [
+        [
+            _md(g.group),
+            _num(g.impact_ratio, 3),
+            "n/a" if g.in_impact_range is None else "yes" if g.in_impact_range else "**no**",
+        ]
+        for g in a.groups
+    ]
+    return [*out, *_table(["Group", "Impact ratio", "In 0.8 to 1.25"], rows)]
+
+
+def _markdown_rates(a: AccessByGroup) -> list[str]:
+    """Appeals, overturns and revocations by group, each rate beside its counts."""
+    out = [
+        "**Appeals and revocations**: the appeal rate is denials appealed / requests first "
+        "denied; the overturn rate, appeals approved / appeals decided again; the revocation "
+        "rate, grants revoked / requests approved.",
+        "",
+    ]
+    rows = [
+        [
+            _md(g.group),
+            str(g.first_denied),
+            str(g.appealed),
+            _pct(g.appeal_rate),
+            str(g.appeals_decided),
+            str(g.overturned_on_appeal),
+            _pct(g.overturn_rate),
+            str(g.revoked),
+            _pct(g.revocation_rate),
+        ]
+        for g in (*a.groups, a.overall)
+    ]
+    header = [
+        "Group",
+        "First denied",
+        "Appealed",
+        "Appeal rate",
+        "Appeals decided",
+        "Overturned",
+        "Overturn rate",
+        "Revoked",
+        "Revocation rate",
+    ]
+    return [*out, *_table(header, rows)]
 
 
 def _markdown_denial_reasons(a: AccessByGroup) -> list[str]:
@@ -653,3 +843,52 @@ def _markdown_preferences(pr: Preferences) -> list[str]:
         ]
         out.append("")
     return out
+
+
+# --- the printable page -------------------------------------------------------------------------
+
+TEMPLATES = Path(__file__).parent / "templates"
+"""Where the printable page's Jinja2 template is (package data: ``templates/*.html``)."""
+
+
+@cache
+def _html_environment() -> jinja2.Environment:
+    """The environment of the printable page: autoescape on, undefined names an error."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        pct=_pct,
+        num=_num,
+        p_value=_p_value,
+        moment=moment_text,
+        share=lambda value: f"{value * 100:g}%",
+    )
+    return env
+
+
+def report_html(report: FairnessReport) -> str:
+    """Return the report as one standalone HTML page a board can print (A4) and file.
+
+    The summary comes first, on a page of its own when printed; then every section, with both
+    charts inside the page as ``data:`` URIs, so the file refers to nothing beside it. Rendered
+    by Jinja2 from ``templates/report.html`` with autoescape on: every name is shown as text.
+    """
+    charts = chart_data_uris(report)
+    return (
+        _html_environment()
+        .get_template("report.html")
+        .render(
+            report=report,
+            s=report.summary,
+            charts={"approval": charts[APPROVAL_CHART], "veto": charts[VETO_CHART]},
+            flag_text=FLAG_TEXT,
+            exclusion_text=EXCLUSION_TEXT,
+        )
+    )

@@ -2,7 +2,8 @@
 
 Group, model and reviewer names, themes and rationales are data, never markup: `_md` escapes
 them for Markdown, `_svg_text` for XML text and attributes, and both replace the characters
-XML 1.0 forbids. `_pct` writes a rate the way the Markdown tables and the charts both show it.
+XML 1.0 forbids. `_pct` writes a rate, and `_p_value` a p-value, the way the Markdown tables,
+the charts and the HTML pages all show it.
 """
 
 from __future__ import annotations
@@ -33,3 +34,17 @@ def _pct(value: float | None) -> str:
 def _svg_text(text: str) -> str:
     """Escape data for XML text and attributes (characters XML 1.0 forbids become U+FFFD)."""
     return html.escape(_CONTROL.sub("\ufffd", str(text)), quote=True)
+
+
+def _p_value(value: float | None) -> str:
+    """A p-value as the report prints it: three decimals, "< 0.001" below that, "n/a" for none."""
+    if value is None:
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _p_is(value: float | None) -> str:
+    """A p-value in a sentence: "p = 0.154", "p < 0.001", or "no p-value"."""
+    if value is None:
+        return "no p-value"
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"

@@ -521,6 +521,27 @@ def _restore(
     return ledger.restore(read, batch_size=batch, manifests=manifests)
 
 
+def read_leaves(directory: Path, checkpoint: Checkpoint) -> Iterator[bytes]:
+    """A verified bundle's leaves read again, each checked as it goes into the tree once more.
+
+    Read it to the end: after the last line the leaves must still make ``checkpoint``'s size
+    and root (the bundle verified earlier), else `BundleDoesNotVerify`: events.jsonl changed
+    in between. Each line is read as `verify_bundle` reads it (no link, within the limits).
+    """
+    with _bundle_folder(directory) as folder:
+        frontier: dict[merkle.Node, bytes] = {}
+        index = 0
+        for line in _lines(folder, directory):
+            append_leaf(frontier, {}, index, merkle.leaf_hash(line))
+            index += 1
+            yield line
+        root = merkle.range_hash(0, index, frontier) if index else merkle.EMPTY_ROOT
+        if index != checkpoint.size or root != checkpoint.root_hash:
+            raise BundleDoesNotVerify(
+                f"{directory / EVENTS} changed after it was verified: nothing was computed"
+            )
+
+
 def _stored_event(line: int, record: dict[str, Any], line_bytes: bytes) -> StoredEvent:
     """Rebuild the stored event a leaf was made from: its id, version, topic and state.
 

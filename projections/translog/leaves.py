@@ -163,3 +163,44 @@ def registered_name(stored: StoredEvent) -> str | None:
 
 def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
+
+
+_STATE_KEY = b',"state":'
+_TOPIC_KEY = b',"topic":'
+
+
+def stored_event_of_leaf(leaf: bytes) -> tuple[int, StoredEvent]:
+    """The sequence and stored event a leaf was made from, checked to give back this very leaf.
+
+    The state is the leaf's bytes between ``"state":`` and the envelope's ``,"topic":`` (a JSON
+    string escapes every quote, so the last ``,"topic":`` is the envelope's), taken as they are:
+    no decoding and re-encoding. The leaf is rebuilt from what was read (`leaf_bytes`) and must
+    equal the input byte for byte, so a leaf that is not in this format is refused
+    (``ValueError``), never half read. The topic is not resolved here: look it up in the
+    ledger's catalogue before decoding the event (a topic may name any module).
+    """
+    start = leaf.find(_STATE_KEY)
+    end = leaf.rfind(_TOPIC_KEY)
+    if start < 0 or end <= start:
+        raise ValueError("not a leaf: no state and topic in it")
+    envelope = orjson.loads(leaf[:start] + b"}")
+    tail = orjson.loads(b"{" + leaf[end + 1 :])
+    if not isinstance(envelope, dict) or not isinstance(tail, dict):
+        raise ValueError("not a leaf: the envelope is not a JSON object")
+    sequence, model, topic, version = (
+        envelope.get("sequence"),
+        envelope.get("model_id"),
+        tail.get("topic"),
+        tail.get("version"),
+    )
+    if not (isinstance(sequence, int) and isinstance(version, int) and isinstance(topic, str)):
+        raise ValueError("not a leaf: its sequence, topic or version is missing")
+    stored = StoredEvent(
+        originator_id=UUID(str(model)),
+        originator_version=version,
+        topic=topic,
+        state=leaf[start + len(_STATE_KEY) : end],
+    )
+    if leaf_bytes(stored, sequence=sequence) != leaf:
+        raise ValueError("not a leaf of format 2: it does not rebuild to itself")
+    return sequence, stored

@@ -445,6 +445,23 @@ class LogService:
             audit_cosignatures(report, self.log.checkpoints(), self.cosignatures, chosen)
         return report
 
+    def export_archive(self) -> bytes:
+        """`export` as one ``.tar.gz`` (a folder ``bundle/``), for a door that hands out a file.
+
+        Commitments only (no openings): what any reader of the records may hold.
+        """
+        import io
+        import tarfile
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp) / "bundle"
+            self.export(directory)
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+                archive.add(directory, arcname="bundle")
+        return buffer.getvalue()
+
     def export(
         self,
         directory: Path,

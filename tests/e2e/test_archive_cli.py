@@ -48,6 +48,7 @@ def _preserve(cli, archive: Path) -> None:  # type: ignore[no-untyped-def]
     recorded = json.loads(out)
     assert recorded["event"] == "WeightsPreserved"
     assert recorded["files"] == 4
+    assert (recorded["oms_root_digest"], recorded["oms_bundle_digest"]) == (None, None)
     # A read never signs: the operator signs a checkpoint that covers the record.
     assert cli("checkpoint")[0] == 0
 
@@ -80,6 +81,14 @@ def test_an_identical_copy_verifies_with_its_inclusion_proof(cli, archive: Path)
     assert set(_statuses(out).values()) == {"OK"}
     assert result["recorded_in"]["inclusion_verified"] is True
     assert result["recorded_in"]["version"] == 3
+    # The copy's OMS root digest, recomputed here: raw SHA-256s in path-component order.
+    paths = sorted(
+        (p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()),
+        key=lambda path: path.split("/"),
+    )
+    raw = b"".join(hashlib.sha256((copy / path).read_bytes()).digest() for path in paths)
+    assert result["observed_oms_root_digest"] == hashlib.sha256(raw).hexdigest()
+    assert result["recorded_oms_root_digest"] is None  # preserved without a model.sig
 
 
 def test_every_kind_of_difference_is_named_and_can_be_recorded(cli, archive: Path) -> None:

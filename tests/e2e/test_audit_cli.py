@@ -166,11 +166,56 @@ def test_fairness_as_of_counts_what_was_recorded_by_then(cli) -> None:
     assert report["position"]["log_size"] == report["position"]["events_counted"] > 0
     assert report["position"]["moment"] == f"{today}T23:59:59.999999+00:00"
     assert report["access_by_group"]["overall"]["requests"] > 0
+    size = report["position"]["checkpoint_size"]
     code, out, _ = cli("report", "fairness", "--as-of", today, "--markdown")
-    assert f"`reliquary report fairness --as-of {today}`" in out
+    assert (
+        "reliquary report fairness --bundle BUNDLE --key KEY "
+        f"--as-of {today}T23:59:59.999999Z --size {size}"
+    ) in out
     code, _, err = cli("report", "fairness", "--as-of", "2024-01-01T00:00:00")
     assert code != 0
     assert "time zone" in err
+
+
+def test_the_printed_command_recomputes_the_report_from_a_bundle(demo_cli, tmp_path) -> None:
+    """The reviewer's path, at the CLI: export a bundle, run the command the report prints
+    (its BUNDLE replaced, the key pinned), get the operator's JSON byte for byte."""
+    cli = demo_cli
+    code, operator, err = cli("report", "fairness", "--json")
+    assert code == 0, err
+    code, markdown, _ = cli("report", "fairness", "--markdown")
+    bundle = tmp_path / "bundle"
+    code, _, err = cli("export", str(bundle))
+    assert code == 0, err
+    position = json.loads(operator)["position"]
+    options = ["--as-of", position["moment"], "--size", str(position["checkpoint_size"])]
+    key = str(bundle / "verifier-key")
+    code, again, err = cli(
+        "report", "fairness", "--bundle", str(bundle), "--key", key, *options, "--json"
+    )
+    assert code == 0, err
+    assert again == operator
+    # Without a pinned key, or with another key, no report.
+    code, _, err = cli("report", "fairness", "--bundle", str(bundle), "--json")
+    assert code == 2
+    assert "--key" in err
+    other = "example.org/other+01020304+AWJ0dXQgbm90IHRoZSBrZXkgd2Ugc2lnbmVkIHdpdGggeHh4eHg="
+    code, out, err = cli("report", "fairness", "--bundle", str(bundle), "--key", other, "--json")
+    assert (code, out) == (3, "")  # a damaged input: the bundle does not verify, no report
+    assert "does not verify" in err
+
+
+def test_the_printable_report_is_one_html_page(cli, tmp_path) -> None:
+    code, out, err = cli("report", "fairness", "--html")
+    assert code == 0, err
+    assert out.lstrip().lower().startswith("<!doctype html>")
+    assert "Summary" in out
+    assert "data:image/svg+xml;base64," in out  # the charts travel inside the page
+    code, _, err = cli("report", "fairness", "--html", "--output", str(tmp_path / "out"))
+    assert code == 0, err
+    written = (tmp_path / "out" / "REPORT.html").read_text()
+    assert written.lower().startswith("<!doctype html>")
+    assert "Summary" in written
 
 
 def test_projections_status_and_rebuild(cli) -> None:

@@ -124,6 +124,53 @@ def test_a_bad_digest_or_page_is_refused(served: Any, path: str, status: int) ->
     assert answer.headers["content-type"].startswith("application/problem+json")
 
 
+def test_the_http_door_takes_the_oms_digests_and_the_ledger_checks_the_root(served: Any) -> None:
+    # The rule "the OMS root given is the OMS root of these files" is the aggregate's: the HTTP
+    # command is refused as the CLI's is, and appends nothing.
+    client, _, _ = served
+    model = unique("oms-http")
+    services = client.app.state.services
+    services.ledger.execute(parse(register(model)))
+    token = services.actors.add(f"curator-{model}", "curator").token
+    entries = [
+        ManifestEntry("a/b", 3, hashlib.sha256(b"one").hexdigest()),
+        ManifestEntry("a.b", 3, hashlib.sha256(b"two").hexdigest()),
+    ]
+    raw = [bytes.fromhex(e.sha256) for e in entries]  # OMS order: "a/b" before "a.b"
+    root = hashlib.sha256(b"".join(raw)).hexdigest()
+
+    def post(**oms: str) -> Any:
+        return client.post(
+            f"/models/{model}/weights",
+            json={
+                "rationale": "Archived with its model.sig.",
+                "manifest": {
+                    "manifest_digest": manifest_digest(entries),
+                    "files": [vars(e) for e in entries],
+                },
+                "locations": ["s3://archive/oms-http"],
+                "custodian": "Archive Team",
+                "retention": "indefinite",
+                **oms,
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    for oms in (
+        {"oms_root_digest": hashlib.sha256(b"".join(reversed(raw))).hexdigest()},
+        {"oms_bundle_digest": "b" * 64},
+    ):
+        refused = post(**oms)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"].endswith(":oms-root-mismatch")
+    assert post(oms_root_digest="A" * 64).status_code == 422  # not a digest's form
+    assert services.ledger.version_of(model) == 1
+    recorded = post(oms_root_digest=root, oms_bundle_digest="b" * 64)
+    assert recorded.status_code in (200, 201), recorded.text
+    event = services.ledger.history(model)[-1]
+    assert (event.oms_root_digest, event.oms_bundle_digest) == (root, "b" * 64)
+
+
 # -- the CLI ---------------------------------------------------------------------------------
 
 

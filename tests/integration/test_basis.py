@@ -106,15 +106,17 @@ def test_a_page_and_a_report_name_the_checkpoint_before_and_after_signing_and_ne
         assert "this page is exactly at it" in words
         report = client.get("/reports/fairness", headers=auth)
         assert report.status_code == 200, report.text
-        assert report.json()["basis"] == {
-            "events": 2,
-            "recorded": 2,
-            "behind_ledger": 0,
-            "checkpoint": {"size": 2, "root_hash": note_root, "signed_at": signed.signed_at},
-            "relation": "at",
-            "unsigned": 0,
-        }
-        assert _header(report.headers["reliquary-basis"])["checkpoint-root"] == note_root
+        # The report names the tree it read (the signed one here); the latest checkpoint and
+        # how the report stands against it are the header's, so the body is the report alone.
+        assert "basis" not in report.json()
+        position = report.json()["position"]
+        assert (position["checkpoint_size"], position["checkpoint_root"]) == (2, note_root)
+        header = _header(report.headers["reliquary-basis"])
+        assert (header["events"], header["relation"], header["checkpoint-root"]) == (
+            "2",
+            "at",
+            note_root,
+        )
 
         # 3. A new event: the page and the report take it (this service keeps its views), and
         # are one event ahead of the checkpoint.
@@ -122,8 +124,10 @@ def test_a_page_and_a_report_name_the_checkpoint_before_and_after_signing_and_ne
         attributes, words = _footer(client.get("/web/verify").text)
         assert (attributes["events"], attributes["relation"]) == ("3", "ahead")
         assert "1 event(s) ahead of it" in words
-        basis = client.get("/reports/fairness", headers=auth).json()["basis"]
-        assert (basis["events"], basis["relation"], basis["unsigned"]) == (3, "ahead", 1)
+        answer = client.get("/reports/fairness", headers=auth)
+        basis_header = _header(answer.headers["reliquary-basis"])
+        assert (basis_header["events"], basis_header["relation"]) == ("3", "ahead")
+        assert answer.json()["position"]["checkpoint_size"] == 3
         register_answer = client.get("/registers/signals", params={"model": model}, headers=auth)
         assert len(register_answer.json()) == 2
         header = _header(register_answer.headers["reliquary-basis"])
@@ -138,16 +142,26 @@ def test_a_page_and_a_report_name_the_checkpoint_before_and_after_signing_and_ne
         # 4. A report as of a moment before the last event stands on fewer events: behind the
         # checkpoint, which still covers all of them.
         as_of = writer.ledger.history(model)[-1].timestamp.isoformat()
-        old = client.get("/reports/fairness", params={"as_of": as_of}, headers=auth).json()
-        assert old["position"]["log_size"] == old["basis"]["events"] == 3
+
+        def old_report() -> tuple[dict[str, Any], dict[str, str]]:
+            answer = client.get("/reports/fairness", params={"as_of": as_of}, headers=auth)
+            return answer.json(), _header(answer.headers["reliquary-basis"])
+
+        old, basis = old_report()
+        assert old["position"]["log_size"] == old["position"]["checkpoint_size"] == 3
+        assert basis["events"] == "3"
         writer.log.sign_checkpoint()
-        old = client.get("/reports/fairness", params={"as_of": as_of}, headers=auth).json()
-        assert old["basis"]["relation"] == "at"
+        old, basis = old_report()
+        assert basis["relation"] == "at"
         writer.ledger.execute(_signal(model, 3))
         writer.log.sign_checkpoint()
-        old = client.get("/reports/fairness", params={"as_of": as_of}, headers=auth).json()
-        assert (old["basis"]["events"], old["basis"]["relation"]) == (3, "behind")
-        assert old["basis"]["checkpoint"]["size"] == 4
+        again, basis = old_report()
+        assert (basis["events"], basis["relation"], basis["checkpoint-size"]) == (
+            "3",
+            "behind",
+            "4",
+        )
+        assert again["position"] == old["position"]  # the same tree, whatever was added later
 
 
 def test_reads_that_do_not_write_the_views_say_how_far_behind_they_are(
@@ -200,7 +214,7 @@ def test_the_cli_reports_name_their_checkpoint(
     served, writer = stores
     model = unique("cli-basis")
     writer.ledger.execute(parse(register(model)))
-    signed = writer.log.sign_checkpoint()
+    writer.log.sign_checkpoint()
     writer.ledger.execute(_signal(model, 1))
     monkeypatch.setenv("RELIQUARY_LOG_ORIGIN", ORIGIN)
     url = ("--database-url", served.database_url)
@@ -209,13 +223,15 @@ def test_the_cli_reports_name_their_checkpoint(
     assert code == 0, err
     import json
 
-    basis = json.loads(out)["basis"]
-    assert (basis["events"], basis["relation"], basis["unsigned"]) == (2, "ahead", 1)
-    assert basis["checkpoint"]["root_hash"] == base64.b64encode(signed.root_hash).decode()
+    report = json.loads(out)
+    assert "basis" not in report  # the report alone: a bundle recomputes the same bytes
+    assert report["position"]["checkpoint_size"] == 2
+    assert "basis: Computed from the log's first 2 event(s); 1 of them not yet in" in err
 
     code, out, err = _cli(*url, "report", "fairness", "--csv")
     rows = {row["figure"]: row["value"] for row in csv.DictReader(io.StringIO(out))}
-    assert (rows["relation"], rows["checkpoint_size"], rows["events"]) == ("ahead", "1", "2")
+    assert (rows["checkpoint_size"], rows["log_size"]) == ("2", "2")
+    assert "basis: Computed from the log's first 2 event(s)" in err
 
     code, out, err = _cli(*url, "timeline", "--json")
     assert json.loads(out)["basis"]["checkpoint"]["size"] == 1
@@ -225,3 +241,6 @@ def test_the_cli_reports_name_their_checkpoint(
     assert code == 0, err
     assert len(json.loads(out)) == 1
     assert "basis: Computed from the log's first 2 event(s); 1 of them not yet in" in err
+    # The tree the report read, once signed, has the root the report named.
+    later = writer.log.sign_checkpoint()
+    assert report["position"]["checkpoint_root"] == base64.b64encode(later.root_hash).decode()

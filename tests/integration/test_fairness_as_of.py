@@ -129,19 +129,25 @@ def test_the_report_names_its_ledger_position(scenario: tuple[Queries, str]) -> 
     assert position.events_counted == 6
     assert position.not_yet_in_effect == 1
     assert position.recorded_after == 0
-    assert position.last_notification_id is not None
+    # The tree the report read: the first 7 events, whose root a checkpoint of size 7 signs.
+    assert position.checkpoint_size == 7
+    assert position.checkpoint_root
     body = report_json(report)
     assert body["position"]["log_size"] == 7
+    assert body["summary"]["source"]["checkpoint_size"] == 7
     page = report_markdown(report, {})
     assert "the log's first 7 event(s)" in page
-    assert "`reliquary report fairness --as-of 2025-02-01`" in page
+    assert (
+        "reliquary report fairness --bundle BUNDLE --key KEY --as-of 2025-02-01T23:59:59.999999Z"
+        " --size 7" in page
+    )
     # The same moment, given as a moment, is the same report.
     same = queries.fairness(as_of=datetime(2025, 2, 1, 23, 59, 59, 999999, tzinfo=UTC))
     assert report_json(same) == body
 
     empty = queries.fairness(as_of=date(2024, 12, 31))
     assert empty.position is not None
-    assert (empty.position.log_size, empty.position.last_notification_id) == (0, None)
+    assert (empty.position.log_size, empty.position.checkpoint_size) == (0, 0)
     assert empty.access_by_group.overall.requests == 0
 
 
@@ -161,9 +167,9 @@ def test_the_report_of_now_is_the_report_as_of_now(scenario: tuple[Queries, str]
     assert now.position is not None
     replayed = queries.fairness(as_of=now.position.moment)
     assert replayed.position is not None
-    assert (replayed.position.log_size, replayed.position.last_notification_id) == (
+    assert (replayed.position.log_size, replayed.position.checkpoint_root) == (
         now.position.log_size,
-        now.position.last_notification_id,
+        now.position.checkpoint_root,
     )
     assert replayed.access_by_group == now.access_by_group
     assert replayed.essay_review == now.essay_review

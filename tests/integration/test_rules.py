@@ -277,6 +277,12 @@ CASES: list[tuple[str, Setup, Callable[[str], dict[str, Any]], type[errors.Ledge
         errors.ManifestDigestMismatch,
     ),
     (
+        "OMS root does not match files",
+        lambda m: [register(m)],
+        lambda m: {**preserve(m), "oms_root_digest": "0" * 64},
+        errors.OmsRootMismatch,
+    ),
+    (
         "interview dated in the future",
         lambda m: [register(m)],
         lambda m: interview(m, "i1", "2999-01-01"),

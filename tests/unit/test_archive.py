@@ -628,6 +628,138 @@ def test_agrees_with_the_model_signing_package(tree: Path, tmp_path: Path) -> No
     assert mine["predicate"]["resources"] == payload["predicate"]["resources"]
 
 
+def test_the_oms_root_is_model_signing_s_subject_digest(tree: Path) -> None:
+    from domain.manifests import oms_root_digest
+
+    files = hash_tree(tree).files
+    assert oms_root_digest(files) == model_signing_subject(TREE)
+    assert oms_root_digest(reversed(files)) == model_signing_subject(TREE)  # order-free input
+    assert from_model_signing(to_model_signing(files, "m")).root_digest == oms_root_digest(files)
+    assert oms_root_digest(files) != manifest_digest(files)
+
+
+def test_the_documented_oms_root_recipe_gives_model_signing_s_subject(
+    tree: Path, tmp_path: Path
+) -> None:
+    # docs/archive.md, "The OMS root digest": its Python block, run as it is on a manifest.
+    import re
+    import sys
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "archive.md").read_text("utf-8")
+    section = text.split("### The OMS root digest", 1)[1]
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert found is not None
+    (tmp_path / "oms_root.py").write_text(found.group(1))
+    (tmp_path / "manifest.json").write_text(json.dumps(hash_tree(tree).to_json()))
+    output = subprocess.run(  # noqa: S603 (this interpreter, the doc's own script)
+        [sys.executable, str(tmp_path / "oms_root.py"), str(tmp_path / "manifest.json")],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    assert output == model_signing_subject(TREE) + "\n"
+
+
+def _p256_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def test_the_pre_authentication_encoding_is_dsse_v1_as_model_signing_computes_it() -> None:
+    from model_signing._signing import sign_sigstore_pb
+
+    from projections.archive.oms import pre_authentication
+
+    payload = json.dumps({"name": "été"}, ensure_ascii=False).encode()  # non-ASCII bytes
+    assert pre_authentication(payload) == sign_sigstore_pb.pae(payload)
+    assert pre_authentication(b"ab") == b"DSSEv1 28 application/vnd.in-toto+json 2 ab"
+
+
+def test_a_signed_bundle_verifies_with_model_signing_s_api(tree: Path, tmp_path: Path) -> None:
+    import model_signing
+    from cryptography.hazmat.primitives import serialization
+
+    from projections.archive.oms import sign_oms_bundle
+
+    pem = _p256_pem()
+    files = hash_tree(tree).files
+    bundle = sign_oms_bundle(files, "model", manifest_digest(files), pem)
+    assert bundle.root_digest == model_signing_subject(TREE)
+    assert bundle.bundle_digest == hashlib.sha256(bundle.content).hexdigest()
+    document = json.loads(bundle.content)
+    assert document["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+    assert document["verificationMaterial"] == {
+        "publicKey": {"hint": bundle.key_hint},
+        "tlogEntries": [],
+    }
+    public = serialization.load_pem_private_key(pem, None).public_key()
+    public_pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert bundle.key_hint == hashlib.sha256(public_pem).hexdigest()
+    (tmp_path / "model.sig").write_bytes(bundle.content)
+    (tmp_path / "pub.pem").write_bytes(public_pem)
+    model_signing.verifying.Config().use_elliptic_key_verifier(
+        public_key=tmp_path / "pub.pem"
+    ).verify(tree, tmp_path / "model.sig")
+
+
+def test_a_bundle_listing_its_files_out_of_oms_order_is_refused(tree: Path, tmp_path: Path) -> None:
+    # A consistent statement (its root matches its resources as listed) whose root is not the
+    # OMS root of the files: model_signing itself never writes one; the ledger would refuse it.
+    from projections.archive.oms import SIGSTORE_BUNDLE_MEDIA_TYPE, oms_evidence
+
+    files = hash_tree(tree).files  # the manifest's byte order, not OMS's
+    statement = to_model_signing(files, "model")
+    statement["predicate"]["resources"] = [
+        {"name": e.path, "algorithm": "sha256", "digest": e.sha256} for e in files
+    ]
+    raw = b"".join(bytes.fromhex(e.sha256) for e in files)
+    statement["subject"][0]["digest"]["sha256"] = hashlib.sha256(raw).hexdigest()
+    bundle = {
+        "mediaType": SIGSTORE_BUNDLE_MEDIA_TYPE,
+        "dsseEnvelope": {
+            "payload": base64.b64encode(json.dumps(statement).encode()).decode(),
+            "payloadType": "application/vnd.in-toto+json",
+            "signatures": [],
+        },
+    }
+    (tmp_path / "model.sig").write_text(json.dumps(bundle))
+    with pytest.raises(ArchiveError, match="in another order than model-signing's"):
+        oms_evidence(tmp_path / "model.sig", files)
+    statement["predicate"]["resources"].reverse()  # the subject no longer matches either
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    (tmp_path / "model.sig").write_text(json.dumps(bundle))
+    with pytest.raises(ArchiveError, match="subject digest is"):
+        oms_evidence(tmp_path / "model.sig", files)
+
+
+def test_a_bundle_naming_many_differences_names_five_of_each_and_counts_the_rest(
+    tmp_path: Path,
+) -> None:
+    from projections.archive.oms import NAMED_FILES, oms_evidence, sign_oms_bundle
+
+    signed = [
+        ManifestEntry(f"f{i:02d}", 1, hashlib.sha256(b"%d" % i).hexdigest()) for i in range(9)
+    ]
+    other = [ManifestEntry(e.path, 1, "0" * 64) for e in signed]
+    bundle = sign_oms_bundle(signed, "m", manifest_digest(signed), _p256_pem())
+    (tmp_path / "model.sig").write_bytes(bundle.content)
+    with pytest.raises(ArchiveError) as refused:
+        oms_evidence(tmp_path / "model.sig", other)
+    assert "9 file(s) differ from what it signs: 'f00', 'f01', 'f02', 'f03', 'f04' and " in str(
+        refused.value
+    )
+    assert f"and {9 - NAMED_FILES} more" in str(refused.value)
+    assert oms_evidence(tmp_path / "model.sig", signed).bundle_digest == bundle.bundle_digest
+
+
 # --- the same rules as the command model ------------------------------------------------------
 
 

@@ -590,6 +590,7 @@ def test_preference_counts_and_decisions_taken_while_unstable() -> None:
 # --- renderers ----------------------------------------------------------------------------------
 
 NASTY_GROUP = '<script>&"'
+UNFOLDED = FairnessPolicy(min_group_share=0)
 NASTY_MODEL = '<b>m&"1</b>'
 
 
@@ -604,6 +605,7 @@ def nasty_report() -> FairnessReport:
         ],
         scenario_preferences(),
         as_of=date(2026, 2, 8),
+        policy=UNFOLDED,  # one request of 59 is under 2%: keep the group to see its name
     )
 
 
@@ -618,7 +620,11 @@ def test_json_round_trips() -> None:
         "min_decided": 30,
         "four_fifths": 0.8,
         "z": 1.959964,
+        "significance": 0.05,
+        "min_group_share": 0.02,
+        "impact_range": False,
     }
+    assert list(data)[:2] == ["report", "summary"]  # the summary opens the report
     industry = data["access_by_group"]["groups"][2]
     assert industry["group"] == "industry"
     assert industry["below_four_fifths"] is True
@@ -640,7 +646,10 @@ def test_markdown_names_every_group_and_links_the_charts() -> None:
     assert f"({APPROVAL_CHART})" in text
     assert f"({VETO_CHART})" in text
     # Flags and warnings are stated in words.
-    assert "**Flag**: industry is approved at 50.0%" in text
+    # industry is below four fifths, but 20 of 40 against 8 of 10 could be chance (p 0.154).
+    assert "**Below four fifths, not flagged**: industry is approved at 50.0%" in text
+    assert "p = 0.154, not below 0.05" in text
+    assert "**Flag**: industry" not in text
     assert "below four fifths" in text
     assert "**Small sample**: academic has only 10 decided requests" in text
     assert "aurora and birch are 0.057 apart" in text
@@ -726,6 +735,7 @@ def formula_report() -> FairnessReport:
         [*scenario_essays(), essay(at, "x1", date(2026, 1, 5), "vetoed", minus, link)],
         [*scenario_preferences(), preference(plus, at, stable=True, outcome="honored")],
         as_of=date(2026, 2, 8),
+        policy=UNFOLDED,
     )
 
 

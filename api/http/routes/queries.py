@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, Field
 
 from api.http.deps import ReaderDep, ServicesDep
 from api.http.routes.transparency import IMMUTABLE, LATEST, cached_answer, json_bytes
@@ -277,9 +278,43 @@ def signal_register(
     return _register(services, "signals", model, response)
 
 
-def _report(services: Any, criteria_distance: float, as_of: str | None) -> Any:
-    at = parse_as_of(as_of, "as_of") if as_of is not None else None
-    return services.queries.fairness(criteria_distance=criteria_distance, as_of=at)
+class FairnessQuery(BaseModel):
+    """The fairness report's moment, size and thresholds, as a query string gives them."""
+
+    as_of: str | None = Field(
+        None,
+        max_length=64,
+        description="A day (its end, UTC) or an ISO 8601 moment with a time zone (default: now)",
+    )
+    # Bounds are the report's own (`projections.queries.fairness_policy`): checked there once,
+    # for every door, and refused as an invalid query naming the threshold.
+    size: int | None = Field(None, description="Read only the log's first SIZE events")
+    criteria_distance: float = Field(
+        DEFAULT_CRITERIA_DISTANCE, description="How close criteria count as alike (0 to 10)"
+    )
+    significance: float | None = Field(None, description="Fisher's level (0.05)")
+    min_group_share: float | None = Field(
+        None, description="Groups with a smaller share fold into other (0.02)"
+    )
+    impact_range: bool = Field(False, description="Also check ratios in 0.8-1.25 (Aequitas)")
+
+    def thresholds(self) -> dict[str, Any]:
+        """The thresholds given, for `Queries.fairness`."""
+        given = {
+            "criteria_distance": self.criteria_distance,
+            "significance": self.significance,
+            "min_group_share": self.min_group_share,
+            "impact_range": self.impact_range or None,
+        }
+        return {name: value for name, value in given.items() if value is not None}
+
+
+FairnessParams = Annotated[FairnessQuery, Query()]
+
+
+def _report(services: Any, params: FairnessQuery) -> Any:
+    at = parse_as_of(params.as_of, "as_of") if params.as_of is not None else None
+    return services.queries.fairness(thresholds=params.thresholds(), as_of=at, size=params.size)
 
 
 @router.get("/reports/fairness", operation_id="reports-fairness", tags=["reports"], responses=BASIS)
@@ -287,14 +322,16 @@ def fairness_json(
     services: ServicesDep,
     _: ReaderDep,
     response: Response,
-    criteria_distance: float = DEFAULT_CRITERIA_DISTANCE,
-    as_of: AsOfQuery = None,
+    params: FairnessParams,
 ) -> dict[str, Any]:
-    """The fairness report (see docs/fairness.md), with the checkpoint it stands on."""
+    """The fairness report (docs/fairness.md), computed from the log's events: the tree it
+    read (size, root) is in ``position``; the latest checkpoint, in the ``Reliquary-Basis``
+    header. The same bytes as ``reliquary report fairness --bundle`` recomputes offline."""
     from projections.fairness import report_json
 
-    report = _report(services, criteria_distance, as_of)
-    result: dict[str, Any] = report_json(report, _basis(services, response, report))
+    report = _report(services, params)
+    _basis(services, response, report)
+    result: dict[str, Any] = report_json(report)
     return result
 
 
@@ -308,13 +345,12 @@ def fairness_json(
 def fairness_markdown(
     services: ServicesDep,
     _: ReaderDep,
-    criteria_distance: float = DEFAULT_CRITERIA_DISTANCE,
-    as_of: AsOfQuery = None,
+    params: FairnessParams,
 ) -> PlainTextResponse:
     """The fairness report as Markdown (charts are left out: see the CLI's --markdown)."""
     from projections.fairness import report_markdown
 
-    report = _report(services, criteria_distance, as_of)
+    report = _report(services, params)
     basis = services.queries.basis(report)
     return PlainTextResponse(
         report_markdown(report, {}, basis),

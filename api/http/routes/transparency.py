@@ -11,11 +11,7 @@ the latest checkpoint, and partial tiles, carry a short ``max-age``. Every answe
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -199,14 +195,8 @@ def leaf(services: ServicesDep, request: Request, sequence: int) -> Response:
 def export(services: ServicesDep, _: ReaderDep) -> Response:
     """An offline audit bundle (events.jsonl, checkpoint, verifier-key, README) as .tar.gz, of
     the latest signed checkpoint."""
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp) / "bundle"
-        services.log.export(directory)
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            archive.add(directory, arcname="bundle")
     return Response(
-        buffer.getvalue(),
+        services.log.export_archive(),
         media_type="application/gzip",
         headers={"Content-Disposition": 'attachment; filename="reliquary-bundle.tar.gz"'},
     )
