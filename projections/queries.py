@@ -234,8 +234,6 @@ class Queries:
         position it names (its log size). Three reads when the views are current: where they
         stand, how many events were recorded after that, and the latest checkpoint.
         """
-        from projections.runner import Basis
-
         events, position = self.views.reflected()
         pending = self.views.recorded_after(position)
         if pending and self.views.refresh():
@@ -246,6 +244,19 @@ class Queries:
         recorded = events + pending
         if report is not None and report.position is not None:
             events = report.position.log_size
+        return self._against_checkpoint(events, recorded)
+
+    def ledger_basis(self) -> Basis:
+        """What an answer read from the ledger itself stands on (the retirement checklist reads
+        each model's events, not the views): every event recorded when asked, against the
+        latest signed checkpoint. Read after the answer's data, so it covers all of it."""
+        events, position = self.views.reflected()
+        recorded = events + self.views.recorded_after(position)
+        return self._against_checkpoint(recorded, recorded)
+
+    def _against_checkpoint(self, events: int, recorded: int) -> Basis:
+        from projections.runner import Basis
+
         latest = self.latest_checkpoint() if self.latest_checkpoint is not None else None
         return Basis(
             events=events,

@@ -317,12 +317,15 @@ def register_cmd(
     services = _caught_up(ctx)
     rows = services.queries.register(kind, model)
     data = [jsonable(asdict(row)) for row in rows]
+    basis = services.queries.basis()
     if as_json:
-        print_json(data)
-    else:
-        columns = list(data[0]) if data else ["(empty)"]
-        print_table(f"{kind.capitalize()} register", columns, [list(d.values()) for d in data])
-    _say_basis(services)
+        # The rows and what they were read from (the views' events against the latest signed
+        # checkpoint: its size and root), as the timeline's JSON names it.
+        print_json({"register": kind, "rows": data, "basis": basis.as_json()})
+        return
+    columns = list(data[0]) if data else ["(empty)"]
+    print_table(f"{kind.capitalize()} register", columns, [list(d.values()) for d in data])
+    say(f"basis: {basis.text()}")
 
 
 @report_app.command("fairness")

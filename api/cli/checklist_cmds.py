@@ -32,11 +32,18 @@ def checklist(
 
     at = parse_as_of(as_of, "--as-of") if as_of is not None else None
     services = _services(ctx)
-    lists = services.queries.checklist(model, as_of=at)
-    services.close()
+    try:
+        lists = services.queries.checklist(model, as_of=at)
+        basis = services.queries.ledger_basis()
+    finally:
+        services.close()
     anomalies = sum(len(item.anomalies) for item in lists)
     if as_json:
-        print_json([checklist_json(item) for item in lists])
+        # The checklists and what they were read from: the log's events when asked, against
+        # the latest signed checkpoint (its size and root).
+        print_json(
+            {"checklists": [checklist_json(item) for item in lists], "basis": basis.as_json()}
+        )
     else:
         for item in lists:
             print_table(
@@ -55,6 +62,7 @@ def checklist(
                 ],
             )
         say(f"{len(lists)} model(s), {anomalies} anomaly(ies)")
+        say(f"basis: {basis.text()}")
     if strict and anomalies:
         raise typer.Exit(3)
 

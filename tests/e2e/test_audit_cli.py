@@ -82,7 +82,7 @@ def test_why_finds_the_decision_and_shows_its_justification(cli) -> None:
 
 def test_registers(cli) -> None:
     code, out, _ = cli("register", "access", "--json")
-    requests = json.loads(out)
+    requests = json.loads(out)["rows"]
     assert len(requests) == 14
     resubmitted = {r["request_id"]: r for r in requests}["opus3-req-008"]
     assert (resubmitted["resubmission_of"], resubmitted["status"]) == ("opus3-req-007", "approved")
@@ -95,9 +95,9 @@ def test_registers(cli) -> None:
         "nonprofit",
     }
     code, out, _ = cli("register", "essays", "--model", "claude-opus-3", "--json")
-    assert any(e["status"] == "vetoed" for e in json.loads(out))
+    assert any(e["status"] == "vetoed" for e in json.loads(out)["rows"])
     code, out, _ = cli("register", "preferences", "--json")
-    assert {p["outcome"] for p in json.loads(out)} >= {"honored", "declined", "deferred"}
+    assert {p["outcome"] for p in json.loads(out)["rows"]} >= {"honored", "declined", "deferred"}
     code, _, err = cli("register", "nonsense")
     assert code == 2
     assert "no register" in err

@@ -124,7 +124,7 @@ def test_filters_that_name_something_still_answer(setup: Any) -> None:
     code, out, err = run("timeline", "--model", model, "--role", "auditor", "--json")
     assert (code, json.loads(out)["entries"]) == (0, [])  # a real role with no decisions
     code, out, err = run("register", "access", "--model", model, "--json")
-    assert (code, json.loads(out)) == (0, [])
+    assert (code, json.loads(out)["rows"]) == (0, [])
 
 
 # -- a listing at its limit says how to see more -----------------------------------------------

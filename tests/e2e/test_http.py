@@ -1370,7 +1370,10 @@ def test_the_openapi_document_declares_the_basis_header_where_it_is_sent(api: Ap
         "/reports/fairness.md",
     }
     # Where it is declared, it is sent.
+    assert "/checklist" in sent
+    assert "/models/{model}/checklist" in sent
     for path in sent:
-        response = api.client.get(path, params={"q": "licence"}, headers=api.auth())
+        concrete = path.replace("{model}", "claude-opus-3")
+        response = api.client.get(concrete, params={"q": "licence"}, headers=api.auth())
         assert response.status_code == 200, path
         assert "Reliquary-Basis" in response.headers, path

@@ -96,6 +96,6 @@ def test_strict_checklist_of_the_demo_model_exits_3(demo_cli) -> None:  # type: 
     assert anomalous == set(ANOMALIES)
     code, out, _ = demo_cli("checklist", MODEL, "--strict", "--json")
     assert code == 3
-    [item] = json.loads(out)
+    [item] = json.loads(out)["checklists"]
     assert item["anomalies"] == len(ANOMALIES)
     assert {s["step"] for s in item["steps"] if s["status"] == "anomaly"} == set(ANOMALIES)

@@ -236,11 +236,19 @@ def test_the_cli_reports_name_their_checkpoint(
     code, out, err = _cli(*url, "timeline", "--json")
     assert json.loads(out)["basis"]["checkpoint"]["size"] == 1
 
-    # A register's JSON stays a list; its basis is the message on stderr.
+    # A register's JSON names its rows' basis, as the timeline's does.
     code, out, err = _cli(*url, "register", "signals", "--model", model, "--json")
     assert code == 0, err
-    assert len(json.loads(out)) == 1
-    assert "basis: Computed from the log's first 2 event(s); 1 of them not yet in" in err
+    answer = json.loads(out)
+    assert (answer["register"], len(answer["rows"])) == ("signals", 1)
+    assert (answer["basis"]["events"], answer["basis"]["relation"]) == (2, "ahead")
+    assert answer["basis"]["checkpoint"]["size"] == 1
+    # So does the checklist's, read from the ledger's events.
+    code, out, err = _cli(*url, "checklist", model, "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert [item["model"] for item in answer["checklists"]] == [model]
+    assert (answer["basis"]["events"], answer["basis"]["checkpoint"]["size"]) == (2, 1)
     # The tree the report read, once signed, has the root the report named.
     later = writer.log.sign_checkpoint()
     assert report["position"]["checkpoint_root"] == base64.b64encode(later.root_hash).decode()

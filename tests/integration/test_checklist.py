@@ -97,7 +97,7 @@ def test_strict_exits_nonzero_on_an_anomaly_and_json_names_the_event(
     capsys.readouterr()
     later = (when + timedelta(days=5)).isoformat()
     assert main([*base, "--as-of", later, "--strict", "--json"]) == 3
-    (item,) = json.loads(capsys.readouterr().out)
+    (item,) = json.loads(capsys.readouterr().out)["checklists"]
     scheduled = next(step for step in item["steps"] if step["step"] == "scheduled")
     assert scheduled["status"] == "anomaly"
     assert scheduled["settled_by"]["event"] == "RetirementScheduled"
