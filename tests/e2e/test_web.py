@@ -346,6 +346,45 @@ def test_fairness_page_explains_each_figure_and_prints(console: Console) -> None
     assert "@media print" in css
 
 
+def test_fairness_page_offers_the_bundle_that_reproduces_it(
+    console: Console, tmp_path: Path
+) -> None:
+    """The page prints the command and links the bundle; the bundle, with the published key,
+    recomputes the page's report to the same JSON as the API's."""
+    import io
+    import tarfile
+
+    from projections.fairness import report_json
+    from projections.queries import fairness_from_bundle
+
+    console.services.log.sign_checkpoint()  # the service's signer covers every event
+    text = console.client.get("/web/fairness").text
+    assert 'href="/web/fairness/bundle"' in text
+    command = r"<code>(reliquary report fairness --bundle BUNDLE --key KEY [^<]*)</code>"
+    found = re.search(command, text)
+    assert found is not None
+    options = found.group(1).split()[7:]
+    named = dict(zip(options[::2], options[1::2], strict=False))
+    assert console.client.get("/web/fairness/bundle").status_code == 200
+    archive = console.client.get("/web/fairness/bundle").content
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as opened:
+        opened.extractall(tmp_path, filter="data")
+    key = console.client.get("/log/key").text.strip()
+    from domain.commands import parse_as_of
+
+    at = parse_as_of(named["--as-of"], "--as-of")
+    again = fairness_from_bundle(tmp_path / "bundle", key, as_of=at, size=int(named["--size"]))
+    served = console.client.get(
+        "/reports/fairness",
+        params={"as_of": named["--as-of"], "size": named["--size"]},
+        headers={"Authorization": f"Bearer {console.reader_token}"},
+    ).json()
+    assert report_json(again) == served
+    # Signed out, neither the page nor its bundle is given.
+    signed_out = console.fresh().get("/web/fairness/bundle", follow_redirects=False)
+    assert signed_out.status_code in (303, 401)
+
+
 def test_stored_script_is_shown_as_text(console: Console) -> None:
     sequence = console.sequence_of(XSS_MODEL, "ModelRegistered")
     escaped = "&lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt;"

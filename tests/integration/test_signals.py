@@ -157,7 +157,7 @@ def test_the_cli_lists_the_signals_register(
     services.ledger.execute(parse(_signal(model, "research_use", 12480, "api_calls")))
     base = ["--database-url", database_url, "register", "signals"]
     assert main([*base, "--model", model, "--json"]) == 0
-    (row,) = json.loads(capsys.readouterr().out)
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
     assert row["kind"] == "research_use"
     assert (row["value"], row["unit"], row["period_start"]) == (12480, "api_calls", "2025-01-01")
     assert row["replaced_value"] is None
