@@ -1,11 +1,16 @@
-"""Load the bundled demo scenario so that running it twice appends nothing new."""
+"""Load the bundled demo scenario so that running it twice appends nothing new, and say what
+was loaded in a summary that fits a terminal (the full tables stay behind the commands it names).
+"""
 
 from __future__ import annotations
 
+import shlex
+import textwrap
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -67,3 +72,96 @@ def remove_sqlite_store(database_url: str) -> None:
         )
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(store.sqlite_path + suffix).unlink(missing_ok=True)
+
+
+# -- what `reliquary demo` prints for people --------------------------------------------------
+
+# The width the summary keeps to: a terminal's default, so that nothing wraps or is cut.
+SUMMARY_WIDTH = 80
+
+# Three commands a newcomer can run on the demo data, and what each shows. Each prints its full
+# table, which is why the summary itself prints none (tests/e2e/test_first_run.py runs them).
+THINGS_TO_TRY: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("history", "claude-opus-3", "--at-version", "19"),
+        "the pilot before it retired: retirement scheduled, access policy set",
+    ),
+    (
+        ("checklist", "ember-3"),
+        "a retirement gone wrong: each step done, not yet, or an anomaly",
+    ),
+    (
+        ("why", "licence forbids serving"),
+        "the decisions whose justification holds these words",
+    ),
+)
+
+
+def program_name(argv0: str, on_path: str | None) -> str:
+    """How the person ran ``reliquary``, so that the commands suggested run as shown.
+
+    ``make demo`` runs ``.venv/bin/reliquary``, which is seldom on the PATH: the suggestions
+    then say ``.venv/bin/reliquary``. Plain ``reliquary`` when that is what the PATH finds (or
+    when the CLI runs in-process, as in the tests).
+    """
+    if Path(argv0).name != "reliquary":
+        return "reliquary"
+    if on_path is not None and Path(on_path).resolve() == Path(argv0).resolve():
+        return "reliquary"
+    return argv0
+
+
+def where_the_ledger_is(database_url: str) -> str:
+    """The store named for people: the URL (its password hidden) and its backend."""
+    store = store_for(database_url)
+    if store.sqlite_path is not None:
+        return f"{database_url} (SQLite)"
+    parts = urlsplit(database_url)
+    shown = database_url.replace(f":{parts.password}@", ":***@") if parts.password else database_url
+    return f"{shown} (PostgreSQL)"
+
+
+def summary_head(outcome: DemoOutcome, models: int, events: int, ledger: str) -> list[str]:
+    """What was loaded and where it is: the lines before the models' table."""
+    return fitted(
+        [
+            f"OK: demo loaded ({outcome.applied} command(s) applied, {outcome.skipped} "
+            "already present)",
+            f"ledger: {ledger}, {models} models, {events} events",
+        ]
+    )
+
+
+def summary_tail(program: str, default_store: bool) -> list[str]:
+    """Three things to try, after the models' table; each a command that runs as printed."""
+    where = (
+        "from this directory"
+        if default_store
+        else "with RELIQUARY_DATABASE_URL set to the ledger above"
+    )
+    lines = ["", f"Three things to try, {where}:"]
+    for args, what in THINGS_TO_TRY:
+        lines.append(f"  {shlex.join([program, *args])}")
+        lines.append(f"      {what}")
+    lines.append("Each prints its full table (--json for data); --help lists every command.")
+    return fitted(lines)
+
+
+def fitted(lines: list[str]) -> list[str]:
+    """Lines wrapped at spaces to `SUMMARY_WIDTH` (never cut): a continuation is indented.
+
+    A command is never wrapped (it would not paste); no suggested command comes near the width.
+    """
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= SUMMARY_WIDTH or line.startswith("  "):
+            out.append(line)
+            continue
+        out += textwrap.wrap(
+            line,
+            SUMMARY_WIDTH,
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return out

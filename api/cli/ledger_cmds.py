@@ -260,12 +260,24 @@ def demo(
             }
         )
         return
-    say(
-        f"OK: demo loaded ({outcome.applied} command(s) applied, {outcome.skipped} already present)"
-    )
+    # A summary for people (stderr) around the one table that is data (stdout): what was loaded,
+    # where, and three commands that show the rest (see api/cli/demo.py).
+    import shutil
+
+    from api.cli.demo import program_name, summary_head, summary_tail, where_the_ledger_is
+
+    events = sum(s.version for s in summaries)
+    for line in summary_head(
+        outcome, len(summaries), events, where_the_ledger_is(settings.database_url)
+    ):
+        say(line)
     print_table(
         "Models", ["model", "status", "version"], [(s.name, s.status, s.version) for s in summaries]
     )
+    program = program_name(sys.argv[0], shutil.which("reliquary"))
+    default_store = settings.database_url == type(settings).model_fields["database_url"].default
+    for line in summary_tail(program, default_store):
+        say(line)
 
 
 def schema(as_json: JsonFlag = True) -> None:  # noqa: ARG001 (accepted for uniformity)

@@ -82,19 +82,34 @@ def serve(
         bool, typer.Option("--auditor-token", help="Issue and print an auditor token first")
     ] = False,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs)."""
+    """Serve the web console (/web/) and the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
     from api.http.app import create_app
 
     settings = _settings(ctx)
+    token = None
     if auditor_token:
         services, store = _actors(ctx)
-        issued = store.add("demo-auditor", "auditor")
+        token = store.add("demo-auditor", "auditor").token
         services.close()
-        say(f"auditor token: {issued.token}")
-    say(f"serving http://{host}:{port}/  (docs: http://{host}:{port}/docs)")
+    for line in banner(host, port, token):
+        say(line)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def banner(host: str, port: int, token: str | None) -> list[str]:
+    """What `serve` says before it serves: the web console first (the page for people, which
+    works on a closed network), the token to sign in with if one was issued, then the API docs.
+
+    Each line fits an 80-column terminal for any IPv4 or IPv6 address and port.
+    """
+    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    lines = [f"web console: {base}/web/"]
+    if token is not None:
+        lines += ["sign in there with this auditor token (demo-auditor, shown once):", f"  {token}"]
+    lines += [f"API docs: {base}/docs", "serving until Ctrl-C"]
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -103,6 +103,9 @@ def _install_docs(app: FastAPI) -> None:
             swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png",
+            # Swagger UI would otherwise show a badge fetched from validator.swagger.io (sending
+            # it this service's address) whenever the host is not localhost.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
 

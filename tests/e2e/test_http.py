@@ -14,6 +14,7 @@ import asyncio
 import gzip
 import io
 import json
+import re
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -1326,6 +1327,24 @@ def test_the_openapi_document_lists_every_command(api: Api) -> None:
     }
     assert {f"decisions-{route.command}" for route in ROUTES} <= operations
     assert api.client.get("/docs").status_code == 200
+
+
+def test_the_api_docs_load_everything_from_the_service_itself(api: Api) -> None:
+    # /docs must work on a network that reaches no CDN: no URL to another host in its page, and
+    # every script, style, icon and document it names served here.
+    page = api.client.get("/docs")
+    assert page.status_code == 200
+    html = page.text
+    assert re.findall(r"(?:https?:)?//[A-Za-z0-9.\[\]:-]+", html) == []
+    referenced = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r"url: '([^']+)'", html)
+    assert len(referenced) == 4, referenced  # the bundle, its style, the icon, openapi.json
+    for path in referenced:
+        assert path.startswith("/"), path
+        assert api.client.get(path).status_code == 200, path
+    # Swagger UI's default validator badge would load from validator.swagger.io.
+    assert '"validatorUrl": null' in html
+    # ReDoc would load from a CDN: it stays off.
+    assert api.client.get("/redoc").status_code == 404
 
 
 def test_the_api_doc_names_every_write_endpoint_and_problem_type() -> None:
