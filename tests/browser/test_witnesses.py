@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -96,8 +97,12 @@ def _pin_policy(page: Any, served: Served, policy: dict[str, Any] | None = None)
     page.click("[data-policy-form] summary")
     if policy is None:
         page.click("[data-policy-fetch]")
-        page.wait_for_function(
-            "document.querySelector('[data-policy-input]').value.includes('verifier_key')"
+        # Playwright's own wait (its utility world), not a string evaluated in the page: the
+        # console's CSP (script-src 'self') refuses that whenever the first check is too early.
+        from playwright.sync_api import expect
+
+        expect(page.locator("[data-policy-input]")).to_have_value(
+            re.compile("verifier_key"), timeout=15_000
         )
         assert "trust on first use" in str(page.text_content("[data-policy-message]"))
     else:
