@@ -661,6 +661,16 @@ class Queries:
                 self._reports[key] = _KeptReport(report, head)
         return report
 
+    def public_models(self) -> list[ModelLifecycle]:
+        """Every registered model's current state, in order of registration, for the public
+        register (`projections.public_register`).
+
+        Read from the ledger's aggregate cache, not the views: the register needs each model's
+        access channels and weights, which no view keeps. The caller reads `ledger_basis`
+        after, so the basis covers every event read here.
+        """
+        return [self.ledger.state(name) for name in self.ledger.model_names()]
+
 
 def fairness_policy(thresholds: Mapping[str, Any] | None) -> Any:
     """The report's `FairnessPolicy` from the thresholds a door parsed; a bad one is refused."""

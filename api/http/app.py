@@ -27,6 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
         checklist,
         commands,
         health,
+        public,
         queries,
         transparency,
         witness,
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(transparency.router)
     app.include_router(transparency.tiles_router)
     app.include_router(archive.router)
+    app.include_router(public.router)
     app.include_router(health.router)
     witness.install(app, settings)  # POST /witness/add-checkpoint, only if configured
     # The log's own witness policy is read now, so that a bad one stops `serve` at start.
