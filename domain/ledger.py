@@ -26,13 +26,15 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
     IntegrityError,
-    JSONTranscoder,
     Notification,
     PersistenceError,
     Recording,
     StoredEvent,
     Transcoder,
+    UUIDAsHex,
 )
 
 from domain import commands as cmd
@@ -127,6 +129,16 @@ def justification(
     )
 
 
+def event_transcoder() -> OrjsonTranscoder:
+    """The ledger's transcoder: orjson, the library's transcodings (UUIDs, decimals, date-times)
+    and our value objects'. One definition, for the ledger and for whoever decodes its stored
+    events without a store (a fairness report recomputed from an audit bundle)."""
+    transcoder = OrjsonTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), *VALUE_TRANSCODINGS):
+        transcoder.register(transcoding)
+    return transcoder
+
+
 class Ledger(Application[UUID]):
     """The Reliquary ledger: every lifecycle decision of every model, as events."""
 
@@ -148,16 +160,8 @@ class Ledger(Application[UUID]):
         self._contended_guard = threading.Lock()
 
     def construct_transcoder(self) -> Transcoder:
-        """Use the orjson transcoder with our value-object transcodings."""
-        transcoder = OrjsonTranscoder()
-        self.register_transcodings(transcoder)
-        return transcoder
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        """Register the library's transcodings and ours."""
-        super().register_transcodings(transcoder)
-        for transcoding in VALUE_TRANSCODINGS:
-            transcoder.register(transcoding)
+        """Use the orjson transcoder with our value-object transcodings (`event_transcoder`)."""
+        return event_transcoder()
 
     # -- commands ------------------------------------------------------------------------------
 

@@ -322,6 +322,11 @@ class Basis:
         return "ahead" if self.events > self.checkpoint_size else "behind"
 
     @property
+    def covered(self) -> bool:
+        """Whether a signed checkpoint covers every event of the answer (``at`` or ``behind``)."""
+        return self.checkpoint_size is not None and self.unsigned == 0
+
+    @property
     def unsigned(self) -> int:
         """Events of the answer that no signed checkpoint covers yet."""
         return max(self.events - (self.checkpoint_size or 0), 0)

@@ -355,7 +355,6 @@ def fairness_page(request: Request) -> Response:
     report = queries.fairness(thresholds=thresholds, as_of=as_of, size=size)
     basis = queries.basis(report)
     charts = {name: svg_data_uri(svg) for name, svg in fairness.report_charts(report).items()}
-    signed = basis.checkpoint_size
     return page(
         request,
         "fairness.html",
@@ -372,8 +371,8 @@ def fairness_page(request: Request) -> Response:
             "reproduce": reproduce_command(report),
             # A bundle of the latest signed checkpoint holds the report's events once it covers
             # them (the service signs new events within its checkpoint interval).
-            "bundle_covers": signed is not None and signed >= report.position.log_size,
-            "signed_size": signed,
+            "bundle_covers": basis.covered,
+            "signed_size": basis.checkpoint_size,
         },
     )
 

@@ -14,7 +14,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from projections.fairness.figures import (
     VetoRate,
 )
 from projections.fairness.summary import EXCLUSION_TEXT, FLAG_TEXT, SummaryGroup
-from projections.fairness.text import _md, _p_is, _p_value, _pct
+from projections.fairness.text import _md, _p_is, _p_value, _pct, moment_text
 
 if TYPE_CHECKING:
     import jinja2
@@ -276,11 +276,6 @@ def _image(alt: str, name: str, chart_names: Mapping[str, str] | None) -> list[s
     return [f"![{_md(alt)}]({target})", ""]
 
 
-def moment_text(moment: datetime) -> str:
-    """A report's moment T as ISO 8601 in UTC, ``Z``-suffixed, exact to the microsecond."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _markdown_summary(report: FairnessReport) -> list[str]:
     """The summary the page opens with: date, source, the groups' figures, exclusions, command."""
     summary = report.summary
@@ -297,11 +292,13 @@ def _markdown_summary(report: FairnessReport) -> list[str]:
     if source is not None:
         if source.checkpoint_size is not None:
             checkpoint = (
-                f"the transparency log {_md(source.origin or '(origin not named)')}, checkpoint "
-                f"of size {source.checkpoint_size} with root `{source.checkpoint_root}`"
+                f"the transparency log {_md(source.origin or '(origin not named)')}, its tree "
+                f"of size {source.checkpoint_size} with Merkle root `{source.checkpoint_root}` "
+                "(hashed from the events as they were read; whether a signed checkpoint "
+                "covers it yet is the report's basis)"
             )
         else:
-            checkpoint = "the ledger (no signed checkpoint named)"
+            checkpoint = "the ledger (no tree of the log named)"
         read = (
             f"the log's first {source.log_size} event(s) up to T"
             if source.log_size

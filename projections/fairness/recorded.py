@@ -70,17 +70,11 @@ def event_decoder() -> Callable[[bytes], tuple[int, Any]]:
     The event type is looked up in the ledger's catalogue before anything is decoded, so a leaf
     naming any other topic is refused and never makes Python import what it names.
     """
-    from eventsourcing.application import Application
     from eventsourcing.persistence import Mapper
 
-    from domain.codec import VALUE_TRANSCODINGS, OrjsonTranscoder
-    from domain.ledger import EVENT_BY_TOPIC
+    from domain.ledger import EVENT_BY_TOPIC, event_transcoder
 
-    transcoder = OrjsonTranscoder()
-    Application.register_transcodings(None, transcoder)  # type: ignore[arg-type]  # no self used
-    for transcoding in VALUE_TRANSCODINGS:
-        transcoder.register(transcoding)
-    mapper: Mapper[Any] = Mapper(transcoder=transcoder)
+    mapper: Mapper[Any] = Mapper(transcoder=event_transcoder())
 
     def decode(leaf: bytes) -> tuple[int, Any]:
         sequence, stored = stored_event_of_leaf(leaf)

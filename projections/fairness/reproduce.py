@@ -11,11 +11,11 @@ Settings at their defaults are left out, so the usual command stays short.
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC
 from typing import Any
 
 from domain.rules import PreferencePolicy
 from projections.fairness.figures import DEFAULT_POLICY, FairnessReport
+from projections.fairness.text import moment_text
 
 BUNDLE_PLACEHOLDER = "BUNDLE"
 """Where the command names the bundle's folder (the reader's own copy)."""
@@ -39,19 +39,12 @@ _STABILITY_OPTIONS = {
 }
 
 
-def moment_text(report: FairnessReport) -> str | None:
-    """The report's moment T, as ISO 8601 in UTC exact to the microsecond (None: no position)."""
-    if report.position is None:
-        return None
-    return report.position.moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def reproduce_options(report: FairnessReport) -> list[str]:
     """The options that recompute ``report``: T, the checkpoint's size, settings not at default."""
     options: list[str] = []
     position = report.position
     if position is not None:
-        options += ["--as-of", moment_text(report) or ""]
+        options += ["--as-of", moment_text(position.moment)]
         if position.checkpoint_size is not None:
             options += ["--size", str(position.checkpoint_size)]
     default: dict[str, Any] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -48,3 +49,8 @@ def _p_is(value: float | None) -> str:
     if value is None:
         return "no p-value"
     return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
+
+
+def moment_text(moment: datetime) -> str:
+    """A report's moment T as ISO 8601 in UTC, ``Z``-suffixed, exact to the microsecond."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

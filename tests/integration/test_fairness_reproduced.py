@@ -270,3 +270,20 @@ def test_the_report_of_now_is_kept_until_the_log_grows(operator: Services) -> No
     assert grown is not first
     assert grown.position.checkpoint_size == first.position.checkpoint_size + 1
     assert grown.position.moment > first.position.moment
+
+
+def test_a_bundle_changed_after_it_verified_gives_no_report(
+    operator: Services, tmp_path: Path
+) -> None:
+    """The leaves are read again after the bundle verified: if events.jsonl changed in between,
+    they no longer make the signed root, and nothing is computed from them."""
+    from projections.fairness.recorded import bundle_leaves, rows_of_leaves
+
+    bundle, key = _bundle(operator, tmp_path / "bundle")
+    origin, signed, leaves = bundle_leaves(bundle, key)
+    events = bundle / "events.jsonl"
+    lines = events.read_bytes().splitlines()
+    events.write_bytes(b"\n".join(lines[:-1]) + b"\n")  # the last event removed meanwhile
+    with pytest.raises(BundleDoesNotVerify, match="changed after it was verified"):
+        rows_of_leaves(leaves, operator.queries.policy, datetime.now(UTC), origin=origin)
+    assert signed == len(lines)

@@ -334,7 +334,7 @@ def test_the_summary_opens_every_form() -> None:
     page = report_markdown(report, {})
     assert page.index("## Summary") < page.index("## 1.")
     assert "- **Date**: T = 2026-03-31T23:59:59.999999Z." in page
-    assert "checkpoint of size 120 with root `q83vEjRWeJ" in page
+    assert "tree of size 120 with Merkle root `q83vEjRWeJ" in page
     assert "| few | 20 | 20 | 10.0% | 0.111 | < 0.001 | flagged, below four fifths, not " in page
     assert "- tiny: 1 record(s), " + EXCLUSION_TEXT["folded"] in page
     assert (
