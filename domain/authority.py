@@ -11,7 +11,8 @@ actor who requested access never decides or revokes that request, and only it ma
 (`domain.lifecycle`).
 
 How the actor was authenticated is part of the record (`Authentication`): a bearer token over
-HTTP, a local operator at the CLI, or an import of command documents.
+HTTP, a session of the web console opened with such a token, a local operator at
+the CLI, or an import of command documents.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class Authentication(StrEnum):
 
     TOKEN = "token"  # noqa: S105 (a kind of authentication, not a secret)
     """A bearer token the HTTP service checked against its stored hashes."""
+    SESSION = "session"
+    """A token given once in the web console's sign-in form, whose browser session stands for
+    it (`api.web.sessions`): looked up again on every request, so revoking it ends the session."""
     OPERATOR = "operator"
     """Someone with access to the store, at the CLI (`apply`, `preserve`, `demo`)."""
     IMPORT = "import"
@@ -109,6 +113,11 @@ def may_read(role: str) -> bool:
 def roles_for(command: str) -> frozenset[Role]:
     """The roles that may issue a command; none for a name the table does not know."""
     return ROLES_BY_COMMAND.get(command, frozenset())
+
+
+def commands_for(role: str) -> frozenset[str]:
+    """The commands a role may issue (what a door offers it; the ledger still checks each)."""
+    return frozenset(command for command, roles in ROLES_BY_COMMAND.items() if role in roles)
 
 
 def require_role(command: str, actor: Actor) -> None:

@@ -635,7 +635,38 @@ def parse_command_object(document: dict[str, Any]) -> Command:
     try:
         return COMMAND_ADAPTER.validate_python(document)
     except ValidationError as error:
-        raise CommandRejected(describe_validation_error(error)) from None
+        raise CommandRejected(
+            describe_validation_error(error), fields=field_problems(error)
+        ) from None
+
+
+def field_problems(error: ValidationError) -> dict[str, str]:
+    """Each top-level field of the command that is wrong, with what is wrong with it.
+
+    What a form shows beside its fields (`api.web.forms`) and the API's problem names in its
+    ``fields``: the same messages as `describe_validation_error`, keyed by the field (an item
+    of a list, or a key of an object, is the field that holds it).
+    """
+    problems: dict[str, str] = {}
+    for detail in error.errors(include_url=False):
+        loc = [str(part) for part in detail["loc"]]
+        if loc and loc[0] in COMMAND_CLASSES:
+            loc = loc[1:]
+        name = loc[0] if loc else "document"
+        inner = ".".join(loc[1:])
+        kind = detail["type"]
+        if kind == "missing":
+            message = f"{inner} is required" if inner else "this field is required"
+        elif kind == "extra_forbidden":
+            message = f"unknown field {inner or name!r}"
+        else:
+            message = _MESSAGES.get(kind, detail["msg"])
+            if kind == "value_error":
+                message = str(detail.get("ctx", {}).get("error", detail["msg"]))
+            if inner:
+                message = f"{inner}: {message}"
+        problems.setdefault(name, message)
+    return problems
 
 
 def describe_validation_error(error: ValidationError, limit: int = 3) -> str:

@@ -609,6 +609,8 @@ class Queries:
                     organisation=hidden,
                     purpose=hidden,
                     reason=None if row.reason is None else hidden,
+                    scope=None if row.scope is None else hidden,
+                    terms=None if row.terms is None else hidden,
                 )
             )
         return shown
@@ -660,6 +662,12 @@ class Queries:
                     self._reports.pop(next(iter(self._reports)))
                 self._reports[key] = _KeptReport(report, head)
         return report
+
+    # -- the review queues (api.web.queues) -------------------------------------------------
+
+    # -- a researcher's own requests (api.web.researchers) ----------------------------------
+
+    # -- the public face: published essays (api.web.public_pages) ---------------------------
 
     def public_models(self) -> list[ModelLifecycle]:
         """Every registered model's current state, in order of registration, for the public

@@ -253,7 +253,7 @@ def access_requests(
     statement = (
         "SELECT model, request_id, requester, organisation, requester_group, purpose, "
         "requested_on, status, first_decision, decided_on, appealed, expires_on, reason, "
-        "reason_code, resubmission_of, subject "
+        "reason_code, resubmission_of, subject, scope, terms "
         f"FROM view_access_requests {where}ORDER BY model, request_id"  # noqa: S608 (no input)
     )
     rows = recorder.fetch(statement, params)
@@ -275,6 +275,8 @@ def access_requests(
             reason_code=r[13],
             resubmission_of=r[14],
             subject=r[15],
+            scope=r[16],
+            terms=r[17],
         )
         for r in rows
     ]

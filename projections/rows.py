@@ -38,6 +38,8 @@ class AccessRequestRow:
     # The requester's pseudonym (`domain.sealed`): whose the private values of the row are, so
     # that a reader sees them only if it may open them (`Queries.register`).
     subject: str | None = None
+    scope: str | None = None  # what the requester asked to use (private, as the purpose)
+    terms: str | None = None  # the terms of an approval (private: the grant is the requester's)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,11 @@ def status_of(error: errors.LedgerError) -> int:
 def jsonable_facts(error: errors.LedgerError) -> dict[str, Any]:
     """The facts an error names, as JSON values."""
     return {
-        key: value if isinstance(value, str | int | float | bool | None) else str(value)
+        key: value
+        if isinstance(value, str | int | float | bool | None)
+        else {str(k): str(v) for k, v in value.items()}
+        if isinstance(value, dict)  # a rejected command's problems, by field
+        else str(value)
         for key, value in error.facts.items()
     }
 

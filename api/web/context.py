@@ -21,7 +21,7 @@ from api.bootstrap import Services
 from api.http.problems import Problem, status_of
 from api.web import sessions as web_sessions
 from api.web.render import Renderer
-from domain.authority import may_read
+from domain.authority import commands_for, may_read
 from domain.decisions import Actor
 from domain.errors import Kind, LedgerError
 from domain.lifecycle import event_classes
@@ -175,6 +175,9 @@ def page(
         "section": "",
         "event_types": EVENT_TYPES,
         "here": target(request),
+        # What the reader's role may record: the forms and queues a page offers it (the ledger
+        # checks the authority of every command it is sent, whatever a page offered).
+        "may": commands_for(seen.actor.role) if seen.actor else frozenset(),
         "basis": services_of(request).queries.basis(context.get("report")) if basis else None,
     }
     return renderer_of(request).page(

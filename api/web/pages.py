@@ -432,8 +432,11 @@ def install_pages(app: FastAPI) -> None:
     """Add the web console (pages under ``/web/``, their assets, ``/`` to it) to ``app``.
 
     Every route joins the one `router` when its module is imported: the record pages here,
-    signing in and out in `api.web.signin` (imported above, for `sign_in_first`).
+    signing in and out in `api.web.signin` (imported above, for `sign_in_first`), the forms
+    that record decisions in `api.web.forms`.
     """
+    from api.web import forms  # noqa: F401 (its routes join the router when imported)
+
     app.state.web_sessions = web_sessions.SessionStore()
     app.state.web_renderer = Renderer()
     app.include_router(router)

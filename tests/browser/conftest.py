@@ -34,6 +34,60 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One demo ledger served for the console's working pages (queues, a researcher's own
+    requests, the public face), shared by their modules on a test worker: each test adds its
+    own actors, requests and essays, with ids of its own, so none depends on another's."""
+    require_browser()
+    server = Served(tmp_path_factory.mktemp("console"))
+    server.run("init")
+    server.run("demo")
+    server.key = server.run("key").strip()
+    server.run("checkpoint")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def console_browser(console: Served) -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+def sign_in(page: Any, served: Served, actor_id: str, role: str, target: str = "/web/") -> None:
+    """Sign ``page`` in as ``actor_id`` (a token issued the first time), landing on ``target``."""
+    token = served.tokens.get(actor_id) or served.add_actor(actor_id, role)
+    page.goto(served.base + "/web/login?next=" + target)
+    page.fill("#token", token)
+    page.locator("form.stack button[type=submit]").click()
+    page.wait_for_url(served.base + target)
+
+
+@pytest.fixture
+def console_page(console_browser: Any) -> Iterator[Callable[..., Any]]:
+    """``console_page(width=1280, height=900)``: a page in a browser context of its own (its
+    own cookies), closed after the test."""
+    contexts: list[Any] = []
+
+    def open_page(width: int = 1280, height: int = 900) -> Any:
+        context = console_browser.new_context(
+            viewport={"width": width, "height": height}, locale="en-GB"
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    try:
+        yield open_page
+    finally:
+        for context in contexts:
+            context.close()
+
+
 @pytest.fixture(scope="module")
 def browser(served: Served) -> Iterator[Any]:
     with chromium() as launched:
