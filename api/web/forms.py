@@ -42,7 +42,7 @@ from api.web.context import (
 from api.web.params import excerpt
 from api.web.render import path_part
 from domain import commands as cmd
-from domain.authority import Authentication, roles_for
+from domain.authority import Authentication, commands_for, roles_for
 from domain.decisions import DENIAL_REASONS, Actor
 from domain.errors import CommandRejected, Kind, LedgerError, RequestKeyTaken
 from domain.ledger import Recorded
@@ -357,6 +357,38 @@ def recorded_path(recorded: Recorded) -> str:
 
 def _values(form: Mapping[str, Sequence[str]]) -> dict[str, str]:
     return {name: values[0] for name, values in form.items() if name != "csrf"}
+
+
+@router.get("/record")
+def record_hub(request: Request) -> Response:
+    """Every decision the reader's role may record, each form a model away.
+
+    What is offered is what the authority table gives the role (`commands_for`); the queues
+    (access requests, essays) and a researcher's own page offer the same forms in context.
+    """
+    seen = viewer(request)
+    if seen.actor is None:
+        raise SignInRequired
+    offered = commands_for(seen.actor.role)
+    commands = [
+        (name, command_form(name, {}).title, name != "register_model")
+        for name in cmd.COMMAND_CLASSES
+        if name in offered and name not in NOT_ON_FORMS
+    ]
+    return page(
+        request,
+        "record_hub.html",
+        seen,
+        {
+            "title": "Record a decision",
+            "section": "record",
+            "commands": commands,
+            "not_on_forms": sorted(NOT_ON_FORMS & offered),
+            "model_names": [m.model for m in services_of(request).queries.model_statuses()]
+            if any(about_model for _, _, about_model in commands)
+            else [],
+        },
+    )
 
 
 @router.get("/record/{command}")
