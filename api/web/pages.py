@@ -64,6 +64,19 @@ from projections.queries import MAX_SEARCH_RESULTS, TimelinePage
 
 ROLES = tuple(role.value for role in Role)
 MANIFEST_SHOWN = 500
+# A model's own decisions a form records from its page; those about one request or essay are
+# offered in the queues, beside what they decide.
+RECORD_ON_MODEL_PAGE = (
+    "schedule_retirement",
+    "retire_model",
+    "archive_artifact",
+    "record_archive_check",
+    "record_signal",
+    "record_interview",
+    "record_preference",
+    "set_access_policy",
+    "draft_essay",
+)
 MAX_CRITERIA_DISTANCE = 10.0  # the fairness report's own bound (`projections.queries`)
 MAX_CHECKPOINT_CHARS = 8192  # a signed checkpoint is a few hundred characters
 _SEQUENCE = re.compile(r"[0-9]{1,18}")
@@ -207,6 +220,8 @@ def model_page(request: Request, model: str) -> Response:
             "checklist": read.checklist,
             "roles": ROLES,
             "page_sizes": PAGE_SIZES,
+            # The decisions about this model a form records (offered where the role may).
+            "record_commands": RECORD_ON_MODEL_PAGE,
         },
     )
 

@@ -91,7 +91,7 @@ def test_a_curator_records_a_signal_and_sees_its_event_and_sequence(console: Web
     assert _count(console) == before + 1
     shown = client.get(posted.headers["location"])
     assert shown.status_code == 200
-    assert 'data-event="SignalRecorded"' in shown.text
+    assert 'data-recorded-event="SignalRecorded"' in shown.text
     recorded = console.services.queries.history(MODEL).events[-1]
     assert recorded["type"] == "SignalRecorded"
     assert recorded["actor"]["authenticated_by"] == "session"
@@ -286,3 +286,12 @@ def test_an_unknown_form_or_version_is_a_404_page(console: WebConsole) -> None:
     assert client.get("/web/record/no_such_command").status_code == 404
     assert client.get(f"/web/recorded/{MODEL}/999").status_code == 404
     assert client.get(f"/web/recorded/{MODEL}/x1").status_code == 404
+
+
+def test_a_model_page_links_the_forms_its_reader_may_send(console: WebConsole) -> None:
+    curator = console.signed_in(unique("curator"), "curator").get(f"/web/models/{MODEL}")
+    assert f"/web/record/record_signal?model={MODEL}" in curator.text
+    assert "/web/record/record_interview" not in curator.text
+    auditor = console.signed_in(unique("auditor"), "auditor").get(f"/web/models/{MODEL}")
+    assert f"/web/record/record_archive_check?model={MODEL}" in auditor.text
+    assert "/web/record/record_signal" not in auditor.text
