@@ -645,15 +645,18 @@ def field_problems(error: ValidationError) -> dict[str, str]:
 
     What a form shows beside its fields (`api.web.forms`) and the API's problem names in its
     ``fields``: the same messages as `describe_validation_error`, keyed by the field (an item
-    of a list, or a key of an object, is the field that holds it).
+    of a list is the list's; a property of an object is ``object.property``).
     """
     problems: dict[str, str] = {}
     for detail in error.errors(include_url=False):
         loc = [str(part) for part in detail["loc"]]
         if loc and loc[0] in COMMAND_CLASSES:
             loc = loc[1:]
-        name = loc[0] if loc else "document"
-        inner = ".".join(loc[1:])
+        # A property of an object-valued field is a field of its own (``criteria.cost``); an
+        # item of a list is its list's (``evidence``), the item's place told in the message.
+        depth = 2 if len(loc) > 1 and not loc[1].isdigit() else 1
+        name = ".".join(loc[:depth]) if loc else "document"
+        inner = ".".join(loc[depth:])
         kind = detail["type"]
         if kind == "missing":
             message = f"{inner} is required" if inner else "this field is required"

@@ -89,6 +89,7 @@ HINTS: dict[str, str] = {
     "new_facts": "What the board did not know when it denied the request.",
     "resubmission_of": "The id of your denied request this one replaces, if any.",
     "unit": "A short code in lower case, e.g. ratio or usd.",
+    "criteria": "Each criterion weighed, scored from 0 to 1; leave empty those not scored.",
 }
 
 
@@ -160,6 +161,34 @@ def _kind(schema: Mapping[str, Any]) -> tuple[str, tuple[str, ...], int | None]:
     return "unsupported", (), None
 
 
+def _object_fields(
+    name: str, spec: Mapping[str, Any], definitions: Mapping[str, Any]
+) -> list[FormField]:
+    """The fields of an object-valued field: one a property, each optional."""
+    references = [s.get("$ref", "") for s in spec.get("anyOf", [spec])]
+    found = [definitions.get(ref.rsplit("/", 1)[-1]) for ref in references if ref]
+    inner = next((d for d in found if d), None)
+    if inner is None:
+        return []
+    fields = []
+    for part, part_spec in inner.get("properties", {}).items():
+        kind, choices, limit = _kind(part_spec)
+        if kind == "unsupported":
+            continue
+        fields.append(
+            FormField(
+                name=f"{name}.{part}",
+                label=f"{_label(name)}: {part.replace('_', ' ')}",
+                kind=kind,
+                required=False,
+                hint=HINTS.get(name, "") if not fields else "",
+                choices=choices,
+                max_chars=limit,
+            )
+        )
+    return fields
+
+
 @functools.cache
 def form_fields(command: str) -> tuple[FormField, ...]:
     """The fields a person fills in for ``command``, in the command's own order, with the
@@ -171,7 +200,10 @@ def form_fields(command: str) -> tuple[FormField, ...]:
         if name in _NOT_FILLED:
             continue
         kind, choices, limit = _kind(spec)
-        if kind == "unsupported":  # an object (the criteria scores): the API's document only
+        if kind == "unsupported":
+            # An object of scores (an access policy's criteria): one optional number a score,
+            # named ``criteria.alignment`` and so on, gathered into the object when posted.
+            fields.extend(_object_fields(name, spec, schema.get("$defs", {})))
             continue
         fields.append(
             FormField(
@@ -280,6 +312,11 @@ def document_of(command: str, values: Mapping[str, str], actor: Actor) -> dict[s
     }
     for spec in form_fields(command):
         raw = values.get(spec.name, "")
+        whole, dot, part = spec.name.partition(".")
+        if dot:  # one property of an object-valued field, given only if filled in
+            if raw.strip():
+                document.setdefault(whole, {})[part] = raw.strip()
+            continue
         if spec.kind == "checkbox":
             document[spec.name] = raw in ("on", "true", "1")
         elif spec.kind == "lines":
