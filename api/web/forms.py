@@ -28,6 +28,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.bootstrap import Services
+from api.http.idempotency import request_digest
 from api.http.problems import status_of
 from api.web import sessions as web_sessions
 from api.web.context import (
@@ -45,7 +46,9 @@ from domain import commands as cmd
 from domain.authority import Authentication, commands_for, roles_for
 from domain.decisions import DENIAL_REASONS, Actor
 from domain.errors import CommandRejected, Kind, LedgerError, RequestKeyTaken
-from domain.ledger import Recorded
+from domain.identity import model_id
+from domain.ledger import Recorded, event_type_name
+from domain.requests import RequestKey, RequestRecords, StoredRequest
 
 MAX_FORM_BYTES = 256 * 1024
 """A posted form (the largest, an interview with twenty questions at their limit, is ~40 KB)."""
@@ -170,7 +173,7 @@ def _object_fields(
     inner = next((d for d in found if d), None)
     if inner is None:
         return []
-    fields = []
+    fields: list[FormField] = []
     for part, part_spec in inner.get("properties", {}).items():
         kind, choices, limit = _kind(part_spec)
         if kind == "unsupported":
@@ -351,20 +354,97 @@ class Outcome:
         return self.refusal or "; ".join(f"{k}: {v}" for k, v in self.errors.items())
 
 
-def record(services: Services, command: str, values: Mapping[str, str], seen: Viewer) -> Outcome:
+def record(
+    services: Services,
+    command: str,
+    values: Mapping[str, str],
+    seen: Viewer,
+    once: str | None = None,
+) -> Outcome:
     """Run the form's command through `Ledger.execute`, as the API runs a posted body.
 
     Invalid fields come back by field; a refusal (authority, separation of duties, a lifecycle
     rule, a stale version) with its message and rule. Nothing is appended unless it is recorded.
+
+    ``once`` is the form's own random value (`ONCE_FIELD`): the command is recorded under it as
+    under an API ``Idempotency-Key`` (`domain.requests`), its outcome in the transaction that
+    saves its event, so a form sent twice (a double click, a resend after a dropped
+    connection) records once and the second answer is the first's. A refusal frees it: it
+    appended nothing, and the corrected form is sent again.
     """
     if command not in cmd.COMMAND_CLASSES or command in NOT_ON_FORMS:
         raise PageError(404, f"there is no form for {excerpt(command)}")
     if seen.actor is None:
         raise SignInRequired
     document = document_of(command, values, seen.actor)
+    if not once:
+        return _execute(services, command, values, document, None)
+    keys: RequestRecords = services.ledger.recorder  # type: ignore[assignment]
+    actor_id = str(seen.actor.id)
+    key = f"web-form:{once}"
+    digest = request_digest("POST", f"/web/record/{command}", document)
+    reserved = keys.reserve(
+        actor_id,
+        key,
+        digest,
+        lease_seconds=services.settings.idempotency_lease_seconds,
+        ttl_seconds=services.settings.idempotency_key_hours * 3600,
+    )
+    if isinstance(reserved, StoredRequest):
+        return _sent_before(reserved, digest, document)
+    try:
+        outcome = _execute(services, command, values, document, reserved)
+    except RequestKeyTaken:
+        stored = keys.stored_request(actor_id, key)
+        if stored is None:
+            return Outcome(refusal=_RESEND, rule="form-in-progress", status=409)
+        return _sent_before(stored, digest, document)
+    except BaseException:
+        keys.release(reserved)
+        raise
+    if outcome.recorded is None:
+        keys.release(reserved)
+    return outcome
+
+
+ONCE_FIELD = "once"
+"""The hidden field holding a form's own random value, which records its command once."""
+_RESEND = "This form is being recorded right now; reload the page in a moment to see it."
+
+
+def _sent_before(stored: StoredRequest, digest: str, document: Mapping[str, Any]) -> Outcome:
+    """The answer to a form sent again: what its first sending recorded."""
+    if stored.request_sha256 != digest:
+        return Outcome(
+            refusal="This form was already sent with other values; reload it to send a new one.",
+            rule="form-reused",
+            status=409,
+        )
+    if stored.running or stored.status != 201 or stored.version is None:
+        return Outcome(refusal=_RESEND, rule="form-in-progress", status=409)
+    return Outcome(
+        recorded=Recorded(
+            model=str(document.get("model", "")),
+            model_id=model_id(str(document.get("model", ""))),
+            event_type=event_type_name(stored.topic or ""),
+            version=stored.version,
+            sequence=stored.notification_id,
+        )
+    )
+
+
+def _execute(
+    services: Services,
+    command: str,
+    values: Mapping[str, str],
+    document: dict[str, Any],
+    request: RequestKey | None,
+) -> Outcome:
     try:
         parsed = cmd.parse_command_object(document)
-        recorded = services.ledger.execute(parsed, authentication=Authentication.SESSION)
+        recorded = services.ledger.execute(
+            parsed, authentication=Authentication.SESSION, request=request
+        )
     except RequestKeyTaken:
         raise
     except CommandRejected as error:
@@ -393,7 +473,7 @@ def recorded_path(recorded: Recorded) -> str:
 
 
 def _values(form: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    return {name: values[0] for name, values in form.items() if name != "csrf"}
+    return {name: values[0] for name, values in form.items() if name not in ("csrf", ONCE_FIELD)}
 
 
 @router.get("/record")
@@ -466,7 +546,7 @@ async def record_posted(request: Request, command: str) -> Response:
     posted = await read_form(request)
     seen = writer(request, posted)
     values = _values(posted)
-    outcome = record(services_of(request), command, values, seen)
+    outcome = record(services_of(request), command, values, seen, first(posted, ONCE_FIELD))
     if outcome.recorded is not None:
         return RedirectResponse(recorded_path(outcome.recorded), status_code=303)
     fixed = {

@@ -11,6 +11,7 @@ import base64
 import functools
 import hashlib
 import re
+import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,13 @@ def build_environment() -> jinja2.Environment:
         return f"/web/static/{name}?v={versions.get(name, '0')}"
 
     environment.globals.update(
-        static=static, path_part=path_part, with_query=with_query, form_moment=form_moment
+        static=static,
+        path_part=path_part,
+        with_query=with_query,
+        form_moment=form_moment,
+        # A form's own random value, rendered afresh with each form: its command is recorded
+        # once however often the form is sent (`api.web.forms.record`).
+        form_once=lambda: secrets.token_urlsafe(18),
     )
     environment.filters.update(
         moment=moment_html,

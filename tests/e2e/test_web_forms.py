@@ -324,3 +324,40 @@ def test_the_board_sets_an_access_policy_with_its_criteria_scores(console: WebCo
         {"channel": "research_api", "audience": "researchers"},
         {"channel": "product", "audience": "public"},
     ]
+
+
+def _once(client: TestClient, path: str) -> tuple[str, str]:
+    page = client.get(path)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    once = re.search(r'name="once" value="([^"]+)"', page.text)
+    assert csrf is not None and once is not None
+    return csrf.group(1), once.group(1)
+
+
+def test_a_form_sent_twice_records_once_and_answers_the_same(console: WebConsole) -> None:
+    client = console.signed_in(unique("curator"), "curator")
+    csrf, once = _once(client, f"/web/record/record_signal?model={MODEL}")
+    form = {**_signal(csrf, period_start="2026-03-01", period_end="2026-03-31"), "once": once}
+    before = _count(console)
+    first_answer = client.post("/web/record/record_signal", data=form, follow_redirects=False)
+    again = client.post("/web/record/record_signal", data=form, follow_redirects=False)
+    assert first_answer.status_code == again.status_code == 303
+    assert first_answer.headers["location"] == again.headers["location"]
+    assert _count(console) == before + 1
+    # The same form sent with other values is refused: it was sent already.
+    other = client.post("/web/record/record_signal", data={**form, "value": "99"})
+    assert other.status_code == 409
+    assert "already sent" in other.text
+    assert _count(console) == before + 1
+
+
+def test_a_refused_form_can_be_corrected_and_sent_again(console: WebConsole) -> None:
+    client = console.signed_in(unique("curator"), "curator")
+    csrf, once = _once(client, f"/web/record/record_signal?model={MODEL}")
+    form = {**_signal(csrf, period_start="2026-04-01", period_end="2026-04-30"), "once": once}
+    before = _count(console)
+    refused = client.post("/web/record/record_signal", data={**form, "unit": "Bad Unit"})
+    assert refused.status_code == 400
+    corrected = client.post("/web/record/record_signal", data=form, follow_redirects=False)
+    assert corrected.status_code == 303
+    assert _count(console) == before + 1
