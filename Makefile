@@ -18,13 +18,13 @@ $(VENV)/pyvenv.cfg: pyproject.toml
 	touch $(VENV)/pyvenv.cfg
 
 # A short summary that fits 80 columns (what was loaded, where, three commands that show the
-# full tables), then the service with a token for its web console, until Ctrl-C. What init and
+# full tables), then the service with a token of each role for its web console, until Ctrl-C. What init and
 # checkpoint print goes to /dev/null here (their errors, on stderr, still show).
 demo: $(VENV)/pyvenv.cfg
 	@$(BIN)/reliquary init --json >/dev/null
 	@$(BIN)/reliquary demo
 	@$(BIN)/reliquary checkpoint --json >/dev/null
-	@$(BIN)/reliquary serve --auditor-token
+	@$(BIN)/reliquary serve --demo-tokens
 
 test: $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pytest $(T) $(if $(K),-k '$(K)',) -p no:cacheprovider -n $(JOBS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 import typer
@@ -81,6 +82,14 @@ def serve(
     auditor_token: Annotated[
         bool, typer.Option("--auditor-token", help="Issue and print an auditor token first")
     ] = False,
+    demo_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--demo-tokens",
+            help="Issue and print a token for each role to try: auditor, board, reviewer, "
+            "researcher (demo-auditor, demo-board, ...)",
+        ),
+    ] = False,
 ) -> None:
     """Serve the web console (/web/) and the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -88,26 +97,39 @@ def serve(
     from api.http.app import create_app
 
     settings = _settings(ctx)
-    token = None
-    if auditor_token:
+    tokens: dict[str, str] = {}
+    if auditor_token or demo_tokens:
         services, store = _actors(ctx)
-        token = store.add("demo-auditor", "auditor").token
+        for role, actor_id in DEMO_ACTORS if demo_tokens else DEMO_ACTORS[:1]:
+            tokens[role] = store.add(actor_id, role).token
         services.close()
-    for line in banner(host, port, token):
+    for line in banner(host, port, tokens):
         say(line)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
-def banner(host: str, port: int, token: str | None) -> list[str]:
+DEMO_ACTORS = (
+    ("auditor", "demo-auditor"),
+    ("board", "demo-board"),
+    ("reviewer", "demo-reviewer"),
+    ("researcher", "demo-researcher"),
+)
+"""The actors `serve --demo-tokens` issues a token to: one of each role a person tries in the
+console (reads and checks; decides access requests; reviews essays; asks for access)."""
+
+
+def banner(host: str, port: int, tokens: Mapping[str, str] | None) -> list[str]:
     """What `serve` says before it serves: the web console first (the page for people, which
-    works on a closed network), the token to sign in with if one was issued, then the API docs.
+    works on a closed network), the tokens to sign in with if some were issued (by role), then
+    the API docs.
 
     Each line fits an 80-column terminal for any IPv4 or IPv6 address and port.
     """
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     lines = [f"web console: {base}/web/"]
-    if token is not None:
-        lines += ["sign in there with this auditor token (demo-auditor, shown once):", f"  {token}"]
+    if tokens:
+        lines.append("sign in there with a token of the role to try (shown once):")
+        lines += [f"  {role:<11} {token}" for role, token in tokens.items()]
     lines += [f"API docs: {base}/docs", "serving until Ctrl-C"]
     return lines
 

@@ -152,7 +152,7 @@ def test_make_demo_fits_80_columns_and_its_suggestions_and_console_work(
     if shutil.which("make") is None:
         pytest.skip("no make on the PATH")
     steps = make_demo_steps()
-    assert steps[-1].endswith("reliquary serve --auditor-token"), steps
+    assert steps[-1].endswith("reliquary serve --demo-tokens"), steps
     env = first_run_environment()
     shown = ""
     for step in steps[:-1]:
@@ -173,10 +173,12 @@ def test_make_demo_fits_80_columns_and_its_suggestions_and_console_work(
         lines = [line.strip() for line in screen_lines(shown)]
         console = f"http://127.0.0.1:{port}/web/"
         assert f"web console: {console}" in lines
-        token = lines[lines.index(next(x for x in lines if "auditor token" in x)) + 1]
-        assert token.startswith("rlq_")
-        signed_in = sign_in(console, token, deadline)
+        tokens = dict(line.split() for line in lines if re.fullmatch(r"[a-z]+ +rlq_\S+", line))
+        assert set(tokens) == {"auditor", "board", "reviewer", "researcher"}, lines
+        signed_in = sign_in(console, tokens["auditor"], deadline)
         assert "demo-auditor" in signed_in
+        # The board's token opens the board's queue: a board member tries deciding at once.
+        assert "/web/queue/access" in sign_in(console, tokens["board"], deadline)
     finally:
         served.stop()
 
@@ -305,16 +307,19 @@ def test_the_suggestions_say_reliquary_when_the_path_finds_the_same_script(
     "host", ["127.0.0.1", "255.255.255.255", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]
 )
 def test_the_serve_banner_names_the_console_first_and_the_token_to_sign_in(host: str) -> None:
-    token = "rlq_" + "x" * 43
-    lines = banner(host, 65535, token)
+    tokens = {role: f"rlq_{role[0]}" + "x" * 42 for role in ("auditor", "researcher")}
+    lines = banner(host, 65535, tokens)
     shown = f"[{host}]" if ":" in host else host
     assert lines[0] == f"web console: http://{shown}:65535/web/"
-    assert "auditor token" in lines[1] and lines[2] == f"  {token}"
+    assert "token" in lines[1]
+    assert lines[2].split() == ["auditor", tokens["auditor"]]
+    assert lines[3].split() == ["researcher", tokens["researcher"]]
     assert f"API docs: http://{shown}:65535/docs" in lines
     assert_fits("\n".join(lines))
 
 
 def test_the_serve_banner_without_a_token_has_no_token_line() -> None:
+    assert banner("127.0.0.1", 8000, {}) == banner("127.0.0.1", 8000, None)
     lines = banner("127.0.0.1", 8000, None)
     assert lines[0] == "web console: http://127.0.0.1:8000/web/"
     assert not any("token" in line for line in lines)
