@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         description="the retirement checklist: how long ago the latest signal's period may "
         "have ended",
     )
+    stale_request_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="the board's access queue: how many days a request may wait for a "
+        "decision before it is highlighted as stale",
+    )
     follow_interval_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from domain.rules import PreferencePolicy
     from domain.state import PreservedWeights
     from projections.checklist import Checklist, ChecklistPolicy
+    from projections.public_essays import EssayFeed, PublicModel, PublicRegister
     from projections.rows import AccessRequestRow
     from projections.runner import Basis, ViewRunner, ViewStatus
     from projections.search import Hit
@@ -665,9 +666,149 @@ class Queries:
 
     # -- the review queues (api.web.queues) -------------------------------------------------
 
+    def access_queue(
+        self,
+        *,
+        reader: Actor | None,
+        stale_days: int,
+        model: str | None = None,
+        group: str | None = None,
+        min_age_days: int | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Any:
+        """Access requests awaiting the board (pending or appealed), oldest first, with each
+        requester's other requests and the model's policy in force (`projections.queues`).
+
+        Read from the access register as ``reader`` may read it (private values sealed
+        otherwise); a request older than ``stale_days`` is stale. Ages count from today (UTC).
+        """
+        from projections import queues
+
+        _check_text(model=model, group=group)
+        requests = self.register("access", reader=reader)
+        self._check_model(model)
+        return queues.access_queue(
+            requests,
+            self.register("policies"),
+            today=datetime.now(UTC).date(),
+            stale_days=stale_days,
+            model=model,
+            group=group,
+            min_age_days=min_age_days,
+            offset=offset,
+            limit=limit or queues.MAX_QUEUE_PAGE,
+        )
+
+    def essay_queue(self) -> Any:
+        """Essays awaiting a reviewer: drafts to approve or veto, approved ones to publish,
+        oldest first (`projections.queues`)."""
+        from projections import queues
+
+        return queues.essay_queue(self.register("essays"))
+
     # -- a researcher's own requests (api.web.researchers) ----------------------------------
 
+    def own_requests(self, reader: Actor) -> Any:
+        """``reader``'s own access requests across models, newest first, each with its denial's
+        meaning and the log sequences of its decisions (`projections.own_requests`).
+
+        Only rows whose subject is the reader's pseudonym and which the reader may open
+        (`domain.disclosure.may_open`) are returned: never another person's, not even sealed.
+        """
+        from projections import own_requests
+
+        rows = self.register("access", reader=reader)
+        key = self.ledger.pseudonym_key()
+        return own_requests.own_requests(
+            rows, reader, lambda who: pseudonym(key, who), self.views.recorder
+        )
+
+    def request_offer(
+        self, reader: Actor, *, model: str | None = None, resubmission_of: str | None = None
+    ) -> Any:
+        """What a request form offers ``reader``: the models whose access policy keeps a
+        channel open, the policy of ``model`` (a model not registered is refused), and the
+        reader's own request ``resubmission_of`` being resubmitted (`projections.own_requests`).
+        """
+        from projections import own_requests
+
+        _check_text(model=model, resubmission_of=resubmission_of)
+        policies = self.register("policies")
+        self._check_model(model)
+        rows = self.register("access", model, reader=reader) if resubmission_of else []
+        key = self.ledger.pseudonym_key()
+        return own_requests.request_offer(
+            policies,
+            rows,
+            reader,
+            lambda who: pseudonym(key, who),
+            model=model,
+            resubmission_of=resubmission_of,
+        )
+
     # -- the public face: published essays (api.web.public_pages) ---------------------------
+
+    def public_register(self, *, sequence_of: Callable[[str, int], int | None]) -> PublicRegister:
+        """The public register of every model (`projections.public_register`), the one document
+        ``/public/models.json`` and ``/web/public`` present, with the basis it was read on.
+
+        ``sequence_of(model, version)`` is the log's sequence of an event (`LogService`).
+        """
+        from projections.public_essays import PublicRegister
+        from projections.public_register import public_register
+
+        states = self.public_models()
+        # Read after the models, so the basis covers every event they reflect.
+        basis = self.ledger_basis()
+        document = public_register(states, sequence_of=sequence_of, basis=basis.as_json())
+        return PublicRegister(document, basis)
+
+    def public_model(
+        self, model: str, *, sequence_of: Callable[[str, int], int | None]
+    ) -> PublicModel:
+        """One model's public page: its register entry and its outlet's published essays, each
+        with the log's sequences of its draft, approval and publication
+        (`projections.public_essays`). An unknown model is `ModelNotFound`."""
+        from projections.public_essays import MAX_PAGE_ESSAYS, PublicModel, published_essays
+        from projections.public_register import public_register
+
+        state = self.state_at(model)
+        events = self.ledger.history(state.name, up_to_version=state.version)
+        essays = published_essays(state.name, events, sequence_of=sequence_of)
+        basis = self.ledger_basis()
+        document = public_register([state], sequence_of=sequence_of, basis=basis.as_json())
+        return PublicModel(state.name, document["models"][0], essays[:MAX_PAGE_ESSAYS], basis)
+
+    def essay_feed(
+        self, model: str | None, *, sequence_of: Callable[[str, int], int | None]
+    ) -> EssayFeed:
+        """The newest published essays of ``model`` (None: of every model) for an Atom feed,
+        `MAX_FEED_ENTRIES` at most. Only the models whose state holds a published essay have
+        their events read."""
+        from domain.state import PUBLISHED
+        from projections.public_essays import (
+            MAX_FEED_ENTRIES,
+            EssayFeed,
+            newest_first,
+            published_essays,
+        )
+
+        states = [self.state_at(model)] if model is not None else self.public_models()
+        essays = [
+            essay
+            for state in states
+            if any(essay.status == PUBLISHED for essay in state.essays.values())
+            for essay in published_essays(
+                state.name,
+                self.ledger.history(state.name, up_to_version=state.version),
+                sequence_of=sequence_of,
+            )
+        ]
+        origin = self.log_origin() if self.log_origin is not None else ""
+        basis = self.ledger_basis()
+        name = states[0].name if model is not None else None
+        return EssayFeed(name, origin, newest_first(essays, MAX_FEED_ENTRIES), basis)
 
     def public_models(self) -> list[ModelLifecycle]:
         """Every registered model's current state, in order of registration, for the public

@@ -450,7 +450,12 @@ def install_pages(app: FastAPI) -> None:
     signing in and out in `api.web.signin` (imported above, for `sign_in_first`), the forms
     that record decisions in `api.web.forms`.
     """
-    from api.web import forms  # noqa: F401 (its routes join the router when imported)
+    from api.web import (
+        forms,  # noqa: F401 (its routes join the router when imported)
+        public_pages,  # noqa: F401 (the public register and model pages)
+        queues,  # noqa: F401 (the board's and the reviewers' queues)
+        researchers,  # noqa: F401 (a researcher's own requests and form)
+    )
 
     app.state.web_sessions = web_sessions.SessionStore()
     app.state.web_renderer = Renderer()

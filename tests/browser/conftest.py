@@ -52,8 +52,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console_browser(console: Served) -> Iterator[Any]:
+    # Per module: Playwright's sync API runs one instance at a time, and other modules start
+    # their own.
     with chromium() as launched:
         yield launched
 

@@ -1122,6 +1122,182 @@
     }
   }
 
+  // --- some fields of several leaves (the public model page) --------------------------------
+  //
+  // A public page shows a few fields of each of several decisions (an essay's title and digest
+  // from its draft, its approval, its disclaimer and date from its publication; the preserved
+  // weights' digest), not each decision whole: `data-verify-leaves` holds the claims of each
+  // leaf, and every field claimed must equal the leaf's (the fields the page does not show are
+  // not judged). Each leaf must also be proven included in a checkpoint signed by the pinned key.
+
+  const PARTIAL_CLAIMS = new Set(["sequence", "model", "version", "type", "recorded_at", "effective_at", "facts"]);
+
+  // The claimed fields of one leaf, compared with its record: the names of those checked.
+  async function compareSome(parsed, shown) {
+    if (!isObject(shown)) throw new StepError("leaf", "this page states nothing to compare");
+    const record = recordFields(parsed);
+    const checked = [];
+    const check = (field, says, shows) => {
+      if (!sameValue(says, shows)) {
+        throw new StepError("leaf", `the record says ${field} ${shownJson(says)}, this page shows ${shownJson(shows)}`);
+      }
+      checked.push(field);
+    };
+    for (const name of Object.keys(shown)) {
+      if (!PARTIAL_CLAIMS.has(name)) throw new StepError("leaf", `this page claims ${name}, which no check compares`);
+    }
+    check("sequence", record.sequence, shown.sequence);
+    const model = typeof shown.model === "string" ? shown.model : "";
+    const id = await uuid5(MODEL_NAMESPACE, model.normalize("NFC"));
+    if (!model || id !== record.model_id) {
+      throw new StepError(
+        "leaf",
+        `the record says model_id ${shownJson(record.model_id)}, this page shows model ${shownJson(shown.model)}, whose id is ${id}`
+      );
+    }
+    checked.push("model");
+    for (const name of ["version", "type", "recorded_at", "effective_at"]) {
+      if (own(shown, name)) check(name, record[name], shown[name]);
+    }
+    const facts = isObject(shown.facts) ? shown.facts : {};
+    for (const name of Object.keys(facts).sort()) {
+      if (!own(record.facts, name)) {
+        throw new StepError("leaf", `the record has no ${name}, this page shows ${shownJson(facts[name])}`);
+      }
+      check(name, record.facts[name], facts[name]);
+    }
+    return checked;
+  }
+
+  async function verifyLeaves(section, steps) {
+    steps.reset();
+    let current = "key";
+    try {
+      let claims;
+      try {
+        claims = JSON.parse(section.querySelector("[data-claims]").textContent);
+      } catch (error) {
+        claims = null;
+      }
+      if (!Array.isArray(claims) || !claims.length) throw new StepError("key", "this page names no record to check");
+      const key = await pinnedKey();
+      // Each record and its proof, fetched at once; a leaf's step fails if either cannot be had.
+      const fetchedAll = await Promise.all(
+        claims.map(async (claim, i) => {
+          const step = `leaf-${i}`;
+          const sequence = claim.sequence;
+          if (!Number.isSafeInteger(sequence) || sequence < 0) throw new StepError(step, "this page names no log sequence");
+          const [proofResponse, leafResponse] = await Promise.all([
+            fetched(`/log/proof/inclusion?sequence=${sequence}`, step, "the inclusion proof"),
+            fetched(`/log/leaves/${sequence}`, step, "the event's record"),
+          ]);
+          let proof;
+          try {
+            proof = JSON.parse(await proofResponse.text());
+          } catch (error) {
+            throw new StepError(step, "the inclusion proof is not valid JSON");
+          }
+          return { claim, step, sequence, proof, record: new Uint8Array(await leafResponse.arrayBuffer()) };
+        })
+      );
+
+      // The checkpoints the proofs are made against: one, unless one was signed between fetches.
+      current = "signature";
+      const checkpoints = new Map();
+      for (const item of fetchedAll) {
+        const note = normaliseNote(item.proof.checkpoint || "");
+        if (!checkpoints.has(note)) {
+          const text = await openNote(note, key, "signature", "the checkpoint");
+          checkpoints.set(note, parseCheckpoint(text, "signature", "the checkpoint"));
+        }
+        item.note = note;
+        item.checkpoint = checkpoints.get(note);
+      }
+      steps.set("key", "ok", `${key.label}, fingerprint ${key.fingerprint.slice(0, 19)}\u2026`);
+      const newest = Array.from(checkpoints.entries()).sort((a, b) => b[1].size - a[1].size)[0];
+      const [newestNote, checkpoint] = newest;
+      steps.set("signature", "ok", `${checkpoint.origin}, ${checkpoint.size} events, root ${short(checkpoint.root)}`);
+
+      current = "witnesses";
+      let witnessed = null;
+      for (const note of checkpoints.keys()) {
+        const verdict = await checkWitnessStep(note, steps);
+        if (note === newestNote) witnessed = verdict;
+      }
+
+      const said = [];
+      for (const item of fetchedAll) {
+        current = item.step;
+        const leaf = await leafHash(item.record);
+        let parsed;
+        try {
+          parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(item.record));
+        } catch (error) {
+          throw new StepError(item.step, "the record is not UTF-8 JSON");
+        }
+        if (!isObject(parsed) || parsed.sequence !== item.sequence) {
+          throw new StepError(item.step, `the record fetched is not the record of decision #${item.sequence}`);
+        }
+        const { proof } = item;
+        if (proof.leaf_hash !== undefined && proof.leaf_hash !== hex(leaf)) {
+          throw new StepError(item.step, "the inclusion proof is for a different leaf than the record");
+        }
+        if (proof.leaf_index !== item.sequence) {
+          throw new StepError(item.step, `the proof is for leaf ${proof.leaf_index}, not ${item.sequence}`);
+        }
+        if (proof.tree_size !== item.checkpoint.size) {
+          throw new StepError(
+            item.step,
+            `the proof is for a tree of ${proof.tree_size} events, the signed checkpoint has ${item.checkpoint.size}`
+          );
+        }
+        if (!Array.isArray(proof.audit_path)) throw new StepError(item.step, "the proof has no audit path");
+        const path = proof.audit_path.map((hash) => {
+          const bytes = fromHex(hash, "an audit path hash", item.step);
+          if (bytes.length !== 32) throw new StepError(item.step, "an audit path hash is not 32 bytes");
+          return bytes;
+        });
+        let root;
+        try {
+          root = await rootFromInclusion(leaf, item.sequence, item.checkpoint.size, path);
+        } catch (error) {
+          throw new StepError(item.step, error.message);
+        }
+        if (!same(root, item.checkpoint.root)) {
+          throw new StepError(
+            item.step,
+            `the record (SHA-256 ${short(leaf)}) is not in the signed log: its audit path leads to ` +
+              `${short(root)}, not to the signed root ${short(item.checkpoint.root)}`
+          );
+        }
+        let checked;
+        try {
+          checked = await compareSome(parsed, item.claim);
+        } catch (error) {
+          throw new StepError(item.step, error.message);
+        }
+        const type = recordFields(parsed).type;
+        steps.set(
+          item.step,
+          "ok",
+          `leaf ${item.sequence} (${type}), SHA-256 ${short(leaf)}: ${path.length} hashes lead to ` +
+            `the signed root, and the record says what this page shows (${checked.join(", ")})`
+        );
+        said.push(`#${item.sequence} (${type})`);
+      }
+      keep(newestNote, checkpoint);
+      steps.succeed(
+        `Verified by your browser: ${said.join(", ")} ${said.length === 1 ? "is a leaf" : "are leaves"} ` +
+          `of ${checkpoint.origin}, in a tree whose root is signed by the key you pinned ` +
+          `(${key.label}), and each record says what this page shows of it.` +
+          witnessSentence(witnessed),
+        witnessed && witnessed.warning
+      );
+    } catch (error) {
+      steps.fail(error, current);
+    }
+  }
+
   async function verifyKept(section, steps, text) {
     steps.reset();
     let current = "key";
@@ -1375,6 +1551,11 @@
       .addEventListener("click", () => verifyDecision(section, steps));
   }
 
+  function initLeaves(section) {
+    const steps = new Steps(section);
+    section.querySelector("[data-verify-run]").addEventListener("click", () => verifyLeaves(section, steps));
+  }
+
   function initKept(section) {
     const steps = new Steps(section);
     const input = section.querySelector("[data-kept-input]");
@@ -1400,6 +1581,7 @@
     for (const widget of document.querySelectorAll("[data-witness-pin]")) initPolicyPin(widget);
     for (const section of document.querySelectorAll("[data-verify-decision]")) initDecision(section);
     for (const section of document.querySelectorAll("[data-verify-checkpoint]")) initKept(section);
+    for (const section of document.querySelectorAll("[data-verify-leaves]")) initLeaves(section);
   }
 
   if (document.readyState === "loading") {
