@@ -472,8 +472,13 @@ def recorded_path(recorded: Recorded) -> str:
 # --- the pages ----------------------------------------------------------------------------------
 
 
+FIXED_FIELD = "fixed"
+"""The hidden field naming, comma-separated, the fields a form fixed (what it is about)."""
+
+
 def _values(form: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    return {name: values[0] for name, values in form.items() if name not in ("csrf", ONCE_FIELD)}
+    ignored = ("csrf", ONCE_FIELD, FIXED_FIELD)
+    return {name: values[0] for name, values in form.items() if name not in ignored}
 
 
 @router.get("/record")
@@ -549,11 +554,15 @@ async def record_posted(request: Request, command: str) -> Response:
     outcome = record(services_of(request), command, values, seen, first(posted, ONCE_FIELD))
     if outcome.recorded is not None:
         return RedirectResponse(recorded_path(outcome.recorded), status_code=303)
+    # What the form was about (the model, the request or essay) stays fixed when it is shown
+    # again: the form named those fields (`FIXED_FIELD`), and only the command's own count.
+    named = set(first(posted, FIXED_FIELD).split(","))
     fixed = {
         name: values[name]
         for name in values
-        if name in ("model", *cmd.COMMAND_CLASSES[command].model_fields)
-        and name not in {f.name for f in form_fields(command)}
+        if name in cmd.COMMAND_CLASSES[command].model_fields
+        and name in named
+        and name not in _NOT_FILLED
     }
     if "model" in values:
         fixed["model"] = values["model"]

@@ -361,3 +361,16 @@ def test_a_refused_form_can_be_corrected_and_sent_again(console: WebConsole) -> 
     corrected = client.post("/web/record/record_signal", data=form, follow_redirects=False)
     assert corrected.status_code == 303
     assert _count(console) == before + 1
+
+
+def test_a_form_shown_again_keeps_what_it_was_about_fixed(console: WebConsole) -> None:
+    client = console.signed_in(unique("reviewer"), "reviewer")
+    csrf = _csrf(client, f"/web/record/veto_essay?model={MODEL}&essay_id=e-1")
+    posted = client.post(
+        "/web/record/veto_essay",
+        data={"csrf": csrf, "fixed": "essay_id,model", "model": MODEL, "essay_id": "e-1"},
+    )
+    assert posted.status_code == 400
+    assert set(_errors(posted.text)) == {"risk_category", "reason", "rationale"}
+    assert '<input type="hidden" name="essay_id" value="e-1">' in posted.text
+    assert 'id="essay_id"' not in posted.text
