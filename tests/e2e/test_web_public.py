@@ -218,7 +218,13 @@ def test_a_model_page_states_what_became_of_it(
     assert 'href="/web/my/request?model=claude-opus-3"' in html
 
 
-@pytest.mark.parametrize("model", ["claude-opus-3", "ember-3", "harbor-7b", OWN])
+# The ids are fixed (OWN is random per process, and pytest-xdist's workers must collect the
+# same test names).
+@pytest.mark.parametrize(
+    "model",
+    ["claude-opus-3", "ember-3", "harbor-7b", OWN],
+    ids=["claude-opus-3", "ember-3", "harbor-7b", "own-essayist"],
+)
 def test_a_model_page_lists_exactly_its_published_essays(
     console: WebConsole, anonymous: TestClient, model: str
 ) -> None:
